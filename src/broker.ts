@@ -1,0 +1,66 @@
+// Composition root: config → database → services → HTTP app (+ workers, added by later layers).
+// main.ts (the process) and the tests both build the broker through here; nothing else wires modules.
+import type { Server } from "node:http";
+import type { Config } from "./config/config.ts";
+import { createDatabase, type Database } from "./store/database.ts";
+import { migrate } from "./store/migrate.ts";
+import { TokenStore } from "./auth/token-store.ts";
+import { createAuthenticator } from "./auth/authenticator.ts";
+import { UserService } from "./scim/user-service.ts";
+import { GroupService } from "./scim/group-service.ts";
+import { SearchService } from "./scim/search-service.ts";
+import { BulkService } from "./scim/bulk-service.ts";
+import { declareSchemas } from "./scim/schemas.ts";
+import { scimRouter } from "./http/scim-router.ts";
+import { createApp } from "./http/app.ts";
+import { createMetrics } from "./http/metrics.ts";
+import { systemClock, type Clock } from "./shared/clock.ts";
+import { createLogger, type Logger } from "./shared/logger.ts";
+import type { ChangeHooks } from "./scim/write-context.ts";
+
+export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
+
+export async function createBroker(config: Config, opts: BrokerOptions) {
+  declareSchemas();
+  const log = opts.log ?? createLogger({ level: config.logLevel });
+  const clock = opts.clock ?? systemClock;
+  const db: Database = createDatabase(opts.databaseUrl, { max: config.dbPoolSize });
+  const applied = await migrate(db.pool);
+  if (applied.length) log.info({ applied }, "database migrations applied");
+
+  const tokens = new TokenStore(db.prisma);
+  if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
+  const auth = createAuthenticator(tokens);
+  const hooks: ChangeHooks = opts.hooks ?? {};
+  const users = new UserService(db.pool, clock, hooks);
+  const groups = new GroupService(db.pool, clock, hooks);
+  const search = new SearchService(db.pool);
+  const bulk = new BulkService(users, groups, config.bulk.maxOperations);
+  const metrics = createMetrics();
+  const scim = scimRouter({
+    auth, users, groups, search, bulk, pool: db.pool, publicUrl: config.publicUrl,
+    limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
+  });
+  const app = createApp({ log, pool: db.pool, metrics, scim });
+
+  let server: Server | undefined;
+  return {
+    app, db, log, clock, tokens, auth, users, groups, search, metrics,
+    /** Listens on config.port (0 = any free port); resolves with the bound port. */
+    async listen(port = config.port, host = config.host): Promise<number> {
+      server = await new Promise<Server>((resolve, reject) => {
+        const s = app.listen(port, host, () => resolve(s)).once("error", reject);
+      });
+      server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
+      return (server.address() as { port: number }).port;
+    },
+    /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
+    async stop(): Promise<void> {
+      if (server) {
+        await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });
+      }
+      await db.close();
+    },
+  };
+}
+export type Broker = Awaited<ReturnType<typeof createBroker>>;

@@ -1,0 +1,38 @@
+// createApp(deps): the express application, with no I/O of its own — the composition root (main.ts)
+// and the tests hand it its dependencies.
+import express, { type Express, type Router } from "express";
+import { randomUUID } from "node:crypto";
+import { errorHandler, notFoundHandler } from "./error-handler.ts";
+import { healthRouter } from "./health.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Logger } from "../shared/logger.ts";
+import type pg from "pg";
+
+// Express 5's req.query re-parses on every access (scimmy-notes trap 2). A plain URLSearchParams parse
+// also turns Entra's `+`-encoded spaces into spaces (filter=userName+eq+%22x%22).
+export const scimQueryParser = (qs: string): Record<string, unknown> => Object.fromEntries(new URLSearchParams(qs));
+
+export interface AppDeps { log: Logger; pool: pg.Pool; metrics: Metrics; scim: Router; admin?: Router; console?: Router }
+
+export function createApp(d: AppDeps): Express {
+  const app = express();
+  app.set("query parser", scimQueryParser);
+  app.set("etag", false); // express' body-hash ETag is not SCIM versioning (RFC 7644 §3.14 is ours)
+  app.set("x-powered-by", false);
+  app.set("trust proxy", "loopback");
+  app.use((req, res, next) => {
+    const id = req.get("X-Request-Id") ?? randomUUID();
+    (req as any).id = id;
+    res.set("X-Request-Id", id);
+    next();
+  });
+  app.use(d.metrics.middleware);
+  app.use(healthRouter(d.pool));
+  app.get("/metrics", async (_req, res) => { res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()); });
+  app.use("/scim/v2", d.scim);
+  if (d.admin) app.use("/admin/v1", d.admin);
+  if (d.console) app.use("/console", d.console);
+  app.use(notFoundHandler);
+  app.use(errorHandler(d.log));
+  return app;
+}

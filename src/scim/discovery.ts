@@ -1,0 +1,53 @@
+// Discovery endpoints (RFC 7644 §4): what the broker really supports, nothing more. Schema documents
+// come from the same scimmy definitions that validate requests, so they cannot drift.
+import SCIMMY from "scimmy";
+import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas, hrExtension } from "./schemas.ts";
+
+export interface DiscoveryLimits { bulk: { maxOperations: number; maxPayloadBytes: number }; paging: { defaultPageSize: number; maxPageSize: number } }
+
+export function serviceProviderConfig(base: string, limits: DiscoveryLimits) {
+  return {
+    schemas: ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+    documentationUri: "https://github.com/scim-broker/scim-broker#readme",
+    patch: { supported: true },
+    bulk: { supported: true, maxOperations: limits.bulk.maxOperations, maxPayloadSize: limits.bulk.maxPayloadBytes },
+    filter: { supported: true, maxResults: limits.paging.maxPageSize },
+    changePassword: { supported: false },
+    sort: { supported: true },
+    etag: { supported: true },
+    // RFC 9865 §4: cursor and index pagination.
+    pagination: {
+      cursor: true, index: true, defaultPaginationMethod: "index",
+      defaultPageSize: limits.paging.defaultPageSize, maxPageSize: limits.paging.maxPageSize,
+    },
+    authenticationSchemes: [{
+      type: "oauthbearertoken", name: "OAuth Bearer Token", primary: true,
+      description: "Bearer token issued with `scim-broker token create` (RFC 6750)",
+      specUri: "https://www.rfc-editor.org/info/rfc6750",
+    }],
+    meta: { resourceType: "ServiceProviderConfig", location: `${base}/ServiceProviderConfig` },
+  };
+}
+
+export function schemaDocuments(base: string) {
+  declareSchemas();
+  const loc = `${base}/Schemas`;
+  return [
+    SCIMMY.Schemas.User.definition.describe(loc),
+    SCIMMY.Schemas.Group.definition.describe(loc),
+    SCIMMY.Schemas.EnterpriseUser.definition.describe(loc),
+    hrExtension.describe(loc),
+  ].map((d) => JSON.parse(JSON.stringify(d)));
+}
+
+export function resourceTypes(base: string) {
+  const rt = (id: string, endpoint: string, schema: string, description: string, extensions: string[]) => ({
+    schemas: ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"], id, name: id, endpoint, description, schema,
+    ...(extensions.length ? { schemaExtensions: extensions.map((s) => ({ schema: s, required: false })) } : {}),
+    meta: { resourceType: "ResourceType", location: `${base}/ResourceTypes/${id}` },
+  });
+  return [
+    rt("User", "/Users", USER_SCHEMA, "Workers and other identities", [ENTERPRISE_SCHEMA, HR_SCHEMA]),
+    rt("Group", "/Groups", GROUP_SCHEMA, "Groups, including those managed by the broker policy", []),
+  ];
+}

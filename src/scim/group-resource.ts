@@ -1,0 +1,57 @@
+// Group resources (RFC 7643 §4.2): attributes validated by scimmy without `members`, which live as rows
+// in group_member and change as deltas.
+import SCIMMY from "scimmy";
+import { GROUP_SCHEMA } from "./schemas.ts";
+import { badRequest } from "../shared/errors.ts";
+import { fromScimmy } from "./scimmy-errors.ts";
+import { isUuid } from "../store/user-repository.ts";
+import { etagOf } from "./user-resource.ts";
+
+export interface GroupRow {
+  id: string; seq: number; displayName: string; displayNameKey: string; externalId: string | null;
+  data: Record<string, any>; managed: boolean; version: number; createdAt: Date; updatedAt: Date;
+}
+export interface MemberRef { value: string; display: string }
+
+/** Validates a Group body; returns its attributes (without members) and the member ids it lists. */
+export function validateGroup(body: Record<string, unknown>): { data: Record<string, any>; memberIds: string[] | undefined } {
+  if (!Array.isArray(body.schemas) || !body.schemas.some((s) => String(s).toLowerCase() === GROUP_SCHEMA.toLowerCase()))
+    throw badRequest("invalidValue", `schemas must contain ${GROUP_SCHEMA}`);
+  const membersKey = Object.keys(body).find((k) => k.toLowerCase() === "members");
+  const members = membersKey ? body[membersKey] : undefined;
+  const rest = { ...body };
+  if (membersKey) delete rest[membersKey];
+  // Entra lists an extra Microsoft schema URN on groups; it carries no attributes we store.
+  rest.schemas = [GROUP_SCHEMA];
+  let data: Record<string, any>;
+  try { data = JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(rest, "in"))); } catch (e) { throw fromScimmy(e); }
+  delete data.id; delete data.meta; delete data.members;
+  if (typeof data.displayName !== "string" || data.displayName.trim() === "") throw badRequest("invalidValue", "displayName is required (RFC 7643 §4.2)");
+  return { data, memberIds: members === undefined ? undefined : memberIdsOf(members) };
+}
+
+/** The user ids of a members value ([{value, display?, type?}]); nested groups are not supported. */
+export function memberIdsOf(members: unknown): string[] {
+  const list = members === null ? [] : Array.isArray(members) ? members : [members];
+  const ids = list.map((m) => {
+    if (!m || typeof m !== "object") throw badRequest("invalidValue", "each member must be an object with a value");
+    const entry = Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
+    if (typeof entry.type === "string" && entry.type.toLowerCase() === "group") throw badRequest("invalidValue", "nested groups are not supported: members must be Users");
+    const v = entry.value;
+    if (typeof v !== "string" || !isUuid(v)) throw badRequest("invalidValue", `member value '${String(v)}' is not a User id`);
+    return v.toLowerCase();
+  });
+  return [...new Set(ids)];
+}
+
+export function groupToScim(row: GroupRow, members: MemberRef[] | undefined, baseUrl: string): Record<string, any> {
+  const { schemas, ...rest } = row.data;
+  return {
+    schemas: schemas ?? [GROUP_SCHEMA], id: row.id, ...rest, displayName: row.displayName,
+    ...(members ? { members: members.map((m) => ({ value: m.value, $ref: `${baseUrl}/Users/${m.value}`, display: m.display, type: "User" })) } : {}),
+    meta: {
+      resourceType: "Group", created: row.createdAt.toISOString(), lastModified: row.updatedAt.toISOString(),
+      location: `${baseUrl}/Groups/${row.id}`, version: etagOf(row.version),
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Query parameters of list and /.search requests (RFC 7644 §3.4.2, §3.4.3) and RFC 9865 cursors, from
+// either a query string or a SearchRequest body, validated into one shape.
+import SCIMMY from "scimmy";
+import { badRequest } from "../shared/errors.ts";
+import { fromScimmy } from "./scimmy-errors.ts";
+import type { Projection } from "./projection.ts";
+
+export interface ListParams extends Projection {
+  filter?: unknown[]; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
+  startIndex: number; count: number; cursor?: string;
+}
+
+const list = (v: unknown): string[] | undefined => {
+  if (v === undefined || v === null || v === "") return undefined;
+  const arr = Array.isArray(v) ? v.map(String) : String(v).split(",");
+  return arr.map((s) => s.trim()).filter(Boolean);
+};
+
+function int(v: unknown, name: string): number | undefined {
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = typeof v === "number" ? v : Number(String(v));
+  if (!Number.isInteger(n)) throw badRequest("invalidValue", `${name} must be an integer`);
+  return n;
+}
+
+export function parseListParams(src: Record<string, unknown>, paging: { defaultPageSize: number; maxPageSize: number }): ListParams {
+  const get = (name: string) => src[Object.keys(src).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name];
+  const filterText = get("filter") === undefined || get("filter") === "" ? undefined : String(get("filter"));
+  let filter: unknown[] | undefined;
+  if (filterText !== undefined) {
+    try { filter = new SCIMMY.Types.Filter(filterText) as unknown as unknown[]; } catch (e) { throw fromScimmy(e, "invalidFilter"); }
+  }
+  const sortOrderRaw = get("sortOrder");
+  if (sortOrderRaw !== undefined && !["ascending", "descending"].includes(String(sortOrderRaw)))
+    throw badRequest("invalidValue", "sortOrder must be 'ascending' or 'descending'");
+  // RFC 7644 §3.4.2.4: startIndex < 1 is interpreted as 1; a negative count as 0; above max is capped.
+  const startIndex = Math.max(1, int(get("startIndex"), "startIndex") ?? 1);
+  const count = Math.min(Math.max(0, int(get("count"), "count") ?? paging.defaultPageSize), paging.maxPageSize);
+  const cursorRaw = get("cursor");
+  const cursor = cursorRaw === undefined ? undefined : String(cursorRaw);
+  if (cursor !== undefined && get("startIndex") !== undefined) throw badRequest("invalidValue", "use either startIndex or cursor, not both (RFC 9865 §2)");
+  const sortBy = get("sortBy") === undefined || get("sortBy") === "" ? undefined : String(get("sortBy"));
+  return {
+    filter, filterText, sortBy, sortOrder: (sortOrderRaw as ListParams["sortOrder"]) ?? "ascending",
+    startIndex, count, cursor, attributes: list(get("attributes")), excludedAttributes: list(get("excludedAttributes")),
+  };
+}
+
+// RFC 9865 cursor: opaque to clients; here the last row's seq (keyset pagination, constant time per
+// page) plus a digest of the query it belongs to, so a cursor replayed with another filter is refused.
+export function encodeCursor(seq: number, queryKey: string): string {
+  return Buffer.from(JSON.stringify({ s: seq, q: queryKey })).toString("base64url");
+}
+export function decodeCursor(cursor: string, queryKey: string): number | null {
+  if (cursor === "") return null; // first page
+  try {
+    const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (typeof v.s === "number" && v.q === queryKey) return v.s;
+  } catch { /* fall through */ }
+  throw badRequest("invalidCursor", "the cursor is not valid for this query (RFC 9865 §2.3)");
+}

@@ -1,0 +1,70 @@
+// User resources: validation with scimmy's schema (RFC 7643 §4.1, §4.3 and our HR extension), the
+// mapping to the columns PostgreSQL indexes, and the SCIM representation served back.
+import SCIMMY from "scimmy";
+import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas } from "./schemas.ts";
+import { badRequest } from "../shared/errors.ts";
+import { fromScimmy } from "./scimmy-errors.ts";
+
+export type UserResource = Record<string, any>;
+
+/** Columns of scim_user derived from a validated resource. */
+export interface UserColumns {
+  userName: string; userNameKey: string; externalId: string | null; active: boolean; displayName: string | null;
+  userType: string | null; title: string | null; department: string | null; costCenter: string | null;
+  division: string | null; organization: string | null; employeeNumber: string | null; managerId: string | null;
+  employmentStatus: string | null; startDate: Date | null; endDate: Date | null; location: string | null;
+  sponsorId: string | null; data: UserResource;
+}
+
+export interface UserRow extends UserColumns {
+  id: string; seq: number; source: string | null; version: number; createdAt: Date; updatedAt: Date;
+}
+
+/** Validates a (dialect-normalised) body; returns the canonical resource without id/meta/groups/password. */
+export function validateUser(body: Record<string, unknown>): UserResource {
+  declareSchemas();
+  if (!Array.isArray(body.schemas) || !body.schemas.some((s) => String(s).toLowerCase() === USER_SCHEMA.toLowerCase()))
+    throw badRequest("invalidValue", `schemas must contain ${USER_SCHEMA}`);
+  let resource: UserResource;
+  try {
+    resource = JSON.parse(JSON.stringify(new SCIMMY.Schemas.User(body, "in")));
+  } catch (e) { throw fromScimmy(e); }
+  delete resource.id; delete resource.meta; delete resource.groups; delete resource.password;
+  if (typeof resource.userName !== "string" || resource.userName.trim() === "")
+    throw badRequest("invalidValue", "userName is required (RFC 7643 §4.1.1)");
+  if (resource.active === undefined) resource.active = true;
+  return resource;
+}
+
+const str = (v: unknown) => (typeof v === "string" && v !== "" ? v : null);
+const date = (v: unknown) => (typeof v === "string" || v instanceof Date ? new Date(v) : null);
+
+export function toColumns(r: UserResource): UserColumns {
+  const ent = (r[ENTERPRISE_SCHEMA] ?? {}) as Record<string, any>;
+  const hr = (r[HR_SCHEMA] ?? {}) as Record<string, any>;
+  return {
+    userName: r.userName, userNameKey: String(r.userName).toLowerCase(), externalId: str(r.externalId),
+    active: r.active !== false, displayName: str(r.displayName), userType: str(r.userType), title: str(r.title),
+    department: str(ent.department), costCenter: str(ent.costCenter), division: str(ent.division),
+    organization: str(ent.organization), employeeNumber: str(ent.employeeNumber), managerId: str(ent.manager?.value),
+    employmentStatus: str(hr.employmentStatus), startDate: date(hr.startDate), endDate: date(hr.endDate),
+    location: str(hr.location), sponsorId: str(hr.sponsor?.value), data: r,
+  };
+}
+
+export interface GroupRef { value: string; display: string }
+
+/** The SCIM representation (RFC 7643 §4.1 + §3.1 meta). `groups` is read-only and derived (§4.1.2). */
+export function userToScim(row: UserRow, groups: GroupRef[] | undefined, baseUrl: string): UserResource {
+  const { schemas, ...rest } = row.data;
+  return {
+    schemas, id: row.id, ...rest,
+    ...(groups ? { groups: groups.map((g) => ({ value: g.value, $ref: `${baseUrl}/Groups/${g.value}`, display: g.display, type: "direct" })) } : {}),
+    meta: {
+      resourceType: "User", created: row.createdAt.toISOString(), lastModified: row.updatedAt.toISOString(),
+      location: `${baseUrl}/Users/${row.id}`, version: etagOf(row.version),
+    },
+  };
+}
+
+export const etagOf = (version: number) => `W/"${version}"`;

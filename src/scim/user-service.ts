@@ -1,0 +1,142 @@
+// User use cases: create, replace, patch, delete. Each runs in one transaction that writes the user, its
+// change record, and whatever the change hooks (rules, lifecycle, outbox) add — all or nothing.
+import SCIMMY from "scimmy";
+import type pg from "pg";
+import { withTransaction } from "../store/database.ts";
+import * as users from "../store/user-repository.ts";
+import { insertChange } from "../store/change-repository.ts";
+import { conflict, notFound, badRequest } from "../shared/errors.ts";
+import type { Clock } from "../shared/clock.ts";
+import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
+import { toColumns, validateUser, type UserRow, type UserResource } from "./user-resource.ts";
+import { changedAttributes, snapshotOf } from "./user-changes.ts";
+import { checkIfMatch } from "./preconditions.ts";
+import { fromScimmy } from "./scimmy-errors.ts";
+import { PATCH_OP, declareSchemas } from "./schemas.ts";
+import type { ChangeHooks, WriteContext } from "./write-context.ts";
+
+export class UserService {
+  constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}
+
+  async create(body: Record<string, unknown>, ctx: WriteContext): Promise<UserRow> {
+    const cols = toColumns(validateUser(normaliseUserBody(body)));
+    return withTransaction(this.pool, async (tx) => {
+      const now = this.clock.now();
+      const row = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now), cols.userName);
+      await this.record(tx, "create", null, row, ctx, now);
+      return row;
+    });
+  }
+
+  async replace(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
+    const cols = toColumns(validateUser(normaliseUserBody(body)));
+    return withTransaction(this.pool, async (tx) => {
+      const before = await this.locked(tx, id);
+      checkIfMatch(ifMatch, before.version);
+      const now = this.clock.now();
+      const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
+      await this.record(tx, "update", before, row, ctx, now);
+      return row;
+    });
+  }
+
+  async patch(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
+    const ops = patchOperations(body, "User");
+    return withTransaction(this.pool, async (tx) => {
+      const before = await this.locked(tx, id);
+      checkIfMatch(ifMatch, before.version);
+      const patched = await applyPatch(before.data, id, ops);
+      if (!patched) return before; // no effective change (RFC 7644 §3.5.2: may return 200 with the resource)
+      const cols = toColumns(validateUser(normaliseUserBody(patched)));
+      const now = this.clock.now();
+      const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
+      await this.record(tx, "update", before, row, ctx, now);
+      return row;
+    });
+  }
+
+  async delete(id: string, ctx: WriteContext, ifMatch?: string): Promise<void> {
+    await withTransaction(this.pool, async (tx) => {
+      const before = await this.locked(tx, id);
+      checkIfMatch(ifMatch, before.version);
+      const now = this.clock.now();
+      // Hooks see the deletion before the row goes, so they can still read its memberships.
+      await this.record(tx, "delete", before, null, ctx, now);
+      await users.deleteUser(tx, id);
+    });
+  }
+
+  async get(id: string): Promise<UserRow> {
+    const row = await users.findUser(this.pool, id);
+    if (!row) throw notFound(`User ${id}`);
+    return row;
+  }
+
+  private async locked(tx: pg.PoolClient, id: string): Promise<UserRow> {
+    const row = await users.findUser(tx, id, { lock: true });
+    if (!row) throw notFound(`User ${id}`);
+    return row;
+  }
+
+  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date) {
+    const changed = changedAttributes(before, after);
+    const changeId = await insertChange(tx, {
+      resourceType: "User", resourceId: (after ?? before)!.id, operation, changed,
+      before: before ? snapshotOf(before) : null, after: after ? snapshotOf(after) : null,
+      tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at,
+    });
+    await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at });
+  }
+}
+
+/** Validates a PatchOp message envelope (RFC 7644 §3.5.2) and normalises its operations. */
+export function patchOperations(body: Record<string, unknown>, kind: "User" | "Group"): PatchOperation[] {
+  if (!Array.isArray(body.schemas) || !body.schemas.includes(PATCH_OP)) throw badRequest("invalidSyntax", `PATCH body must have schemas [${PATCH_OP}]`);
+  const ops = (body.Operations ?? (body as any).operations) as unknown;
+  if (!Array.isArray(ops) || ops.length === 0) throw badRequest("invalidSyntax", "PATCH body must have a non-empty Operations array");
+  if (ops.some((o) => !o || typeof o !== "object")) throw badRequest("invalidSyntax", "each operation must be an object");
+  return normalisePatchOps(ops as Array<Record<string, unknown>>, kind);
+}
+
+/** Applies PATCH operations in memory with scimmy's PatchOp; returns the new resource or null when unchanged. */
+export async function applyPatch(data: UserResource, id: string, ops: PatchOperation[]): Promise<UserResource | null> {
+  declareSchemas();
+  const run = async (operations: PatchOperation[]) => {
+    const instance = new SCIMMY.Schemas.User({ ...data, id }, "both");
+    let result: unknown;
+    const out = await new SCIMMY.Messages.PatchOp({ schemas: [PATCH_OP], Operations: operations }).apply(instance, async (i: any) => (result = i));
+    return out === undefined ? null : (JSON.parse(JSON.stringify(result)) as UserResource);
+  };
+  let current = ops;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await run(current);
+    } catch (e) {
+      // Entra replaces `emails[type eq "work"].value` on users that have no work e-mail yet and expects it
+      // to be added; RFC 7644 §3.5.2.3 would answer 400 noTarget. Accept that one operation as an add of
+      // {type: "work", value} and try again.
+      const err = e as { scimType?: string; message?: string };
+      const index = err.scimType === "noTarget" ? Number(/operation (\d+)/.exec(err.message ?? "")?.[1]) - 1 : -1;
+      const fixed = index >= 0 && attempt < ops.length ? addForMissingTarget(current, index) : null;
+      if (!fixed) throw fromScimmy(e);
+      current = fixed;
+    }
+  }
+}
+
+function addForMissingTarget(ops: PatchOperation[], index: number): PatchOperation[] | null {
+  const o = ops[index];
+  const m = o?.op === "replace" && o.path ? /^([\w$-]+)\[\s*(\w+)\s+eq\s+"([^"]*)"\s*\]\.([\w$-]+)$/i.exec(o.path) : null;
+  if (!m) return null;
+  const out = [...ops];
+  out[index] = { op: "add", path: m[1], value: [{ [m[2]!]: m[3], [m[4]!]: o!.value }] };
+  return out;
+}
+
+/** Maps a unique violation on user_name_key to 409 uniqueness (RFC 7644 §3.3). */
+async function uniqueness<T>(fn: () => Promise<T>, userName: string): Promise<T> {
+  try { return await fn(); } catch (e) {
+    if ((e as { code?: string }).code === "23505") throw conflict(`userName '${userName}' is already taken`);
+    throw e;
+  }
+}

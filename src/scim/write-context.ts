@@ -1,0 +1,26 @@
+// Who is writing and why: carried from the HTTP edge into every write so change records, lifecycle
+// events and audit rows name their cause.
+import type pg from "pg";
+import type { UserRow } from "./user-resource.ts";
+import type { GroupRow } from "./group-resource.ts";
+
+export interface WriteContext { tokenId: string | null; source: string | null; requestId: string | null; actor: string }
+
+export interface UserChange {
+  operation: "create" | "update" | "delete"; before: UserRow | null; after: UserRow | null;
+  changed: string[]; changeId: number; ctx: WriteContext; at: Date;
+}
+export interface GroupChange {
+  operation: "create" | "update" | "delete"; before: GroupRow | null; after: GroupRow | null;
+  added: string[]; removed: string[]; changeId: number; ctx: WriteContext; at: Date;
+}
+
+/**
+ * In-transaction consumers of changes (rules → memberships, lifecycle events, fan-out outbox). They run
+ * inside the writer's transaction: a joiner's groups exist when the HR request returns, and a change and
+ * the work it causes commit together (transactional outbox) or not at all.
+ */
+export interface ChangeHooks {
+  afterUserWrite?(tx: pg.PoolClient, change: UserChange): Promise<void>;
+  afterGroupWrite?(tx: pg.PoolClient, change: GroupChange): Promise<void>;
+}

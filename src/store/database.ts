@@ -1,0 +1,60 @@
+// One pg pool for the whole process, shared by Prisma (through @prisma/adapter-pg), the SQL-level
+// repositories of the SCIM hot path and the job queue, so a request never waits on two pools.
+import pg from "pg";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "../generated/prisma/client.ts";
+import { dbUnavailable, DomainError } from "../shared/errors.ts";
+
+export type Prisma = PrismaClient;
+export interface Database { pool: pg.Pool; prisma: PrismaClient; close(): Promise<void> }
+
+// Return int8 (bigserial seq, counts) as JS numbers: our values stay far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function createDatabase(url: string, opts: { max?: number } = {}): Database {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 20, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
+  // An idle client's error (database restarted, network cut) must not crash the process: the pool drops
+  // the client and the next query reconnects. Requests in flight fail and are mapped to 503.
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
+  return {
+    pool, prisma,
+    async close() { await prisma.$disconnect().catch(() => {}); await pool.end().catch(() => {}); },
+  };
+}
+
+// SQLSTATE classes that mean "the database is not there right now" rather than "your request is wrong".
+const UNAVAILABLE_CODES = new Set(["57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006"]);
+const NET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
+
+export function isUnavailable(e: unknown): boolean {
+  const err = e as { code?: string; message?: string; cause?: unknown } | undefined;
+  if (!err) return false;
+  if (err.code && (UNAVAILABLE_CODES.has(err.code) || NET_CODES.has(err.code))) return true;
+  if (/Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connect ECONNREFUSED/i.test(err.message ?? "")) return true;
+  return err.cause !== undefined && err.cause !== e ? isUnavailable(err.cause) : false;
+}
+
+/** Maps a database error to a DomainError: unavailability → 503, anything else → rethrown unchanged. */
+export function mapDbError(e: unknown): never {
+  if (e instanceof DomainError) throw e;
+  if (isUnavailable(e)) throw dbUnavailable(e);
+  throw e;
+}
+
+/** Runs fn in a transaction on one pooled client. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try { client = await pool.connect(); } catch (e) { mapDbError(e); }
+  try {
+    await client.query("BEGIN");
+    const out = await fn(client);
+    await client.query("COMMIT");
+    return out;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    mapDbError(e);
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,90 @@
+// SQL for scim_user. Raw SQL through the shared pg pool rather than Prisma's query API: this is the SCIM
+// hot path (≥ 1,000 creates/s target), filters compile to SQL fragments Prisma cannot express (jsonb
+// value paths, case-insensitive LIKE on expressions), and writes must join the caller's transaction.
+import type pg from "pg";
+import type { UserColumns, UserRow } from "../scim/user-resource.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+const COLS = `id, seq, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
+  cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
+  location, sponsor_id, source, data, version, created_at, updated_at`;
+
+export const USER_COLUMNS = COLS;
+
+export function rowToUser(r: any): UserRow {
+  return {
+    id: r.id, seq: Number(r.seq), userName: r.user_name, userNameKey: r.user_name_key, externalId: r.external_id,
+    active: r.active, displayName: r.display_name, userType: r.user_type, title: r.title, department: r.department,
+    costCenter: r.cost_center, division: r.division, organization: r.organization, employeeNumber: r.employee_number,
+    managerId: r.manager_id, employmentStatus: r.employment_status, startDate: r.start_date, endDate: r.end_date,
+    location: r.location, sponsorId: r.sponsor_id, source: r.source, data: r.data, version: r.version,
+    createdAt: r.created_at, updatedAt: r.updated_at,
+  };
+}
+
+const values = (c: UserColumns) => [
+  c.userName, c.userNameKey, c.externalId, c.active, c.displayName, c.userType, c.title, c.department, c.costCenter,
+  c.division, c.organization, c.employeeNumber, c.managerId, c.employmentStatus, c.startDate, c.endDate, c.location,
+  c.sponsorId, JSON.stringify(c.data),
+];
+
+export async function insertUser(q: Q, c: UserColumns, source: string | null, now: Date): Promise<UserRow> {
+  const { rows } = await q.query(
+    `INSERT INTO scim_user (user_name, user_name_key, external_id, active, display_name, user_type, title, department,
+       cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
+       location, sponsor_id, data, source, created_at, updated_at)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)
+     RETURNING ${COLS}`,
+    [...values(c), source, now],
+  );
+  return rowToUser(rows[0]);
+}
+
+export async function updateUser(q: Q, id: string, c: UserColumns, now: Date): Promise<UserRow> {
+  const { rows } = await q.query(
+    `UPDATE scim_user SET user_name=$2, user_name_key=$3, external_id=$4, active=$5, display_name=$6, user_type=$7,
+       title=$8, department=$9, cost_center=$10, division=$11, organization=$12, employee_number=$13, manager_id=$14,
+       employment_status=$15, start_date=$16, end_date=$17, location=$18, sponsor_id=$19, data=$20,
+       version=version+1, updated_at=$21
+     WHERE id=$1 RETURNING ${COLS}`,
+    [id, ...values(c), now],
+  );
+  return rowToUser(rows[0]);
+}
+
+/** Sets only `active` (used by lifecycle actions: leaver disable, leave suspension). */
+export async function setUserActive(q: Q, id: string, active: boolean, now: Date): Promise<UserRow | null> {
+  const { rows } = await q.query(
+    `UPDATE scim_user SET active=$2, data = jsonb_set(data, '{active}', to_jsonb($2::boolean)), version=version+1, updated_at=$3
+     WHERE id=$1 RETURNING ${COLS}`, [id, active, now]);
+  return rows[0] ? rowToUser(rows[0]) : null;
+}
+
+export async function deleteUser(q: Q, id: string): Promise<void> {
+  await q.query(`DELETE FROM scim_user WHERE id=$1`, [id]);
+}
+
+export async function findUser(q: Q, id: string, opts: { lock?: boolean } = {}): Promise<UserRow | null> {
+  if (!isUuid(id)) return null;
+  const { rows } = await q.query(`SELECT ${COLS} FROM scim_user WHERE id=$1${opts.lock ? " FOR UPDATE" : ""}`, [id]);
+  return rows[0] ? rowToUser(rows[0]) : null;
+}
+
+/** Group references of the given users, for the read-only `groups` attribute (distinct over sources). */
+export async function groupsOfUsers(q: Q, userIds: string[]): Promise<Map<string, Array<{ value: string; display: string }>>> {
+  const out = new Map<string, Array<{ value: string; display: string }>>();
+  if (!userIds.length) return out;
+  const { rows } = await q.query(
+    `SELECT DISTINCT gm.user_id, g.id, g.display_name FROM group_member gm JOIN scim_group g ON g.id = gm.group_id
+     WHERE gm.user_id = ANY($1::uuid[]) ORDER BY g.display_name`, [userIds]);
+  for (const r of rows) {
+    const list = out.get(r.user_id) ?? [];
+    list.push({ value: r.id, display: r.display_name });
+    out.set(r.user_id, list);
+  }
+  return out;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID_RE.test(s);
