@@ -89,9 +89,10 @@ export function scimRouter(d: ScimDeps): Router {
 
   for (const [type, path] of [["User", "/Users"], ["Group", "/Groups"]] as const) {
     const svc = type === "User" ? d.users : d.groups;
-    const render = async (req: Request, row: any, projection = parseListParams(req.query as Record<string, unknown>, d.limits.paging)) => {
+    const render = async (req: Request, row: any, known?: { groups: [] }) => {
+      const projection = parseListParams(req.query as Record<string, unknown>, d.limits.paging);
       if (type === "User") {
-        const groups = wants(projection, "groups") ? (await groupsOfUsers(d.pool, [row.id])).get(row.id) ?? [] : undefined;
+        const groups = !wants(projection, "groups") ? undefined : known ? known.groups : (await groupsOfUsers(d.pool, [row.id])).get(row.id) ?? [];
         return project(userToScim(row, groups, base(req)), projection);
       }
       const members = wants(projection, "members") ? (await membersOfGroups(d.pool, [row.id])).get(row.id) ?? [] : undefined;
@@ -105,7 +106,7 @@ export function scimRouter(d: ScimDeps): Router {
     r.post(`${path}/.search`, read, json(d.limits.maxBodyBytes), (req, res) => list(req, res, searchParams(body(req), d.limits.paging)));
     r.post(path, write, json(d.limits.maxBodyBytes), async (req, res) => {
       const row = await svc.create(body(req), writeContext(req));
-      const out = await render(req, row);
+      const out = await render(req, row, type === "User" && !d.users.derivesMemberships ? { groups: [] } : undefined);
       sendScim(res, 201, out, { Location: (out.meta as { location: string }).location, ...etag(row) });
     });
     r.get(`${path}/:id`, read, async (req, res) => {

@@ -47,7 +47,7 @@ export class SearchService {
     let order = `${a}.seq ASC`;
     if (p.sortBy) {
       if (p.cursor !== undefined) throw badRequest("invalidValue", "sortBy is not supported together with cursor paging; page with startIndex instead");
-      order = `${sortExpression(p.sortBy, type)} ${p.sortOrder === "descending" ? "DESC" : "ASC"} NULLS LAST, ${a}.seq ASC`;
+      order = `${sortExpression(p.sortBy, type)} ${p.sortOrder === "descending" ? "DESC" : "ASC"}, ${a}.seq ASC`;
     }
     const queryKey = p.cursor !== undefined ? createHash("sha256").update(`${type}|${p.filterText ?? ""}`).digest("base64url").slice(0, 16) : "";
     if (p.cursor !== undefined) {

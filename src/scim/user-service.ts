@@ -2,7 +2,8 @@
 // change record, and whatever the change hooks (rules, lifecycle, outbox) add — all or nothing.
 import SCIMMY from "scimmy";
 import type pg from "pg";
-import { withTransaction } from "../store/database.ts";
+import { randomUUID } from "node:crypto";
+import { mapDbError, withTransaction } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { conflict, notFound, badRequest } from "../shared/errors.ts";
@@ -18,11 +19,22 @@ import type { ChangeHooks, WriteContext } from "./write-context.ts";
 export class UserService {
   constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}
 
+  /** False when no layer derives memberships on write: a new user then has no groups to look up. */
+  get derivesMemberships(): boolean { return !!this.hooks.afterUserWrite; }
+
   async create(body: Record<string, unknown>, ctx: WriteContext): Promise<UserRow> {
     const cols = toColumns(validateUser(normaliseUserBody(body)));
+    const id = randomUUID();
+    const now = this.clock.now();
+    if (!this.hooks.afterUserWrite) {
+      // Nothing else to do in the transaction: user + change record in one atomic statement.
+      const draft = { ...cols, id, seq: 0, source: ctx.source, version: 1, createdAt: now, updatedAt: now };
+      const change = { resourceType: "User" as const, resourceId: id, operation: "create" as const, changed: changedAttributes(null, draft),
+        before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
+      try { return await uniqueness(() => users.insertUser(this.pool, cols, ctx.source, now, id, change), cols.userName); } catch (e) { mapDbError(e); }
+    }
     return withTransaction(this.pool, async (tx) => {
-      const now = this.clock.now();
-      const row = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now), cols.userName);
+      const row = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id), cols.userName);
       await this.record(tx, "create", null, row, ctx, now);
       return row;
     });
