@@ -17,6 +17,8 @@ import { createMetrics } from "./http/metrics.ts";
 import { systemClock, type Clock } from "./shared/clock.ts";
 import { createLogger, type Logger } from "./shared/logger.ts";
 import type { ChangeHooks } from "./scim/write-context.ts";
+import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.ts";
+import type { TaskList } from "graphile-worker";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -27,6 +29,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const db: Database = createDatabase(opts.databaseUrl, { max: config.dbPoolSize });
   const applied = await migrate(db.pool);
   if (applied.length) log.info({ applied }, "database migrations applied");
+  await migrateJobQueue(db.pool);
 
   const tokens = new TokenStore(db.prisma);
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
@@ -43,8 +46,16 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   });
   const app = createApp({ log, pool: db.pool, metrics, scim });
 
+  // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
+  const tasks: TaskList = {};
+  let jobs: JobQueue | undefined;
+  const startWorkers = async () => {
+    if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: 16, log });
+  };
+
   let server: Server | undefined;
   return {
+    tasks, startWorkers,
     app, db, log, clock, tokens, auth, users, groups, search, metrics,
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
@@ -52,10 +63,12 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
         const s = app.listen(port, host, () => resolve(s)).once("error", reject);
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
+      await startWorkers();
       return (server.address() as { port: number }).port;
     },
     /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
     async stop(): Promise<void> {
+      await jobs?.stop();
       if (server) {
         await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });
       }

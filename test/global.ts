@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../src/store/embedded-postgres.ts";
 import { migrate } from "../src/store/migrate.ts";
+import { migrateJobQueue } from "../src/jobs/job-queue.ts";
 
 let embedded: EmbeddedDb | undefined;
 let dataDir: string | undefined;
@@ -37,6 +38,7 @@ export async function mochaGlobalSetup() {
   const tpl = new URL(adminUrl); tpl.pathname = `/${TEMPLATE}`;
   const pool = new pg.Pool({ connectionString: tpl.toString(), max: 1 });
   await migrate(pool);
+  await migrateJobQueue(pool);
   await pool.end();
   process.env.BROKER_TEST_ADMIN_URL = adminUrl;
   process.env.BROKER_TEST_TEMPLATE = TEMPLATE;

@@ -1,0 +1,61 @@
+// The broker's durable job queue: graphile-worker on the broker's own PostgreSQL (LISTEN/NOTIFY pickup in
+// ~1 ms, job keys for de-duplication, named queues for per-key ordering, exponential backoff, run_at for
+// schedules). Jobs are added with SQL inside the caller's transaction — a state change and the work it
+// causes commit together (transactional outbox) — and run by the runner started here.
+import { run, runMigrations, type Runner, type Task, type TaskList, type Logger as GwLogger } from "graphile-worker";
+import { Logger as GraphileLogger } from "graphile-worker";
+import type pg from "pg";
+import type { Logger } from "../shared/logger.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface JobSpec {
+  runAt?: Date;
+  /** de-duplication key: a newer job with the same key replaces a pending one (desired-state delivery) */
+  jobKey?: string;
+  /** jobs in one named queue run one at a time, in order (e.g. per app and user) */
+  queueName?: string;
+  /** lower runs first (leavers jump the queue) */
+  priority?: number;
+  maxAttempts?: number;
+  /** "replace" (default) | "preserve_run_at" | "unsafe_dedupe" */
+  jobKeyMode?: "replace" | "preserve_run_at" | "unsafe_dedupe";
+}
+
+/** Adds a job in the caller's transaction. */
+export async function addJob(q: Q, task: string, payload: unknown, spec: JobSpec = {}): Promise<void> {
+  await q.query(
+    `SELECT graphile_worker.add_job($1, $2::json, queue_name => $3, run_at => $4, max_attempts => $5, job_key => $6,
+       priority => $7, job_key_mode => $8)`,
+    [task, JSON.stringify(payload ?? {}), spec.queueName ?? null, spec.runAt ?? null, spec.maxAttempts ?? 25,
+      spec.jobKey ?? null, spec.priority ?? 0, spec.jobKeyMode ?? "replace"]);
+}
+
+/** Removes a pending job by key (e.g. a scheduled start date that HR moved). */
+export async function removeJob(q: Q, jobKey: string): Promise<void> {
+  await q.query(`SELECT graphile_worker.remove_job($1)`, [jobKey]);
+}
+
+/** Installs/updates graphile-worker's own schema (idempotent); must run before any addJob. */
+export async function migrateJobQueue(pool: pg.Pool): Promise<void> {
+  await runMigrations({ pgPool: pool, logger: quietLogger() });
+}
+
+export type TaskHandler = Task;
+export interface JobQueue { runner: Runner; stop(): Promise<void> }
+
+export async function startJobQueue(opts: { pool: pg.Pool; tasks: TaskList; concurrency: number; log: Logger; crontab?: string }): Promise<JobQueue> {
+  const runner = await run({
+    pgPool: opts.pool, taskList: opts.tasks, concurrency: opts.concurrency, noHandleSignals: true, pollInterval: 1000,
+    logger: bridgeLogger(opts.log), crontab: opts.crontab ?? "",
+  });
+  return { runner, stop: () => runner.stop() };
+}
+
+function bridgeLogger(log: Logger): GwLogger {
+  return new GraphileLogger(() => (level, message, meta) => {
+    const l = level === "error" ? "error" : level === "warning" ? "warn" : "debug";
+    log[l]({ component: "job-queue", ...(meta as object) }, message);
+  });
+}
+const quietLogger = () => new GraphileLogger(() => () => {});

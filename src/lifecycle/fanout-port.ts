@@ -1,0 +1,26 @@
+// The seam between lifecycle (what a user should have) and fan-out (making every app agree). Lifecycle
+// calls it inside the HR request's transaction, so the delivery jobs commit with the change that needs
+// them (transactional outbox). The fan-out layer implements it; without apps it is a no-op.
+import type pg from "pg";
+
+export interface UserChangedEvent {
+  userId: string;
+  /** the user must lose every app account now (leaver); delivered ahead of other work */
+  leaver: boolean;
+  /** the change record that caused it (null for scheduled transitions and policy applies) */
+  changeId: number | null;
+  /** why: joiner | mover | leaver | leave | return | rehire | conversion | update | policy | exception | review | guard-release */
+  cause: string;
+  at: Date;
+}
+
+export interface MembershipChangedEvent { groupId: string; groupName: string; added: string[]; removed: string[]; at: Date }
+
+export interface FanoutPort {
+  userChanged(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
+  membershipChanged(tx: pg.PoolClient, e: MembershipChangedEvent): Promise<void>;
+  /** a user row is about to be deleted: remember what apps must deprovision */
+  userDeleted?(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
+}
+
+export const noFanout: FanoutPort = { async userChanged() {}, async membershipChanged() {} };
