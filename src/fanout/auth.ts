@@ -1,0 +1,113 @@
+// Authorization header for one app: bearer (RFC 6750 §2.1), basic (RFC 7617) or an OAuth2 access token from
+// the client-credentials grant (RFC 6749 §4.4), cached until shortly before it expires and fetched once for
+// all concurrent requests. After a 401 the client calls invalidate() and retries once with a fresh token.
+import type { Dispatcher } from "undici";
+import type { AppAuth } from "./app-config.ts";
+import { AppHttpError } from "./app-http-error.ts";
+import { send, TransportError } from "./http-transport.ts";
+import { systemClock, type Clock } from "./rate-limiter.ts";
+
+export interface AuthProvider {
+  /** Authorization header value for the next request. */
+  header(signal?: AbortSignal): Promise<string>;
+  /** The app answered 401. True when a retry with a new credential can help (OAuth2 only). */
+  invalidate(): boolean;
+  /** Current secret values, for scrubbing error bodies. */
+  secrets(): string[];
+}
+
+export interface AuthDeps {
+  app: string;
+  dispatcher: Dispatcher;
+  timeoutMs: number;
+  clock?: Clock;
+}
+
+/** Tokens without expires_in (it is only RECOMMENDED, RFC 6749 §5.1) are kept this long. */
+const DEFAULT_TOKEN_LIFETIME_S = 300;
+
+export function createAuthProvider(auth: AppAuth, deps: AuthDeps): AuthProvider {
+  if (auth.type === "bearer") {
+    const header = `Bearer ${auth.token}`;
+    return { header: async () => header, invalidate: () => false, secrets: () => [auth.token] };
+  }
+  if (auth.type === "basic") {
+    const encoded = Buffer.from(`${auth.username}:${auth.password}`).toString("base64");
+    return { header: async () => `Basic ${encoded}`, invalidate: () => false, secrets: () => [auth.password, encoded] };
+  }
+  return new OAuth2ClientCredentials(auth, deps);
+}
+
+type OAuth2Auth = Extract<AppAuth, { type: "oauth2" }>;
+
+class OAuth2ClientCredentials implements AuthProvider {
+  #token: { value: string; refreshAt: number } | undefined;
+  #pending: Promise<string> | undefined;
+  readonly #clock: Clock;
+  readonly #basic: string;
+
+  constructor(
+    private readonly auth: OAuth2Auth,
+    private readonly deps: AuthDeps,
+  ) {
+    this.#clock = deps.clock ?? systemClock;
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    this.#basic = Buffer.from(`${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`).toString("base64");
+  }
+
+  async header(signal?: AbortSignal): Promise<string> {
+    const token = this.#token;
+    if (token && this.#clock.now() < token.refreshAt) return `Bearer ${token.value}`;
+    this.#pending ??= this.#fetch(signal).finally(() => (this.#pending = undefined));
+    return `Bearer ${await this.#pending}`;
+  }
+
+  invalidate(): boolean {
+    this.#token = undefined;
+    return true;
+  }
+
+  secrets(): string[] {
+    return [this.auth.clientSecret, this.#basic, ...(this.#token ? [this.#token.value] : [])];
+  }
+
+  async #fetch(signal?: AbortSignal): Promise<string> {
+    const url = new URL(this.auth.tokenUrl);
+    const form = new URLSearchParams({ grant_type: "client_credentials" });
+    if (this.auth.scope) form.set("scope", this.auth.scope);
+    const started = this.#clock.now();
+    const fail = (init: { status?: number; body?: string; detail?: string; cause?: unknown }) =>
+      new AppHttpError({ app: this.deps.app, method: "POST", path: url.pathname, code: "FANOUT_AUTH_TOKEN", secrets: this.secrets(), ...init });
+    let res;
+    try {
+      res = await send(this.deps.dispatcher, {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: "POST",
+        headers: {
+          authorization: `Basic ${this.#basic}`,
+          "content-type": "application/x-www-form-urlencoded",
+          accept: "application/json",
+        },
+        body: form.toString(),
+        timeoutMs: this.deps.timeoutMs,
+        signal,
+      });
+    } catch (e) {
+      throw fail({ detail: e instanceof TransportError ? `token endpoint ${e.kind}` : "token endpoint failed", cause: e });
+    }
+    if (res.status < 200 || res.status >= 300) throw fail({ status: res.status, body: res.text });
+    let json: { access_token?: unknown; expires_in?: unknown };
+    try {
+      json = JSON.parse(res.text);
+    } catch {
+      throw fail({ status: res.status, detail: "token response is not JSON" });
+    }
+    if (typeof json.access_token !== "string" || json.access_token === "") throw fail({ status: res.status, detail: "no access_token" });
+    const lifetimeS = Number(json.expires_in) > 0 ? Number(json.expires_in) : DEFAULT_TOKEN_LIFETIME_S;
+    // Refresh a little early (10 % of the lifetime, at most 60 s) so a token never expires in flight.
+    const skewMs = Math.min(60_000, lifetimeS * 100);
+    this.#token = { value: json.access_token, refreshAt: started + lifetimeS * 1000 - skewMs };
+    return json.access_token;
+  }
+}
