@@ -32,11 +32,15 @@ export class SearchService {
   }
 
   async count(type: ResourceType, p: ListParams): Promise<number> {
-    const w = this.where(type, p);
-    try {
-      const { rows } = await this.pool.query(`SELECT count(*)::int AS n FROM ${TABLE[type]} WHERE ${w.sql}`, w.params);
-      return rows[0].n;
-    } catch (e) { mapDbError(e); }
+    try { return await this.countWhere(type, this.where(type, p)); } catch (e) { mapDbError(e); }
+  }
+
+  /** Unfiltered: the trigger-kept counter (O(1)); filtered: COUNT(*) over the compiled WHERE. */
+  private async countWhere(type: ResourceType, w: { sql: string; params: unknown[] }): Promise<number> {
+    const { rows } = w.sql === "TRUE"
+      ? await this.pool.query(`SELECT coalesce(sum(n), 0)::int AS n FROM resource_count WHERE resource_type = $1`, [type])
+      : await this.pool.query(`SELECT count(*)::int AS n FROM ${TABLE[type]} WHERE ${w.sql}`, w.params);
+    return rows[0].n;
   }
 
   async list(type: ResourceType, p: ListParams, baseUrl: string, window?: { offset: number; limit: number }): Promise<Page> {
@@ -59,7 +63,7 @@ export class SearchService {
     const cols = type === "User" ? USER_COLUMNS.replace(/(^|,\s*)(\w)/g, `$1${a}.$2`) : GROUP_COLUMNS.replace(/(^|,\s*)(\w)/g, `$1${a}.$2`);
     try {
       const [total, rows] = await Promise.all([
-        this.pool.query(`SELECT count(*)::int AS n FROM ${TABLE[type]} WHERE ${w.sql}`, w.params).then((r) => r.rows[0].n as number),
+        this.countWhere(type, w),
         limit === 0 ? Promise.resolve([]) : this.pool.query(`SELECT ${cols} FROM ${TABLE[type]} WHERE ${where} ORDER BY ${order} LIMIT ${limit + (p.cursor !== undefined ? 1 : 0)} OFFSET ${offset}`, params).then((r) => r.rows),
       ]);
       const more = p.cursor !== undefined && rows.length > limit;

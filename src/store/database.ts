@@ -16,6 +16,7 @@ export function createDatabase(url: string, opts: { max?: number } = {}): Databa
   // An idle client's error (database restarted, network cut) must not crash the process: the pool drops
   // the client and the next query reconnects. Requests in flight fail and are mapped to 503.
   pool.on("error", () => {});
+  pool.on("connect", (client) => { client.on("error", () => {}); }); // same for checked-out clients
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
   return {
     pool, prisma,

@@ -74,9 +74,13 @@ describe("SCIM Users (RFC 7644 §3.3–3.6) through HTTP on PostgreSQL", () => {
     expect(rows[0].department).to.equal("Engineering");
   });
 
-  it("when a user is deleted, then GET answers 404 with a SCIM error and the deletion is recorded", async () => {
+  it("when a user is deleted, then GET answers 404 with a SCIM error, totalResults drops and the deletion is recorded", async () => {
     const created = (await c.post("/Users", userBody())).body;
+    const total = async () => (await c.get("/Users", { count: 0 })).body.totalResults;
+    const before = await total();
+    expect(before).to.equal((await db.query("SELECT count(*)::int n FROM scim_user")).rows[0].n);
     expect((await c.del(`/Users/${created.id}`)).status).to.equal(204);
+    expect(await total()).to.equal(before - 1);
     const gone = await c.get(`/Users/${created.id}`);
     expect(gone.status).to.equal(404);
     expect(gone.body.schemas).to.deep.equal(["urn:ietf:params:scim:api:messages:2.0:Error"]);
