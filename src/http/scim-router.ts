@@ -110,9 +110,10 @@ export function scimRouter(d: ScimDeps): Router {
       sendScim(res, 201, out, { Location: (out.meta as { location: string }).location, ...etag(row) });
     });
     r.get(`${path}/:id`, read, async (req, res) => {
-      const row = await svc.get(String(req.params.id));
-      if (notModified(req.get("If-None-Match"), row.version)) return sendScim(res, 304, undefined, etag(row));
-      sendScim(res, 200, await render(req, row), etag(row));
+      const found = await d.search.one(type, String(req.params.id), parseListParams(req.query as Record<string, unknown>, d.limits.paging), base(req));
+      if (!found) throw notFound(`${type} ${req.params.id}`);
+      if (notModified(req.get("If-None-Match"), found.version)) return sendScim(res, 304, undefined, etag(found));
+      sendScim(res, 200, found.resource, etag(found));
     });
     r.put(`${path}/:id`, write, json(d.limits.maxBodyBytes), async (req, res) => {
       const row = await svc.replace(String(req.params.id), body(req), writeContext(req), ifMatch(req));

@@ -7,15 +7,29 @@ import { compileFilter, sortExpression } from "./filter-sql.ts";
 import { expandAliases } from "./attribute-catalog.ts";
 import { badRequest } from "../shared/errors.ts";
 import { mapDbError } from "../store/database.ts";
-import { USER_COLUMNS, rowToUser, groupsOfUsers } from "../store/user-repository.ts";
-import { GROUP_COLUMNS, rowToGroup, membersOfGroups } from "../store/group-repository.ts";
-import { userToScim, type UserRow } from "./user-resource.ts";
-import { groupToScim, type GroupRow } from "./group-resource.ts";
+import { USER_COLUMNS, rowToUser, isUuid } from "../store/user-repository.ts";
+import { GROUP_COLUMNS, rowToGroup } from "../store/group-repository.ts";
+import { userToScim } from "./user-resource.ts";
+import { groupToScim } from "./group-resource.ts";
 import { project, wants } from "./projection.ts";
 import { decodeCursor, encodeCursor, type ListParams } from "./list-params.ts";
 
 export type ResourceType = "User" | "Group";
 export interface Page { totalResults: number; Resources: Record<string, unknown>[]; startIndex?: number; itemsPerPage: number; nextCursor?: string }
+
+const columnsOf = (type: ResourceType) =>
+  (type === "User" ? USER_COLUMNS : GROUP_COLUMNS).replace(/(^|,\s*)(\w)/g, `$1${ALIAS[type]}.$2`);
+
+/** The read-only `groups` of a user / `members` of a group as a json column (distinct over sources). */
+function relationColumn(type: ResourceType, p: ListParams): string {
+  if (type === "User" && wants(p, "groups"))
+    return `, (SELECT coalesce(json_agg(json_build_object('value', x.id, 'display', x.display_name) ORDER BY x.display_name), '[]')
+        FROM (SELECT DISTINCT gg.id, gg.display_name FROM group_member gm JOIN scim_group gg ON gg.id = gm.group_id WHERE gm.user_id = u.id) x) AS rel_`;
+  if (type === "Group" && wants(p, "members"))
+    return `, (SELECT coalesce(json_agg(json_build_object('value', x.id, 'display', x.user_name) ORDER BY x.user_name), '[]')
+        FROM (SELECT DISTINCT uu.id, uu.user_name FROM group_member gm JOIN scim_user uu ON uu.id = gm.user_id WHERE gm.group_id = g.id) x) AS rel_`;
+  return "";
+}
 
 const TABLE = { User: "scim_user u", Group: "scim_group g" } as const;
 const ALIAS = { User: "u", Group: "g" } as const;
@@ -51,40 +65,52 @@ export class SearchService {
     let order = `${a}.seq ASC`;
     if (p.sortBy) {
       if (p.cursor !== undefined) throw badRequest("invalidValue", "sortBy is not supported together with cursor paging; page with startIndex instead");
+      // RFC 7644 §3.4.2.3: missing values last when ascending, first when descending (PostgreSQL's default)
       order = `${sortExpression(p.sortBy, type)} ${p.sortOrder === "descending" ? "DESC" : "ASC"}, ${a}.seq ASC`;
     }
-    const queryKey = p.cursor !== undefined ? createHash("sha256").update(`${type}|${p.filterText ?? ""}`).digest("base64url").slice(0, 16) : "";
-    if (p.cursor !== undefined) {
-      const after = decodeCursor(p.cursor, queryKey);
+    const cursor = p.cursor !== undefined;
+    const queryKey = cursor ? createHash("sha256").update(`${type}|${p.filterText ?? ""}`).digest("base64url").slice(0, 16) : "";
+    if (cursor) {
+      const after = decodeCursor(p.cursor!, queryKey);
       if (after !== null) { params.push(after); where = `(${where}) AND ${a}.seq > $${params.length}`; }
     }
-    const offset = window?.offset ?? (p.cursor !== undefined ? 0 : p.startIndex - 1);
+    const offset = window?.offset ?? (cursor ? 0 : p.startIndex - 1);
     const limit = window?.limit ?? p.count;
-    const cols = type === "User" ? USER_COLUMNS.replace(/(^|,\s*)(\w)/g, `$1${a}.$2`) : GROUP_COLUMNS.replace(/(^|,\s*)(\w)/g, `$1${a}.$2`);
+    // One round trip where possible: a filtered index page counts its matches with a window function in the
+    // same query; an unfiltered one reads the O(1) counter alongside; groups/members come as a json column.
+    const inlineCount = w.sql !== "TRUE" && !cursor;
+    // The page is cut in an inner query (aliased like the table, so `order` applies to it again outside);
+    // groups/members are computed for the page's rows only, never for the rows OFFSET skips.
+    const page = `SELECT ${columnsOf(type)}${inlineCount ? ", count(*) OVER () AS total_" : ""} FROM ${TABLE[type]} WHERE ${where}
+      ORDER BY ${order} LIMIT ${limit + (cursor ? 1 : 0)} OFFSET ${offset}`;
     try {
-      const [total, rows] = await Promise.all([
-        this.countWhere(type, w),
-        limit === 0 ? Promise.resolve([]) : this.pool.query(`SELECT ${cols} FROM ${TABLE[type]} WHERE ${where} ORDER BY ${order} LIMIT ${limit + (p.cursor !== undefined ? 1 : 0)} OFFSET ${offset}`, params).then((r) => r.rows),
+      const [rows, counted] = await Promise.all([
+        limit === 0 ? Promise.resolve([]) : this.pool.query(`SELECT ${a}.*${relationColumn(type, p)} FROM (${page}) ${a} ORDER BY ${order}`, params).then((r) => r.rows),
+        inlineCount && limit > 0 ? Promise.resolve(undefined) : this.countWhere(type, w),
       ]);
-      const more = p.cursor !== undefined && rows.length > limit;
+      const total = counted ?? (rows.length ? Number(rows[0].total_) : offset === 0 ? 0 : await this.countWhere(type, w));
+      const more = cursor && rows.length > limit;
       const pageRows = more ? rows.slice(0, limit) : rows;
-      const Resources = type === "User"
-        ? await this.renderUsers(pageRows.map(rowToUser), p, baseUrl)
-        : await this.renderGroups(pageRows.map(rowToGroup), p, baseUrl);
+      const Resources = pageRows.map((r) => this.render(type, r, p, baseUrl));
       return {
         totalResults: total, Resources, itemsPerPage: Resources.length,
-        ...(p.cursor !== undefined ? (more ? { nextCursor: encodeCursor(pageRows[pageRows.length - 1].seq, queryKey) } : {}) : { startIndex: p.startIndex }),
+        ...(cursor ? (more ? { nextCursor: encodeCursor(pageRows[pageRows.length - 1].seq, queryKey) } : {}) : { startIndex: p.startIndex }),
       };
     } catch (e) { mapDbError(e); }
   }
 
-  async renderUsers(rows: UserRow[], p: ListParams, baseUrl: string) {
-    const groups = wants(p, "groups") ? await groupsOfUsers(this.pool, rows.map((r) => r.id)) : undefined;
-    return rows.map((r) => project(userToScim(r, groups ? groups.get(r.id) ?? [] : undefined, baseUrl), p));
+  /** One resource by id with its groups/members in the same query; null when absent. */
+  async one(type: ResourceType, id: string, p: ListParams, baseUrl: string): Promise<{ version: number; resource: Record<string, unknown> } | null> {
+    if (!isUuid(id)) return null;
+    try {
+      const { rows } = await this.pool.query(`SELECT ${columnsOf(type)}${relationColumn(type, p)} FROM ${TABLE[type]} WHERE ${ALIAS[type]}.id = $1`, [id]);
+      return rows[0] ? { version: rows[0].version, resource: this.render(type, rows[0], p, baseUrl) } : null;
+    } catch (e) { mapDbError(e); }
   }
 
-  async renderGroups(rows: GroupRow[], p: ListParams, baseUrl: string) {
-    const members = wants(p, "members") ? await membersOfGroups(this.pool, rows.map((r) => r.id)) : undefined;
-    return rows.map((r) => project(groupToScim(r, members ? members.get(r.id) ?? [] : undefined, baseUrl), p));
+  private render(type: ResourceType, r: any, p: ListParams, baseUrl: string) {
+    return type === "User"
+      ? project(userToScim(rowToUser(r), r.rel_ ?? undefined, baseUrl), p)
+      : project(groupToScim(rowToGroup(r), r.rel_ ?? undefined, baseUrl), p);
   }
 }
