@@ -24,7 +24,7 @@ export function validateGroup(body: Record<string, unknown>): { data: Record<str
   // Entra lists an extra Microsoft schema URN on groups; it carries no attributes we store.
   rest.schemas = [GROUP_SCHEMA];
   let data: Record<string, any>;
-  try { data = JSON.parse(JSON.stringify(new SCIMMY.Schemas.Group(rest, "in"))); } catch (e) { throw fromScimmy(e); }
+  try { data = JSON.parse(JSON.stringify(SCIMMY.Schemas.Group.definition.coerce(rest, "in"))); } catch (e) { throw fromScimmy(e); }
   delete data.id; delete data.meta; delete data.members;
   if (typeof data.displayName !== "string" || data.displayName.trim() === "") throw badRequest("invalidValue", "displayName is required (RFC 7643 §4.2)");
   return { data, memberIds: members === undefined ? undefined : memberIdsOf(members) };
