@@ -37,6 +37,8 @@ export async function mochaGlobalSetup() {
   await admin.end();
   const tpl = new URL(adminUrl); tpl.pathname = `/${TEMPLATE}`;
   const pool = new pg.Pool({ connectionString: tpl.toString(), max: 1 });
+  pool.on("error", () => {});
+  pool.on("connect", (client) => { client.on("error", () => {}); });
   await migrate(pool);
   await migrateJobQueue(pool);
   await pool.end();

@@ -128,9 +128,17 @@ export function scimRouter(d: ScimDeps): Router {
       await svc.delete(String(req.params.id), writeContext(req), ifMatch(req));
       sendScim(res, 204);
     });
+    r.all(path, methodNotAllowed("GET, POST"));
+    r.all(`${path}/:id`, methodNotAllowed("GET, PUT, PATCH, DELETE"));
   }
+  r.all(["/Bulk", "/.search"], methodNotAllowed("POST"));
   return r;
 }
+
+const methodNotAllowed = (allow: string) => (req: Request, res: Response) => {
+  res.set("Allow", allow);
+  throw new DomainError("METHOD_NOT_ALLOWED", 405, `${req.method} is not supported here; use ${allow}`);
+};
 
 function searchParams(b: Record<string, unknown>, paging: DiscoveryLimits["paging"]) {
   if (Array.isArray(b.schemas) && !b.schemas.includes(SEARCH_REQUEST)) throw badRequest("invalidSyntax", `a search body must have schemas [${SEARCH_REQUEST}]`);
