@@ -19,6 +19,10 @@ import { createLogger, type Logger } from "./shared/logger.ts";
 import type { ChangeHooks } from "./scim/write-context.ts";
 import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.ts";
 import type { TaskList } from "graphile-worker";
+import type { Router } from "express";
+import { adminRouter } from "./admin/admin-router.ts";
+import { auditRouter } from "./admin/audit-routes.ts";
+import { startAuditSealer } from "./audit/audit-store.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -44,13 +48,18 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     auth, users, groups, search, bulk, pool: db.pool, publicUrl: config.publicUrl,
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
-  const app = createApp({ log, pool: db.pool, metrics, scim });
+  // Admin API: each layer adds its router here before the app is built.
+  const adminRoutes: Router[] = [auditRouter({ pool: db.pool })];
+  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes) });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
   const tasks: TaskList = {};
   let jobs: JobQueue | undefined;
+  let sealer: { stop(): Promise<void> } | undefined;
   const startWorkers = async () => {
     if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: 16, log });
+    // chains audit rows (hash chain) about once a second, off the write path
+    if (!sealer && config.workers) sealer = startAuditSealer(db.pool, { log });
   };
 
   let server: Server | undefined;
@@ -69,6 +78,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
     async stop(): Promise<void> {
       await jobs?.stop();
+      await sealer?.stop();
       if (server) {
         await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });
       }

@@ -6,6 +6,7 @@ import { openCliDatabase } from "./cli-database.ts";
 import { TokenStore, SCOPES } from "../auth/token-store.ts";
 import { DomainError } from "../shared/errors.ts";
 import type { Database } from "../store/database.ts";
+import { registerAuditCommands } from "./cli-audit.ts";
 
 const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError();
 
@@ -33,6 +34,8 @@ token.command("list").description("list tokens (never their values)").option("--
   }));
 token.command("revoke <name>").description("revoke a token")
   .action(async (name) => withDb(async (db) => { await new TokenStore(db.prisma).revoke(name); console.log(`revoked '${name}'`); }));
+
+registerAuditCommands(program, withDb);
 
 export async function run(argv = process.argv) {
   try {

@@ -1,0 +1,11 @@
+// /admin/v1: the admin API (admin scope). Each layer contributes its own router (audit, lifecycle,
+// apps); errors are answered by the app's one error handler.
+import express, { type Router } from "express";
+import type { Authenticator } from "../auth/authenticator.ts";
+
+export function adminRouter(auth: Authenticator, routers: Router[]): Router {
+  const r = express.Router();
+  r.use(auth.require("admin"), express.json({ limit: "1mb", type: ["application/json", "application/*+json"] }));
+  for (const sub of routers) r.use(sub);
+  return r;
+}
