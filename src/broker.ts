@@ -23,6 +23,12 @@ import type { Router } from "express";
 import { adminRouter } from "./admin/admin-router.ts";
 import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
+import { createLifecycle } from "./lifecycle/lifecycle.ts";
+import { combineHooks } from "./lifecycle/lifecycle-hooks.ts";
+import { noFanout, type FanoutPort } from "./lifecycle/fanout-port.ts";
+import { lifecycleRouter } from "./admin/lifecycle-routes.ts";
+import { createFanout } from "./fanout/fanout.ts";
+import { fanoutRouter } from "./admin/fanout-routes.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -38,36 +44,58 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const tokens = new TokenStore(db.prisma);
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
   const auth = createAuthenticator(tokens);
-  const hooks: ChangeHooks = opts.hooks ?? {};
+  // Rules and lifecycle (src/lifecycle): in-transaction hooks of every SCIM write, admin routes, the schedule
+  // sweep. It reaches the fan-out through `fanout`, resolved at each use, so the fan-out layer can be built
+  // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
+  let fanout: FanoutPort = noFanout;
+  const lifecycle = createLifecycle({
+    pool: db.pool, clock, log, fanout: () => fanout, env: config.policyEnv,
+    policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
+  });
+  const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
   const users = new UserService(db.pool, clock, hooks);
   const groups = new GroupService(db.pool, clock, hooks);
   const search = new SearchService(db.pool);
   const bulk = new BulkService(users, groups, config.bulk.maxOperations);
   const metrics = createMetrics();
+  // Outbound fan-out (src/fanout): lifecycle calls its FanoutPort inside HR transactions (outbox); its tasks
+  // deliver to the apps of the active policy; its service backs `apps …` / `reconcile` (API and CLI).
+  const fanoutLayer = createFanout({
+    pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
+    workerConcurrency: config.workerConcurrency, policy: () => lifecycle.policies.last.policy,
+    refreshPolicy: () => lifecycle.policies.refresh(db.pool), secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
+  });
+  fanout = fanoutLayer.port;
   const scim = scimRouter({
     auth, users, groups, search, bulk, pool: db.pool, publicUrl: config.publicUrl,
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
   // Admin API: each layer adds its router here before the app is built.
-  const adminRoutes: Router[] = [auditRouter({ pool: db.pool })];
+  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log })];
+  adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
   const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes) });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
-  const tasks: TaskList = {};
+  const tasks: TaskList = { ...lifecycle.tasks };
+  Object.assign(tasks, fanoutLayer.tasks);
+  const crontab: string[] = [...lifecycle.crontab]; // graphile-worker cron lines (the lifecycle sweep: every minute)
   let jobs: JobQueue | undefined;
   let sealer: { stop(): Promise<void> } | undefined;
+  let fanoutStarted = false;
   const startWorkers = async () => {
-    if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: 16, log });
+    if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
+    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // crash recovery, schedules
     // chains audit rows (hash chain) about once a second, off the write path
     if (!sealer && config.workers) sealer = startAuditSealer(db.pool, { log });
   };
 
   let server: Server | undefined;
   return {
-    tasks, startWorkers,
+    tasks, crontab, startWorkers, lifecycle, fanout: fanoutLayer,
     app, db, log, clock, tokens, auth, users, groups, search, metrics,
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
+      await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
       server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(port, host, () => resolve(s)).once("error", reject);
       });
@@ -78,6 +106,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
     async stop(): Promise<void> {
       await jobs?.stop();
+      await fanoutLayer.stop();
       await sealer?.stop();
       if (server) {
         await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });

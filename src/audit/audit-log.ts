@@ -65,23 +65,34 @@ const json = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === "string"
  */
 export async function appendAudit(q: Q, inputs: readonly AuditInput[], at: Date): Promise<void> {
   if (inputs.length === 0) return;
+  const { sql, params } = auditInsert(inputs, at, 1);
+  await q.query(sql, params);
+}
+
+/**
+ * The INSERT of appendAudit as SQL + parameters numbered from `first`, so a writer can put it in a
+ * data-modifying CTE of a statement it sends anyway (one round trip less on the HR write path).
+ */
+export function auditInsert(inputs: readonly AuditInput[], at: Date, first: number): { sql: string; params: unknown[] } {
   for (const i of inputs) {
     // A programming error, not bad input: fail loudly rather than log an event nobody can filter for.
     if (!isAuditKind(i.kind)) throw new TypeError(`unknown audit kind '${String(i.kind)}'`);
   }
+  const $ = (n: number) => `$${first + n}`;
   // seq and txid come from the column defaults (audit_next_seq(), pg_current_xact_id()); ORDER BY ord
   // makes the defaults run in array order.
-  await q.query(
-    `INSERT INTO audit_event (occurred_at, kind, user_id, group_name, app, cause, details)
-     SELECT $1, e.kind, e.user_id, e.group_name, e.app, e.cause::jsonb, e.details::jsonb
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+  return {
+    sql: `INSERT INTO audit_event (occurred_at, kind, user_id, group_name, app, cause, details)
+     SELECT ${$(0)}::timestamptz, e.kind, e.user_id, e.group_name, e.app, e.cause::jsonb, e.details::jsonb
+       FROM unnest(${$(1)}::text[], ${$(2)}::text[], ${$(3)}::text[], ${$(4)}::text[], ${$(5)}::text[], ${$(6)}::text[])
             WITH ORDINALITY AS e(kind, user_id, group_name, app, cause, details, ord)
       ORDER BY e.ord`,
-    [at,
+    params: [at,
       inputs.map((i) => i.kind),
       inputs.map((i) => i.userId ?? null),
       inputs.map((i) => i.groupName ?? null),
       inputs.map((i) => i.app ?? null),
       inputs.map((i) => json(i.cause ?? {})),
-      inputs.map((i) => (i.details === undefined ? null : json(i.details)))]);
+      inputs.map((i) => (i.details === undefined ? null : json(i.details)))],
+  };
 }

@@ -10,6 +10,11 @@ const size = z.string().regex(/^\d+(b|kb|mb)?$/i, "a size like 1048576, 512kb or
   return Number(m[1]) * unit[(m[2] ?? "b").toLowerCase()]!;
 });
 
+const duration = z.string().regex(/^\d+(ms|s|m|h)?$/, "a duration like 500ms, 30s, 5m or 1h (bare number: ms)").transform((v) => {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(v)!;
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? "ms") as "ms"];
+});
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().default("0.0.0.0"),
@@ -28,6 +33,15 @@ const envSchema = z.object({
   BROKER_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
   BROKER_WORKERS: bool.default(true),
   BROKER_PUBLIC_URL: z.string().url().optional(),
+  // fan-out (src/fanout): see README "Apps and fan-out"
+  BROKER_FANOUT_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(15),
+  BROKER_FANOUT_BACKOFF_BASE: duration.default(1000),
+  BROKER_FANOUT_BACKOFF_MAX: duration.default(600_000),
+  BROKER_FANOUT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(8),
+  BROKER_FANOUT_PROBE_INTERVAL: duration.default(30_000),
+  BROKER_FANOUT_RECONCILE_INTERVAL: duration.or(z.literal("off").transform(() => 0)).default(86_400_000),
+  BROKER_FANOUT_SWEEP_INTERVAL: duration.default(5000),
+  BROKER_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 });
 
 export type Config = {
@@ -46,7 +60,20 @@ export type Config = {
   dbPoolSize: number;
   workers: boolean;
   publicUrl?: string;
+  fanout: FanoutSettings;
+  /** graphile-worker jobs run at once in this process (fan-out deliveries, lifecycle schedules) */
+  workerConcurrency: number;
+  /** BROKER_CONFIG was set: the policy file must exist (else ./broker.yaml is used only when present) */
+  policyFileRequired: boolean;
+  /** values for "${VAR}" references in broker.yaml (the policy loader gets them from here, not process.env) */
+  policyEnv: Readonly<Record<string, string | undefined>>;
 };
+
+/** Tunables of the outbound fan-out (durations in ms). */
+export interface FanoutSettings {
+  maxAttempts: number; backoffBaseMs: number; backoffMaxMs: number;
+  quarantineAfter: number; probeIntervalMs: number; reconcileIntervalMs: number; sweepIntervalMs: number;
+}
 
 export class ConfigError extends Error {}
 
@@ -67,5 +94,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bulk: { maxOperations: e.BROKER_BULK_MAX_OPERATIONS, maxPayloadBytes: e.BROKER_BULK_MAX_PAYLOAD },
     paging: { defaultPageSize: Math.min(e.BROKER_DEFAULT_PAGE_SIZE, e.BROKER_MAX_PAGE_SIZE), maxPageSize: e.BROKER_MAX_PAGE_SIZE },
     dbPoolSize: e.BROKER_DB_POOL_SIZE, workers: e.BROKER_WORKERS, publicUrl: e.BROKER_PUBLIC_URL,
+    fanout: {
+      maxAttempts: e.BROKER_FANOUT_MAX_ATTEMPTS, backoffBaseMs: e.BROKER_FANOUT_BACKOFF_BASE, backoffMaxMs: e.BROKER_FANOUT_BACKOFF_MAX,
+      quarantineAfter: e.BROKER_FANOUT_QUARANTINE_AFTER, probeIntervalMs: e.BROKER_FANOUT_PROBE_INTERVAL,
+      reconcileIntervalMs: e.BROKER_FANOUT_RECONCILE_INTERVAL, sweepIntervalMs: e.BROKER_FANOUT_SWEEP_INTERVAL,
+    },
+    workerConcurrency: e.BROKER_WORKER_CONCURRENCY,
+    policyFileRequired: !!e.BROKER_CONFIG, policyEnv: Object.freeze({ ...env }),
   };
 }

@@ -21,6 +21,14 @@ export interface AuthDeps {
   dispatcher: Dispatcher;
   timeoutMs: number;
   clock?: Clock;
+  /** OAuth2: tokens shared with other processes (token-vault.ts); wall-clock expiry in ms since the epoch. */
+  tokenCache?: TokenCache;
+}
+
+/** Where an OAuth2 token can be found before asking the token endpoint, and stored after. Failures are ignored. */
+export interface TokenCache {
+  load(): Promise<{ value: string; expiresAt: number } | null>;
+  save(token: { value: string; expiresAt: number }): Promise<void>;
 }
 
 /** Tokens without expires_in (it is only RECOMMENDED, RFC 6749 §5.1) are kept this long. */
@@ -43,6 +51,7 @@ type OAuth2Auth = Extract<AppAuth, { type: "oauth2" }>;
 class OAuth2ClientCredentials implements AuthProvider {
   #token: { value: string; refreshAt: number } | undefined;
   #pending: Promise<string> | undefined;
+  #rejected: string | undefined;
   readonly #clock: Clock;
   readonly #basic: string;
 
@@ -63,6 +72,8 @@ class OAuth2ClientCredentials implements AuthProvider {
   }
 
   invalidate(): boolean {
+    // The app refused this token: never take it from the shared cache again.
+    this.#rejected = this.#token?.value;
     this.#token = undefined;
     return true;
   }
@@ -72,6 +83,15 @@ class OAuth2ClientCredentials implements AuthProvider {
   }
 
   async #fetch(signal?: AbortSignal): Promise<string> {
+    const cached = await this.deps.tokenCache?.load().catch(() => null);
+    if (cached && cached.value !== this.#rejected) {
+      const leftMs = cached.expiresAt - Date.now();
+      const skewMs = Math.min(60_000, leftMs / 10);
+      if (leftMs - skewMs > 1000) {
+        this.#token = { value: cached.value, refreshAt: this.#clock.now() + leftMs - skewMs };
+        return cached.value;
+      }
+    }
     const url = new URL(this.auth.tokenUrl);
     const form = new URLSearchParams({ grant_type: "client_credentials" });
     if (this.auth.scope) form.set("scope", this.auth.scope);
@@ -108,6 +128,7 @@ class OAuth2ClientCredentials implements AuthProvider {
     // Refresh a little early (10 % of the lifetime, at most 60 s) so a token never expires in flight.
     const skewMs = Math.min(60_000, lifetimeS * 100);
     this.#token = { value: json.access_token, refreshAt: started + lifetimeS * 1000 - skewMs };
+    await this.deps.tokenCache?.save({ value: json.access_token, expiresAt: Date.now() + lifetimeS * 1000 }).catch(() => {});
     return json.access_token;
   }
 }

@@ -84,6 +84,17 @@ export class RateLimiter {
     return { ok: true, permit: this.#permit() };
   }
 
+  /**
+   * Non-consuming tryAcquire: could a request start now, else why and for how long not. A delivery job asks
+   * this before it starts (and re-schedules itself instead of blocking a worker slot); the client's own
+   * acquire() then takes the token per request, so multi-request deliveries are charged per request.
+   */
+  check(): { ok: true } | Exclude<TryAcquireResult, { ok: true }> {
+    if (this.#inFlight >= this.concurrency || this.#waiters.length > 0) return { ok: false, reason: "concurrency", waitMs: undefined };
+    const wait = this.#tokenWait();
+    return wait.ms > 0 ? { ok: false, reason: wait.reason, waitMs: wait.ms } : { ok: true };
+  }
+
   /** Waits for a slot (FIFO), then for a token. Rejects with the signal's reason when aborted. */
   async acquire(signal?: AbortSignal): Promise<Permit> {
     signal?.throwIfAborted();

@@ -9,7 +9,7 @@
 import type { Dispatcher } from "undici";
 import { appSecrets, type AppConfig } from "./app-config.ts";
 import { AppHttpError, codeForStatus, parseRetryAfter } from "./app-http-error.ts";
-import { createAuthProvider, type AuthProvider } from "./auth.ts";
+import { createAuthProvider, type AuthProvider, type TokenCache } from "./auth.ts";
 import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "./dialect.ts";
 import { createAgent, send, TransportError } from "./http-transport.ts";
 import { getCI, parsePath, resolvePath } from "./mapping-expression.ts";
@@ -48,6 +48,8 @@ export interface ScimClientOptions {
   memberChunkSize?: number;
   /** Metrics/trace hook; receives no headers or bodies. */
   onResponse?: (event: ResponseEvent) => void;
+  /** OAuth2 apps: tokens shared across processes and restarts (token-vault.ts). */
+  tokenCache?: TokenCache;
 }
 type Kind = "Users" | "Groups";
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -94,7 +96,7 @@ export class ScimClient {
     this.#dispatcher = options.dispatcher ?? createAgent({ connections: config.rateLimit?.concurrency });
     // Without a configured rate the limiter still matters: a 429's Retry-After pauses all requests to the app.
     this.#limiter = options.limiter !== undefined ? options.limiter : new RateLimiter(config.rateLimit ?? UNLIMITED, this.#clock);
-    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock });
+    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock, tokenCache: options.tokenCache });
     this.#capabilities = options.capabilities ?? null;
     this.#dialect = resolveDialect(config.dialect, this.#capabilities);
     this.#mapper = compileUserMapping(config.mapping, this.#dialect);

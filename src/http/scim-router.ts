@@ -106,7 +106,7 @@ export function scimRouter(d: ScimDeps): Router {
     r.post(`${path}/.search`, read, json(d.limits.maxBodyBytes), (req, res) => list(req, res, searchParams(body(req), d.limits.paging)));
     r.post(path, write, json(d.limits.maxBodyBytes), async (req, res) => {
       const row = await svc.create(body(req), writeContext(req));
-      const out = await render(req, row, type === "User" && !d.users.derivesMemberships ? { groups: [] } : undefined);
+      const out = await render(req, row, "memberOf" in row && row.memberOf ? { groups: row.memberOf } : undefined);
       sendScim(res, 201, out, { Location: (out.meta as { location: string }).location, ...etag(row) });
     });
     r.get(`${path}/:id`, read, async (req, res) => {

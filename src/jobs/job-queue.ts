@@ -59,3 +59,29 @@ function bridgeLogger(log: Logger): GwLogger {
   });
 }
 const quietLogger = () => new GraphileLogger(() => () => {});
+
+/**
+ * graphile-worker race (add_jobs, sql/000018): a keyed add that finds the job available clears nothing,
+ * and if a worker locks the job before the add's INSERT … ON CONFLICT DO UPDATE lands, the new payload is
+ * merged into a job that is already running — and deleted, new payload included, when it completes. Run
+ * after a task succeeds: if the job's revision moved while it ran, the newer payload is queued again under
+ * the same key (the running job is locked, so add_job gives it a fresh row). FOR UPDATE waits for a
+ * merging transaction that has not committed yet, so a late merge is seen too.
+ */
+export async function requeueIfRevised(pool: pg.Pool, job: { id: string | number; revision: number; key: string | null; task_identifier: string; priority: number; max_attempts: number; queue_name?: string | null }): Promise<boolean> {
+  if (!job.key) return false;
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query(`SELECT payload, revision FROM graphile_worker._private_jobs WHERE id = $1 FOR UPDATE`, [job.id]);
+    const revised = rows[0] && rows[0].revision !== job.revision;
+    if (revised) await addJob(client, job.task_identifier, rows[0].payload, { jobKey: job.key, priority: job.priority, maxAttempts: job.max_attempts, queueName: job.queue_name ?? undefined });
+    await client.query("COMMIT");
+    return !!revised;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw e;
+  } finally {
+    client.release();
+  }
+}

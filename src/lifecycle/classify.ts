@@ -71,7 +71,8 @@ const after = (d: Date | null, now: Date) => d !== null && d.getTime() > now.get
  *  4. startDate in the future, or "pre-hire" without a startDate → prehire (pre-hires are often created
  *     with active=false; that is not a leaver). A "pre-hire" whose startDate has passed is active: "a
  *     pre-hire becomes a joiner at startDate" even when HR has not flipped the status yet;
- *  5. active=false → leaver; otherwise active.
+ *  5. active=false → leaver, except a "pre-hire" whose start date has come (created inactive, as HR systems
+ *     do; it becomes the joiner and the broker enables it); otherwise active.
  */
 export function userStatus(s: UserSnapshot, now: Date): UserStatus {
   return statusWithReason(s, now).status;
@@ -83,7 +84,9 @@ function statusWithReason(s: UserSnapshot, now: Date): { status: UserStatus; rea
   if (s.endDate && !after(s.endDate, now)) return { status: "leaver", reason: "end-date" };
   if (employment === "leave") return { status: "leave" };
   if (after(s.startDate, now) || (employment === "pre-hire" && !s.startDate)) return { status: "prehire" };
-  if (!s.active) return { status: "leaver", reason: "deactivated" };
+  // A pre-hire created inactive (the usual HR shape) is not a leaver once its start date comes: it is the
+  // joiner, and the lifecycle layer enables the account (user-lifecycle.ts).
+  if (!s.active && employment !== "pre-hire") return { status: "leaver", reason: "deactivated" };
   return { status: "active" };
 }
 

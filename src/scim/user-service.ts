@@ -19,24 +19,28 @@ import type { ChangeHooks, WriteContext } from "./write-context.ts";
 export class UserService {
   constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}
 
-  /** False when no layer derives memberships on write: a new user then has no groups to look up. */
-  get derivesMemberships(): boolean { return !!this.hooks.afterUserWrite; }
 
-  async create(body: Record<string, unknown>, ctx: WriteContext): Promise<UserRow> {
+  /** `memberOf` is set when the user's groups are known without a read (none were derived on create). */
+  async create(body: Record<string, unknown>, ctx: WriteContext): Promise<UserRow & { memberOf?: [] }> {
     const cols = toColumns(validateUser(normaliseUserBody(body)));
+    // The id is ours (not the database's), so the change record is known before the insert and both go
+    // in one statement: one round trip without hooks (no transaction needed), one less with them.
     const id = randomUUID();
     const now = this.clock.now();
+    const draft = { ...cols, id, seq: 0, source: ctx.source, version: 1, createdAt: now, updatedAt: now };
+    const changed = changedAttributes(null, draft);
+    const change = { resourceType: "User" as const, resourceId: id, operation: "create" as const, changed,
+      before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
     if (!this.hooks.afterUserWrite) {
-      // Nothing else to do in the transaction: user + change record in one atomic statement.
-      const draft = { ...cols, id, seq: 0, source: ctx.source, version: 1, createdAt: now, updatedAt: now };
-      const change = { resourceType: "User" as const, resourceId: id, operation: "create" as const, changed: changedAttributes(null, draft),
-        before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
-      try { return await uniqueness(() => users.insertUser(this.pool, cols, ctx.source, now, id, change), cols.userName); } catch (e) { mapDbError(e); }
+      try {
+        const { changeId: _, ...row } = await uniqueness(() => users.insertUser(this.pool, cols, ctx.source, now, id, change), cols.userName);
+        return { ...row, memberOf: [] };
+      } catch (e) { mapDbError(e); }
     }
     return withTransaction(this.pool, async (tx) => {
-      const row = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id), cols.userName);
-      await this.record(tx, "create", null, row, ctx, now);
-      return row;
+      const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
+      const out = await this.hooks.afterUserWrite!(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
+      return out && !out.membershipsChanged ? { ...row, memberOf: [] } : row;
     });
   }
 

@@ -20,7 +20,10 @@ export interface GroupChange {
  * inside the writer's transaction: a joiner's groups exist when the HR request returns, and a change and
  * the work it causes commit together (transactional outbox) or not at all.
  */
+export interface HookOutcome { membershipsChanged: boolean }
+
 export interface ChangeHooks {
-  afterUserWrite?(tx: pg.PoolClient, change: UserChange): Promise<void>;
+  /** May report whether the user's memberships changed (undefined: unknown — the caller re-reads them). */
+  afterUserWrite?(tx: pg.PoolClient, change: UserChange): Promise<void | HookOutcome>;
   afterGroupWrite?(tx: pg.PoolClient, change: GroupChange): Promise<void>;
 }

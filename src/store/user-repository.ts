@@ -34,10 +34,10 @@ const values = (c: UserColumns) => [
  * Inserts a user; with `change`, its change record too, in the same statement (a data-modifying CTE is
  * atomic on its own: one round trip instead of BEGIN/INSERT/INSERT/COMMIT on the hottest write path).
  */
-export async function insertUser(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change?: ChangeInput): Promise<UserRow> {
+export async function insertUser(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change?: ChangeInput): Promise<UserRow & { changeId?: number }> {
   const changeSql = change
     ? `, c AS (INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
-         SELECT $23, id, $24, $25, NULL, $26, $27, $28, $29, $21 FROM u)`
+         SELECT $23, id, $24, $25, NULL, $26, $27, $28, $29, $21 FROM u RETURNING id)`
     : "";
   const { rows } = await q.query(
     `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
@@ -45,10 +45,10 @@ export async function insertUser(q: Q, c: UserColumns, source: string | null, no
        location, sponsor_id, data, source, created_at, updated_at)
      VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)
      RETURNING ${COLS})${changeSql}
-     SELECT * FROM u`,
+     SELECT u.*${change ? ", (SELECT id FROM c) AS change_id_" : ""} FROM u`,
     [...values(c), source, now, id, ...(change ? [change.resourceType, change.operation, change.changed, JSON.stringify(change.after), change.tokenId, change.source, change.requestId] : [])],
   );
-  return rowToUser(rows[0]);
+  return { ...rowToUser(rows[0]), ...(change ? { changeId: Number(rows[0].change_id_) } : {}) };
 }
 
 export async function updateUser(q: Q, id: string, c: UserColumns, now: Date): Promise<UserRow> {

@@ -1,0 +1,116 @@
+// `scim-broker apps list|show|test|disable|enable|replay|status` and `scim-broker reconcile APP [--fix]`:
+// thin commands over the fan-out's use cases (src/fanout/fanout-service.ts), the same ones the admin API
+// calls. The broker is built through the one composition root (broker.ts) without listening or workers,
+// on the server's database; work that must reach the apps at scale (replay, enable, --fix) is queued for
+// the running server's workers, while `test` and `reconcile` talk to the app directly.
+import { Command, InvalidArgumentError } from "commander";
+import { loadConfig } from "../config/config.ts";
+import { openCliDatabase } from "./cli-database.ts";
+import { createLogger } from "../shared/logger.ts";
+import type { FanoutService } from "../fanout/fanout-service.ts";
+import type { DriftReport } from "../fanout/reconcile.ts";
+
+export interface FanoutCliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
+const processIo: FanoutCliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+
+export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
+
+export const withCliFanout: WithFanout = async (fn) => {
+  const config = loadConfig();
+  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
+  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+  try {
+    const { createBroker } = await import("../broker.ts");
+    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
+    try { return await fn(broker.fanout.service); } finally { await broker.stop(); }
+  } finally { await db.close(); }
+};
+
+const positiveInt = (v: string, prev: number[] = []) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a dead letter id (positive integer)");
+  return [...prev, Number(v)];
+};
+const when = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : "-");
+
+export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: FanoutCliIo = processIo): Command {
+  const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
+  const apps = program.command("apps").description("downstream SaaS apps (broker.yaml apps:): health, tests, dead letters");
+
+  apps.command("list").description("every app: status, accounts by delivery status, open dead letters").option("--json", "print JSON")
+    .action(async (o) => withFanout(async (f) => {
+      const list = await f.listApps();
+      if (o.json) return json(list);
+      if (list.length === 0) return io.out("no apps in the active policy (broker.yaml apps:)");
+      for (const a of list) {
+        const counts = Object.entries(a.accounts).map(([k, v]) => `${k}=${v}`).join(" ") || "no accounts";
+        io.out([a.name.padEnd(16), a.status.padEnd(11), counts, `dead-letters=${a.deadLetters}`, a.url].join("\t"));
+      }
+    }));
+
+  apps.command("show <app>").description("configuration (secrets redacted), dialect, health, pushed groups, dead letters").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      const a = await f.showApp(name);
+      if (o.json) return json(a);
+      io.out(`${a.name}: ${a.status}  ${a.config.url}  auth=${a.config.auth.type}  deprovision=${a.config.deprovision}  assign=${a.config.assign}`);
+      io.out(`dialect: patch=${a.dialect.patch} opCasing=${a.dialect.opCasing} stringBooleans=${a.dialect.stringBooleans}${a.capabilities ? "" : " (not discovered in this process)"}`);
+      io.out(`accounts: ${JSON.stringify(a.accounts)}; consecutive failures ${a.consecutiveFailures}; last success ${when(a.lastSuccessAt)}; last failure ${when(a.lastFailureAt)}`);
+      if (a.status === "quarantined") io.out(`quarantined since ${when(a.quarantinedSince)}; next probe ${when(a.nextProbeAt)}`);
+      if (a.disabledReason) io.out(`disabled: ${a.disabledReason}`);
+      if (a.lastError) io.out(`last error: ${(a.lastError as { message?: string }).message ?? JSON.stringify(a.lastError)}`);
+      for (const g of a.groupsPushed) io.out(`group ${g.groupName}: ${g.status} remote id ${g.remoteId ?? "-"}`);
+      for (const d of a.deadLetters) io.out(`dead letter #${d.id} ${when(d.createdAt)} ${d.kind} ${d.label ?? d.key} ${d.code} ${d.responseStatus ?? ""} ${d.message}`);
+    }));
+
+  apps.command("test <app>").description("connection test: discovery, then a filter that must return an empty list").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      const r = await f.testApp(name);
+      if (o.json) json(r);
+      else if (r.ok) io.out(`${name}: ok in ${r.ms} ms`);
+      else io.err(`${name}: failed in ${r.ms} ms — ${r.error!.code}${r.error!.status ? ` (HTTP ${r.error!.status})` : ""}: ${r.error!.message}`);
+      if (!r.ok) io.setExitCode(1);
+    }));
+
+  apps.command("disable <app>").description("stop delivering to an app (changes stay pending)").option("--reason <text>", "why, shown in apps show")
+    .action(async (name: string, o) => withFanout(async (f) => { await f.setDisabled(name, true, o.reason ?? null); io.out(`${name}: disabled`); }));
+  apps.command("enable <app>").description("resume deliveries; the pending backlog is queued at once")
+    .action(async (name: string) => withFanout(async (f) => { const r = await f.setDisabled(name, false, null); io.out(`${name}: enabled, ${r.queued} deliveries queued`); }));
+
+  apps.command("replay <app>").description("re-deliver dead-lettered users/groups (their current desired state)")
+    .option("--id <id>", "a dead letter id (repeatable)", positiveInt).option("--all", "every open dead letter of the app").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      if (!o.all && !o.id) { io.err("give --id <id> (repeatable) or --all"); io.setExitCode(1); return; }
+      const r = await f.replay(name, o.all ? "all" : o.id);
+      if (o.json) return json(r);
+      io.out(`${name}: ${r.replayed} dead letter(s) replayed (${r.users} user(s), ${r.groups} group(s) queued)`);
+    }));
+
+  apps.command("status <user>").description("a user's account in every app (status, timestamps) and its leaver SLAs").option("--json", "print JSON")
+    .action(async (user: string, o) => withFanout(async (f) => {
+      const s = await f.userStatus(user);
+      if (o.json) return json(s);
+      for (const a of s.apps) io.out([a.app.padEnd(16), a.status.padEnd(13), `remote=${a.remoteId ?? "-"}`, `delivered=${when(a.deliveredAt)}`, `pending since ${when(a.pendingSince)}`].join("\t"));
+      for (const l of s.leaverSla) io.out(`leaver ${when(l.requestedAt)} → ${l.completedAt ? `${when(l.completedAt)} (${l.durationMs} ms)` : `pending: ${l.pendingApps.join(", ")}`}`);
+    }));
+
+  program.command("reconcile <app>").description("read the app's users and groups and report drift; --fix corrects what the broker owns")
+    .option("--fix", "queue corrections: re-disable leavers, create missing, re-push drifted attributes and memberships").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      const { runId, report } = await f.reconcile(name, o.fix ? "all" : "none", "cli");
+      if (o.json) return json({ runId, ...report });
+      printReport(io, runId, report);
+    }));
+  return program;
+}
+
+function printReport(io: FanoutCliIo, runId: number, r: DriftReport): void {
+  io.out(`reconcile #${runId} ${r.app}: ${r.appAccounts} accounts and ${r.appGroups} groups read from the app`);
+  const c = r.counts;
+  io.out(`  active accounts of leavers ${c.leaverActive}, missing ${c.missing}, unlinked ${c.unlinked}, attribute drift ${c.attributeDrift}, unknown accounts ${c.unknown}, membership drift ${c.membershipDrift}`);
+  for (const x of r.leaverActive.slice(0, 20)) io.out(`  leaver still active: ${x.userName} (${x.reason}) app id ${x.remoteId}`);
+  for (const x of r.missing.slice(0, 20)) io.out(`  missing: ${x.userName}`);
+  for (const x of r.attributeDrift.slice(0, 20)) io.out(`  drift: ${x.userName}: ${x.attributes.join(", ")}`);
+  for (const x of r.unknown.slice(0, 20)) io.out(`  unknown account: ${x.userName ?? x.remoteId} (reported only)`);
+  for (const x of r.membershipDrift.slice(0, 20)) io.out(`  group ${x.group}: missing [${x.missing.join(", ")}] extra [${x.extra.join(", ")}]`);
+  if (r.fixed) io.out(`  fixed: ${r.fixed.users} user deliveries and ${r.fixed.groups} group syncs queued, ${r.fixed.removedUnknownMembers} unknown members removed`);
+  else io.out("  (report only; --fix corrects what the broker owns)");
+}

@@ -1,0 +1,165 @@
+// `scim-broker config validate|plan|apply FILE`, `exception grant|keep|block|list|revoke`,
+// `review list|approve|deny`, `lifecycle events|sweep`: thin commands over the same use cases as the admin
+// API. Everything but `config validate` builds the broker through the one composition root (broker.ts,
+// without listening or workers), so a CLI apply converges, audits and fans out exactly as the server does.
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { userInfo } from "node:os";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { loadConfig, type Config } from "../config/config.ts";
+import { openCliDatabase } from "./cli-database.ts";
+import { createLogger } from "../shared/logger.ts";
+import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
+import type { Lifecycle } from "../lifecycle/lifecycle.ts";
+import type { PolicyPlanView } from "../lifecycle/policy-apply.ts";
+import { REVIEW_KINDS, REVIEW_STATUSES, type ReviewKind, type ReviewStatus } from "../lifecycle/review-store.ts";
+import type { ExceptionKind } from "../rules/evaluate.ts";
+
+export interface LifecycleCliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
+const processIo: LifecycleCliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+
+/** Opens the broker's services on the configured database for one command. */
+export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
+
+export const withCliLifecycle: WithLifecycle = async (fn) => {
+  const config = loadConfig();
+  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
+  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+  try {
+    const { createBroker } = await import("../broker.ts");
+    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
+    try { return await fn(broker.lifecycle); } finally { await broker.stop(); }
+  } finally { await db.close(); }
+};
+
+const actor = () => `cli:${safeUser()}`;
+const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
+const isoDate = (v: string) => {
+  if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v))) throw new InvalidArgumentError("an ISO 8601 timestamp, e.g. 2026-12-31T18:00:00Z");
+  return new Date(v);
+};
+
+export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: LifecycleCliIo = processIo, config: () => Config = () => loadConfig()): Command {
+  const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
+  const readPolicy = async (file: string) => ({ text: await readFile(file, "utf8"), file: resolve(file) });
+  const policyFailed = (e: unknown): boolean => {
+    if (!(e instanceof PolicyError)) return false;
+    io.err(`error ${e.code}: ${e.message.split("\n")[0]}`);
+    for (const i of e.issues) io.err(formatIssue(i));
+    io.setExitCode(1);
+    return true;
+  };
+
+  // ---- config ----
+  const cfg = program.command("config").description("policy as code: broker.yaml (groups, apps, guards)");
+  cfg.command("validate <file>").description("check a policy file (file:line:column for every problem)").option("--json", "print JSON")
+    .action(async (file: string, o) => {
+      try {
+        const { text, file: path } = await readPolicy(file);
+        const p = loadPolicy(text, { file: path, env: config().policyEnv });
+        if (o.json) json({ ok: true, version: p.version, groups: p.groups.length, apps: p.apps.length });
+        else io.out(`${path}: ok — version ${p.version}, ${p.groups.length} group(s), ${p.apps.length} app(s), massDeprovision ${JSON.stringify(p.guards.massDeprovision)}`);
+      } catch (e) { if (!policyFailed(e)) throw e; }
+    });
+  cfg.command("plan <file>").description("who would gain and lose which group, without changing anything")
+    .option("--json", "print JSON").option("--all", "list every user (default: the first 20 per list)")
+    .action(async (file: string, o) => {
+      try {
+        const { text, file: path } = await readPolicy(file);
+        const plan = await withLifecycle((lc) => lc.policy.plan(text, path));
+        if (o.json) json(plan); else printPlan(io, plan, o.all ? Infinity : 20);
+      } catch (e) { if (!policyFailed(e)) throw e; }
+    });
+  cfg.command("apply <file>").description("record a new policy version and converge memberships").option("--json", "print JSON")
+    .action(async (file: string, o) => {
+      try {
+        const { text, file: path } = await readPolicy(file);
+        const done = await withLifecycle((lc) => lc.policy.apply(text, path, actor()));
+        if (o.json) { json(done); return; }
+        io.out(done.recorded ? `recorded policy version ${done.to}` : `policy version ${done.to} is already active`);
+        if (done.createdGroups.length) io.out(`managed groups created or adopted: ${done.createdGroups.join(", ")}`);
+        if (done.unmanagedGroups.length) io.out(`groups no longer managed: ${done.unmanagedGroups.join(", ")}`);
+        printPlan(io, done, 20);
+      } catch (e) { if (!policyFailed(e)) throw e; }
+    });
+
+  // ---- exceptions ----
+  const ex = program.command("exception").description("the exceptions register: grant / keep / block a group for a user");
+  for (const kind of ["grant", "keep", "block"] as const satisfies readonly ExceptionKind[]) {
+    ex.command(kind).description(`${kind} a managed group for a user`)
+      .requiredOption("--user <user>", "user id or userName").requiredOption("--group <group>", "managed group name")
+      .requiredOption("--reason <text>", "why").requiredOption("--owner <who>", "who owns the exception")
+      .option("--approver <who>", "who approved it (required to grant a privileged group)")
+      .option("--expires <iso>", "expiry (the rule outcome applies again then)", isoDate)
+      .option("--json", "print JSON")
+      .action(async (o) => {
+        const r = await withLifecycle((lc) => lc.exceptions.create({ user: o.user, group: o.group, kind, reason: o.reason, owner: o.owner, approver: o.approver ?? null, expiresAt: o.expires ?? null }, actor()));
+        if (o.json) { json(r); return; }
+        io.out(`exception ${r.exception.id}: ${kind} ${r.exception.group} for ${o.user}${r.exception.expiresAt ? ` until ${r.exception.expiresAt.toISOString()}` : ""}`);
+        if (r.gained.length || r.lost.length) io.out(`membership: ${[...r.gained.map((g) => `+${g}`), ...r.lost.map((g) => `-${g}`)].join(" ")}`);
+      });
+  }
+  ex.command("list").description("list exceptions (open ones unless --all)")
+    .option("--user <user>", "user id or userName").option("--group <group>").option("--all", "include revoked and expired").option("--json", "print JSON")
+    .action(async (o) => {
+      const list = await withLifecycle((lc) => lc.exceptions.list({ user: o.user, group: o.group, open: o.all ? undefined : true }));
+      if (o.json) { json(list); return; }
+      for (const e of list) {
+        const state = e.revokedAt ? `revoked ${e.revokedAt.toISOString()}` : e.expiredAt ? `expired ${e.expiredAt.toISOString()}` : e.expiresAt ? `until ${e.expiresAt.toISOString()}` : "open";
+        io.out([e.id, e.kind, e.group, e.userId, state, `owner ${e.owner}`, e.approver ? `approver ${e.approver}` : "-", e.reason].join("\t"));
+      }
+    });
+  ex.command("revoke <id>").description("revoke an exception (the rule outcome applies again)").option("--reason <text>").option("--json", "print JSON")
+    .action(async (id: string, o) => {
+      const r = await withLifecycle((lc) => lc.exceptions.revoke(id, actor(), o.reason ?? null));
+      if (o.json) json(r); else io.out(`revoked ${id}${r.lost.length || r.gained.length ? ` (membership: ${[...r.gained.map((g) => `+${g}`), ...r.lost.map((g) => `-${g}`)].join(" ")})` : ""}`);
+    });
+
+  // ---- reviews ----
+  const rv = program.command("review").description("the review queue: privileged grants, movers, contractors, service accounts, mass-deprovision holds");
+  rv.command("list").description("list reviews")
+    .addOption(new Option("--status <status>").choices([...REVIEW_STATUSES]).default("pending"))
+    .addOption(new Option("--kind <kind>").choices([...REVIEW_KINDS]))
+    .option("--json", "print JSON")
+    .action(async (o) => {
+      const list = await withLifecycle((lc) => lc.reviews.list({ status: o.status as ReviewStatus, kind: o.kind as ReviewKind | undefined }));
+      if (o.json) { json(list); return; }
+      for (const r of list) {
+        const subject = r.kind === "mass-deprovision" ? `source ${r.source ?? "(none)"}: ${(r.held ?? []).filter((h) => !h.outcome).length} held` : `${r.userId ?? "-"} ${r.group ?? ""}`.trim();
+        io.out([r.id, r.kind, r.status, subject, r.owner ? `owner ${r.owner}` : "-", r.createdAt.toISOString(), r.reason ?? String(r.payload.reason ?? "")].join("\t"));
+      }
+    });
+  for (const verb of ["approve", "deny"] as const) {
+    rv.command(`${verb} <id>`).description(`${verb} a review`).requiredOption("--reason <text>", "why (recorded and audited)").option("--json", "print JSON")
+      .action(async (id: string, o) => {
+        const r = await withLifecycle((lc) => (verb === "approve" ? lc.reviews.approve(id, o.reason, actor()) : lc.reviews.deny(id, o.reason, actor())));
+        if (o.json) json(r); else io.out(`${r.kind} review ${r.id} ${r.status}${Object.keys(r.payload.effect ?? {}).length ? `: ${JSON.stringify(r.payload.effect)}` : ""}`);
+      });
+  }
+
+  // ---- lifecycle ----
+  const lc = program.command("lifecycle").description("lifecycle events and scheduled transitions");
+  lc.command("events").description("lifecycle events, newest first").option("--user <user>", "user id or userName").option("--limit <n>", "how many", (v) => Number(v), 50).option("--json", "print JSON")
+    .action(async (o) => {
+      const list = await withLifecycle((l) => l.events({ user: o.user, limit: o.limit }));
+      if (o.json) { json(list); return; }
+      for (const e of list) io.out([e.createdAt.toISOString(), e.userId, e.kind, e.cause, e.held ? "held" : "-", e.details ? JSON.stringify(e.details) : ""].join("\t"));
+    });
+  lc.command("sweep").description("fire due start/end dates and exception expiries now (the server does it every minute)")
+    .action(async () => { const r = await withLifecycle((l) => l.sweep()); io.out(`transitions ${r.transitions}, exceptions expired ${r.expired}, failed ${r.failed}`); });
+  return program;
+}
+
+function printPlan(io: LifecycleCliIo, plan: PolicyPlanView, max: number): void {
+  io.out(`plan ${plan.from ?? "(none)"} → ${plan.to}${plan.unchanged ? " (unchanged)" : ""}: ${plan.users} user(s) change`);
+  if (plan.addedGroups.length) io.out(`  groups added:   ${plan.addedGroups.join(", ")}`);
+  if (plan.removedGroups.length) io.out(`  groups removed: ${plan.removedGroups.join(", ")}`);
+  for (const c of plan.changedGroups) io.out(`  group ${c.name} changed: ${c.changed.join(", ")}`);
+  const names = (users: string[]) => users.slice(0, max).join(", ") + (users.length > max ? `, … (${users.length - max} more)` : "");
+  for (const [group, g] of Object.entries(plan.groups)) {
+    io.out(`  ${group}: +${g.gains.count} -${g.losses.count}${g.reviews.count ? ` (${g.reviews.count} wait for review)` : ""}`);
+    if (g.gains.count) io.out(`    gains:   ${names(g.gains.users)}`);
+    if (g.losses.count) io.out(`    losses:  ${names(g.losses.users)}`);
+    if (g.reviews.count) io.out(`    reviews: ${names(g.reviews.users)}`);
+  }
+}

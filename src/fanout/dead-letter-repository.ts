@@ -1,0 +1,69 @@
+// SQL for dead_letter: deliveries that failed permanently, with the app's response (already scrubbed of
+// secrets by AppHttpError) so an operator can see why, fix the cause, and replay.
+import type pg from "pg";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export interface DeadLetterInput {
+  app: string;
+  kind: "user" | "group";
+  key: string;
+  label: string | null;
+  code: string;
+  request: { method?: string; path?: string };
+  responseStatus: number | null;
+  responseBody: string | null;
+  message: string;
+  attempts: number;
+  at: Date;
+}
+
+export interface DeadLetter extends Omit<DeadLetterInput, "at"> {
+  id: number;
+  createdAt: Date;
+  replayedAt: Date | null;
+}
+
+const toDeadLetter = (r: any): DeadLetter => ({
+  id: Number(r.id), app: r.app, kind: r.kind, key: r.key, label: r.label, code: r.code, request: r.request,
+  responseStatus: r.response_status, responseBody: r.response_body, message: r.message, attempts: r.attempts,
+  createdAt: r.created_at, replayedAt: r.replayed_at,
+});
+
+/** Dead-letters one delivery and marks its account/group failed, releasing the lease, in one statement. */
+export async function insertDeadLetter(q: Q, d: DeadLetterInput, owner: string, lastError: object): Promise<number> {
+  const table = d.kind === "user" ? "app_account" : "app_group";
+  const keyColumn = d.kind === "user" ? "user_id" : "group_id";
+  const { rows } = await q.query(
+    `WITH mark AS (
+       UPDATE ${table} SET status = 'failed', last_error = $12::jsonb, attempts = $10, updated_at = $11, lease_owner = NULL, lease_until = NULL
+        WHERE app = $1 AND ${keyColumn} = $3::uuid AND lease_owner = $13)
+     INSERT INTO dead_letter (app, kind, key, label, code, request, response_status, response_body, message, attempts, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11) RETURNING id`,
+    [d.app, d.kind, d.key, d.label, d.code, JSON.stringify(d.request), d.responseStatus, d.responseBody, d.message, d.attempts, d.at,
+      JSON.stringify(lastError), owner]);
+  return Number(rows[0].id);
+}
+
+export async function listDeadLetters(q: Q, opts: { app?: string; open?: boolean; limit?: number } = {}): Promise<DeadLetter[]> {
+  const { rows } = await q.query(
+    `SELECT * FROM dead_letter WHERE ($1::text IS NULL OR app = $1) AND (NOT $2::boolean OR replayed_at IS NULL)
+      ORDER BY id DESC LIMIT $3`, [opts.app ?? null, opts.open ?? false, opts.limit ?? 100]);
+  return rows.map(toDeadLetter);
+}
+
+/**
+ * Marks open dead letters replayed (all of an app's, or the given ids) and returns them; the caller
+ * re-enqueues their keys in the same transaction.
+ */
+export async function takeForReplay(q: Q, app: string, ids: readonly number[] | "all", at: Date): Promise<DeadLetter[]> {
+  const { rows } = await q.query(
+    `UPDATE dead_letter SET replayed_at = $3 WHERE app = $1 AND replayed_at IS NULL AND ($2::bigint[] IS NULL OR id = ANY($2::bigint[]))
+     RETURNING *`, [app, ids === "all" ? null : ids, at]);
+  return rows.map(toDeadLetter);
+}
+
+export async function openDeadLetterCounts(q: Q): Promise<Map<string, number>> {
+  const { rows } = await q.query(`SELECT app, count(*)::int AS n FROM dead_letter WHERE replayed_at IS NULL GROUP BY app`);
+  return new Map(rows.map((r) => [r.app as string, r.n as number]));
+}

@@ -1,0 +1,111 @@
+// Batch jobs for the bulk of deliveries. A leaver gets its own job (deliver:<app>:<user>, priority
+// leaver) so nothing stands between it and the app; every other change goes to one of BATCH_BUCKETS
+// pending jobs per app (deliver:<app>:batch:<bucket>), using graphile-worker's documented batch jobs: a job
+// whose payload is an array absorbs the payloads of later add_job calls with the same key while it waits.
+// BATCH_BUCKETS and bucketOf live in fanout-jobs.ts. One run then claims, reads and records up to MAX_BATCH keys with three statements, instead of four round
+// trips per delivery, and drives up to BATCH_CONCURRENCY requests at once.
+//
+// Semantics are the single-job ones, per (app, user): desired state read at run time, the same lease (a
+// key another delivery holds is handed to its own job, which the holder nudges), same gates, same outcome
+// bookkeeping. A failed item leaves the batch and retries as its own job (attempt counted), so a bad
+// account never holds up its bucket.
+import type { Job } from "graphile-worker";
+import * as batches from "./account-batch-repository.ts";
+import * as accounts from "./account-repository.ts";
+import { AppHttpError } from "./app-http-error.ts";
+import type { AppRuntime } from "./app-registry.ts";
+import { desiredUser } from "./desired-state.ts";
+import { UserDelivery, type NoopResult } from "./deliver-user-task.ts";
+import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { batchJobKey, bucketOf, nudgeJob, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
+import type { DeliveryResult } from "./user-delivery.ts";
+
+export const MAX_BATCH = 100;
+export const BATCH_CONCURRENCY = 4;
+
+export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, items: readonly UserJob[], job: Job, workerConcurrency: number, shutdown?: AbortSignal): Promise<void> {
+  const app = runtime.name;
+  const ids = [...new Set(items.filter((i) => i && typeof i.userId === "string").map((i) => i.userId))];
+  if (ids.length === 0) return;
+  const requeue = (userIds: string[], delayMs: number, outcome: string) => {
+    ctx.metrics.deliveries.inc({ app, outcome }, userIds.length);
+    return rescheduleJob(ctx.pool, USER_TASK, batchJobKey(app, bucketOf(userIds[0]!)), userIds.map((userId) => ({ app, userId })), delayMs, PRIORITY.user);
+  };
+  const now = ids.slice(0, MAX_BATCH);
+  if (ids.length > MAX_BATCH) await requeue(ids.slice(MAX_BATCH), 0, "deferred");
+
+  // The app's gate, once for the batch.
+  const gate = await batches.appGate(ctx.pool, app);
+  if (gate.disabled) return requeue(now, DISABLED_RECHECK_MS, "deferred");
+  if (gate.quarantined) {
+    const probeAt = gate.probeAt?.getTime() ?? Date.now();
+    if (probeAt < Date.now() - ctx.settings.probeIntervalMs)
+      await rescheduleJob(ctx.pool, PROBE_TASK, probeJobKey(app), { app }, 0, PRIORITY.maintenance);
+    await batches.markStatus(ctx.pool, app, now, "quarantined", ctx.clock.now());
+    return requeue(now, Math.max(probeAt - Date.now(), 1000) + Math.random() * ctx.settings.probeIntervalMs, "quarantined");
+  }
+  if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
+  const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
+  if (delay !== null) return requeue(now, delay, "deferred");
+
+  const owner = `${job.locked_by}/${job.id}`;
+  const claim = await batches.claimUsers(ctx.pool, app, now, owner, leaseMs(runtime), gate);
+  for (const b of claim.busy) // the holder nudges these when it finishes
+    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, Math.min(Math.max(b.until.getTime() - Date.now(), 20), leaseMs(runtime)), PRIORITY.user);
+  for (const userId of claim.missing) {
+    await accounts.ensureAccount(ctx.pool, app, userId, "");
+    await nudgeJob(ctx.pool, USER_TASK, userJobKey(app, userId), { app, userId }, PRIORITY.user);
+  }
+  const held = claim.claimed.filter((c) => c.held && c.user);
+  await batches.releaseUsers(ctx.pool, app, owner, held.map((c) => c.account.userId), null, ctx.clock.now());
+
+  // Deliver, BATCH_CONCURRENCY at a time; failures take the single-job path (retry as their own job).
+  const work = claim.claimed.filter((c) => !(c.held && c.user));
+  const done: Array<{ d: UserDelivery; claim: accounts.ClaimedUser; desired: ReturnType<typeof desiredUser>; result: DeliveryResult | NoopResult }> = [];
+  const skipped: string[] = [];
+  let next = 0;
+  try {
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, work.length) }, async () => {
+      while (next < work.length) {
+        const c = work[next++]!;
+        if (shutdown?.aborted) { // stopping: leave the rest to the next process (released below, then re-queued)
+          skipped.push(c.account.userId);
+          continue;
+        }
+        const d = new UserDelivery(ctx, runtime, { app, userId: c.account.userId }, owner, PRIORITY.user, workerConcurrency);
+        const desired = desiredUser(runtime, c.user, c.groups, ctx.clock.now());
+        if (desired.hash === c.account.deliveredHash && (desired.kind === "deprovision" || c.account.remoteId !== null)) {
+          done.push({ d, claim: c, desired, result: { remoteId: c.account.remoteId, outcome: "noop" } });
+          continue;
+        }
+        const result = await d.deliver(c.account.remoteId, desired, c.account.userName);
+        if (result instanceof AppHttpError) await d.failed(c, result);
+        else done.push({ d, claim: c, desired, result });
+      }
+    }));
+  } catch (e) {
+    // Unexpected (database): free the keys not yet recorded; graphile-worker retries the batch.
+    await batches.releaseUsers(ctx.pool, app, owner, work.map((c) => c.account.userId), null, ctx.clock.now()).catch(() => {});
+    throw e;
+  }
+  if (skipped.length) {
+    await batches.releaseUsers(ctx.pool, app, owner, skipped, null, ctx.clock.now());
+    await requeue(skipped, 0, "deferred");
+  }
+  if (done.length && gate.failures > 0) await ctx.health.recordSuccess(app);
+
+  // Record: the plain outcomes in one statement; those that also queue group syncs one by one.
+  const prepared = done.map((x) => ({ ...x, ...x.d.prepareCompletion(x.claim, x.desired, x.result) }));
+  const plain = prepared.filter((x) => !x.groupsAffected);
+  let recorded: Map<string, accounts.CompletionResult> | null = null;
+  try {
+    recorded = plain.length ? await batches.completeUsers(ctx.pool, app, owner, plain.map((x) => ({ userId: x.claim.account.userId, c: x.completion })), ctx.clock.now()) : new Map();
+  } catch (e) {
+    if ((e as { code?: string }).code !== "23505") throw e; // a remote id already linked: sort it out one by one
+  }
+  for (const x of prepared) {
+    const r = x.groupsAffected || !recorded ? null : recorded.get(x.claim.account.userId);
+    if (r) await x.d.completed(r, x.result);
+    else await x.d.complete(x.claim, x.desired, x.result);
+  }
+}

@@ -1,0 +1,258 @@
+// The "fanout:user" task: make one app hold one user's current desired state. An array payload is a batch
+// of such keys (deliver-user-batch.ts), which runs the same story set-at-a-time. The story, in order:
+//   1. claim the (app, user) lease and read the account, the app's gate and the user as it is now;
+//   2. gate: a disabled, quarantined or paused (Retry-After) app gets no request — the job re-schedules;
+//      in-process admission (rate limit, concurrency) re-schedules instead of blocking a worker;
+//   3. compute the desired state (desired-state.ts); if the app already confirmed exactly that, stop;
+//   4. deliver over HTTP (user-delivery.ts);
+//   5. record the outcome, release the lease, close leaver SLAs, write the audit event — one statement —
+//      and queue the group syncs the change affects (then in one transaction with it);
+//   failures: retryable (network, timeout, 429, 5xx) → re-scheduled with exponential backoff and full
+//   jitter, never before the app's Retry-After; permanent (other 4xx) or retries exhausted → dead letter.
+import type { Task } from "graphile-worker";
+import type { AuditInput } from "../audit/audit-log.ts";
+import { withTransaction } from "../store/database.ts";
+import { AppHttpError } from "./app-http-error.ts";
+import type { AppRuntime } from "./app-registry.ts";
+import { summary } from "./app-health.ts";
+import * as accounts from "./account-repository.ts";
+import { nextDelay } from "./backoff.ts";
+import { insertDeadLetter } from "./dead-letter-repository.ts";
+import { desiredUser, type DesiredUser } from "./desired-state.ts";
+import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { enqueueGroupJobs, nudgeJob, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
+import { deliverUser, type DeliveryResult } from "./user-delivery.ts";
+import { deliverBatch } from "./deliver-user-batch.ts";
+
+export function userDeliveryTask(ctx: FanoutContext, workerConcurrency: number): Task {
+  return async (payload, helpers) => {
+    if (Array.isArray(payload)) {
+      const items = payload as UserJob[];
+      const runtime = items[0] ? ctx.apps.get(items[0].app) : undefined;
+      if (!runtime) return;
+      ctx.processes.notePool(helpers.job.locked_by);
+      return deliverBatch(ctx, runtime, items, helpers.job, workerConcurrency, helpers.abortSignal);
+    }
+    const job = payload as UserJob;
+    const runtime = ctx.apps.get(job.app);
+    if (!runtime) {
+      ctx.log.warn({ app: job.app, userId: job.userId }, "delivery for an app that is no longer in the policy: dropped");
+      return;
+    }
+    ctx.processes.notePool(helpers.job.locked_by);
+    const run = new UserDelivery(ctx, runtime, job, `${helpers.job.locked_by}/${helpers.job.id}`, helpers.job.priority, workerConcurrency);
+    await run.execute();
+  };
+}
+
+export type NoopResult = { remoteId: string | null; outcome: "noop" };
+
+export class UserDelivery {
+  readonly key: string;
+  readonly attempt: number;
+
+  constructor(
+    private readonly ctx: FanoutContext,
+    private readonly runtime: AppRuntime,
+    private readonly job: UserJob,
+    private readonly owner: string,
+    private readonly priority: number,
+    private readonly workerConcurrency: number,
+  ) {
+    this.key = userJobKey(job.app, job.userId);
+    this.attempt = job.attempt ?? 0;
+  }
+
+  async execute(): Promise<void> {
+    const { ctx, runtime, job } = this;
+    let claim = await accounts.claimUser(ctx.pool, job.app, job.userId, this.owner, leaseMs(runtime));
+    if (claim === null) {
+      await accounts.ensureAccount(ctx.pool, job.app, job.userId, "");
+      claim = await accounts.claimUser(ctx.pool, job.app, job.userId, this.owner, leaseMs(runtime));
+    }
+    if (claim === null) return;
+    if ("busy" in claim) {
+      // An earlier delivery of this key is in flight; it nudges us when it finishes (or its lease expires).
+      return this.later(Math.min(Math.max(claim.busy.getTime() - Date.now(), 20), leaseMs(runtime)), "busy");
+    }
+    const { account, gate } = claim;
+    try {
+      const wait = await this.gate(gate);
+      if (wait !== null) return;
+      if (claim.held && claim.user) {
+        // Frozen by the mass-deprovision guard: lifecycle calls the port again when the hold is decided.
+        await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() });
+        ctx.metrics.deliveries.inc({ app: job.app, outcome: "held" });
+        return;
+      }
+      const desired = desiredUser(runtime, claim.user, claim.groups, ctx.clock.now());
+      if (desired.hash === account.deliveredHash && (desired.kind === "deprovision" || account.remoteId !== null)) {
+        return await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
+      }
+      const result = await this.deliver(account.remoteId, desired, account.userName);
+      if (result instanceof Error) return await this.failed(claim, result);
+      if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
+      await this.complete(claim, desired, result);
+    } catch (e) {
+      // Unexpected (a database error): free the key for the retry graphile-worker will make.
+      await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Gate checks; returns null to go on, or the delay the job was re-scheduled with. */
+  async gate(gate: accounts.AppGate): Promise<number | null> {
+    const { ctx, runtime, job } = this;
+    const now = Date.now();
+    if (gate.disabled) return this.release({}, DISABLED_RECHECK_MS, "disabled");
+    if (gate.quarantined) {
+      const probeAt = gate.probeAt?.getTime() ?? now;
+      // The probe job is keyed; re-adding it is harmless and recovers a probe lost to a crash.
+      if (probeAt < now - ctx.settings.probeIntervalMs)
+        await rescheduleJob(ctx.pool, PROBE_TASK, probeJobKey(job.app), { app: job.app }, 0, PRIORITY.maintenance);
+      const spreadMs = Math.random() * ctx.settings.probeIntervalMs;
+      return this.release({ status: "quarantined" }, Math.max(probeAt - now, 1000) + spreadMs, "quarantined");
+    }
+    if (gate.pausedUntil && gate.pausedUntil.getTime() > now) {
+      runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - now);
+    }
+    const delay = admissionDelay(runtime, this.workerConcurrency, gate.failures > 0);
+    if (delay !== null) return this.release({}, delay, "deferred");
+    return null;
+  }
+
+  /** The HTTP part. Every request has the app's timeout; a shutdown lets in-flight deliveries finish. */
+  async deliver(remoteId: string | null, desired: DesiredUser, userName: string): Promise<DeliveryResult | AppHttpError> {
+    const { runtime } = this;
+    const started = performance.now();
+    runtime.inFlight++;
+    try {
+      await runtime.ready();
+      return await deliverUser(runtime.client, runtime.config, remoteId, desired, userName);
+    } catch (e) {
+      if (e instanceof AppHttpError) return e;
+      throw e;
+    } finally {
+      runtime.inFlight--;
+      runtime.observe(performance.now() - started);
+    }
+  }
+
+  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult): Promise<void> {
+    const { ctx, runtime, job } = this;
+    const { completion, groupsAffected } = this.prepareCompletion(claim, desired, result);
+    let done: accounts.CompletionResult;
+    try {
+      done = !groupsAffected
+        ? await accounts.completeUser(ctx.pool, job.app, job.userId, this.owner, completion)
+        : await withTransaction(ctx.pool, async (tx) => {
+            const r = await accounts.completeUser(tx, job.app, job.userId, this.owner, completion);
+            if (r.recorded) await enqueueGroupsOfUser(tx, job.app, job.userId, [...runtime.groups], completion.at);
+            return r;
+          });
+    } catch (e) {
+      if ((e as { code?: string }).code !== "23505") throw e;
+      // unique (app, remote_id): the account the app matched already belongs to another broker user.
+      const err = new AppHttpError({ app: job.app, method: "GET", path: "/Users", code: "FANOUT_AMBIGUOUS_MATCH",
+        detail: `the app's account ${result.remoteId} is already linked to another user` });
+      return this.deadLetter(claim, err);
+    }
+    await this.completed(done, result);
+  }
+
+  /**
+   * What recording this outcome writes (a "noop" re-confirms a state the app already has: same SLA and
+   * version bookkeeping, no request). Group membership follows the account: a new, re-created or
+   * deprovisioned account changes what the app's groups should contain.
+   */
+  prepareCompletion(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult): { completion: accounts.Completion; groupsAffected: boolean } {
+    const { account } = claim;
+    const provisioned = desired.kind === "provision";
+    const wasProvisioned = account.deliveredHash !== null && !account.deliveredHash.startsWith("deprovision:") && account.remoteId !== null;
+    return {
+      completion: {
+        remoteId: result.remoteId, status: provisioned ? "delivered" : "deprovisioned", version: account.desiredVersion, hash: desired.hash,
+        at: this.ctx.clock.now(), confirmsLeaver: !provisioned, audit: auditEvents(this.job, account, desired, result),
+      },
+      groupsAffected: this.runtime.groups.size > 0 && (provisioned !== wasProvisioned || result.remoteId !== account.remoteId),
+    };
+  }
+
+  /** After the outcome is recorded: metrics, the leaver SLA histogram, and a nudge if a newer change waits. */
+  async completed(done: accounts.CompletionResult, result: DeliveryResult | NoopResult): Promise<void> {
+    const { ctx, job } = this;
+    ctx.metrics.deliveries.inc({ app: job.app, outcome: result.outcome });
+    for (const sla of done.completedSlas) ctx.metrics.leaverSla.observe((sla.completedAt.getTime() - sla.requestedAt.getTime()) / 1000);
+    if (done.newer) await nudgeJob(ctx.pool, USER_TASK, this.key, { app: job.app, userId: job.userId }, this.priority);
+    ctx.log.debug({ app: job.app, userId: job.userId, outcome: result.outcome, remoteId: result.remoteId }, "delivered");
+  }
+
+  async failed(claim: accounts.ClaimedUser, error: AppHttpError): Promise<void> {
+    const { ctx, job } = this;
+    if (!error.retryable) return this.deadLetter(claim, error);
+    if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) await ctx.health.pause(job.app, error.retryAfterMs);
+    await ctx.health.recordFailure(job.app, error);
+    const attempt = this.attempt + 1;
+    if (attempt >= ctx.settings.maxAttempts) return this.deadLetter(claim, error, attempt);
+    const delay = nextDelay(attempt, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs });
+    ctx.log.warn({ app: job.app, userId: job.userId, code: error.code, status: error.status, attempt, retryInMs: delay }, "delivery failed; will retry");
+    await this.release({ lastError: summary(error), attempts: attempt }, delay, "retry", attempt);
+  }
+
+  async deadLetter(claim: accounts.ClaimedUser, error: AppHttpError, attempts = this.attempt + 1): Promise<void> {
+    const { ctx, job } = this;
+    const id = await insertDeadLetter(ctx.pool, {
+      app: job.app, kind: "user", key: job.userId, label: claim.account.userName || null, code: error.code,
+      request: { method: error.method, path: error.path }, responseStatus: error.status ?? null, responseBody: error.body ?? null,
+      message: error.message, attempts, at: ctx.clock.now(),
+    }, this.owner, summary(error));
+    ctx.metrics.deliveries.inc({ app: job.app, outcome: "dead_letter" });
+    ctx.log.error({ app: job.app, userId: job.userId, code: error.code, status: error.status, deadLetter: id }, "delivery failed permanently; dead-lettered (replay with `scim-broker apps replay`)");
+  }
+
+  /** Releases the lease and re-schedules this key; returns the delay. */
+  async release(patch: { status?: accounts.AccountStatus; lastError?: object; attempts?: number }, delayMs: number, outcome: string, attempt = this.attempt): Promise<number> {
+    const { ctx, job } = this;
+    await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { ...patch, at: ctx.clock.now() });
+    await this.later(delayMs, outcome, attempt);
+    return delayMs;
+  }
+
+  async later(delayMs: number, outcome: string, attempt = this.attempt): Promise<void> {
+    const { ctx, job } = this;
+    await rescheduleJob(ctx.pool, USER_TASK, this.key, { app: job.app, userId: job.userId, ...(attempt ? { attempt } : {}) }, delayMs, this.priority);
+    ctx.metrics.deliveries.inc({ app: job.app, outcome: outcome === "retry" ? "retry" : "deferred" });
+  }
+}
+
+/** Audit kinds of src/audit/audit-log.ts: an app assignment starting or ending, and a confirmed deprovision. */
+function auditEvents(job: UserJob, account: accounts.AccountRow, desired: DesiredUser, result: { remoteId: string | null; outcome: string }): AuditInput[] {
+  const cause = { ...(account.changeId !== null ? { changeId: account.changeId } : {}), actor: "fanout" };
+  const before = account.deliveredHash === null ? null : account.deliveredHash.startsWith("deprovision:") ? "deprovisioned" : "provisioned";
+  if (desired.kind === "provision") {
+    if (before === "provisioned") return [];
+    return [{ kind: "app.assignment.changed", userId: job.userId, app: job.app, cause, details: { assigned: true, outcome: result.outcome, remoteId: result.remoteId } }];
+  }
+  if (before === "deprovisioned" || (before === null && result.outcome === "absent")) return [];
+  const events: AuditInput[] = [];
+  if (desired.reason === "unassigned") events.push({ kind: "app.assignment.changed", userId: job.userId, app: job.app, cause, details: { assigned: false } });
+  events.push({ kind: "app.deprovisioned", userId: job.userId, app: job.app, cause, details: { mode: desired.mode, reason: desired.reason, outcome: result.outcome, remoteId: result.remoteId ?? account.remoteId } });
+  return events;
+}
+
+/** Queues the sync of every pushed group the user is (or was pushed as) a member of in this app. */
+async function enqueueGroupsOfUser(tx: Parameters<typeof enqueueGroupJobs>[0], app: string, userId: string, groupNames: string[], at: Date): Promise<void> {
+  const { rows } = await tx.query(
+    `WITH gs AS (
+       SELECT g.id AS group_id, g.display_name FROM group_member gm JOIN scim_group g ON g.id = gm.group_id
+        WHERE gm.user_id = $2 AND g.display_name = ANY($3::text[])
+       UNION SELECT m.group_id, ag.group_name FROM app_group_member m JOIN app_group ag ON ag.app = m.app AND ag.group_id = m.group_id
+        WHERE m.app = $1 AND m.user_id = $2)
+     INSERT INTO app_group AS a (app, group_id, group_name, pending_since, updated_at)
+     SELECT DISTINCT ON (group_id) $1, group_id, display_name, $4::timestamptz, $4::timestamptz FROM gs
+     ON CONFLICT (app, group_id) DO UPDATE SET desired_version = a.desired_version + 1, status = 'pending', attempts = 0,
+            pending_since = coalesce(a.pending_since, EXCLUDED.pending_since), updated_at = EXCLUDED.updated_at
+     RETURNING group_id`,
+    [app, userId, groupNames, at]);
+  for (const r of rows) await enqueueGroupJobs(tx, r.group_id, [app]);
+}

@@ -1,0 +1,61 @@
+// What the fan-out's tasks share, built once by createFanout (fanout.ts) — no module-level state.
+import type pg from "pg";
+import type { FanoutSettings } from "../config/config.ts";
+import type { Clock } from "../shared/clock.ts";
+import type { Logger } from "../shared/logger.ts";
+import type { AppHealth } from "./app-health.ts";
+import type { AppRegistry, AppRuntime } from "./app-registry.ts";
+import type { FanoutMetrics } from "./fanout-metrics.ts";
+import type { ProcessRegistry } from "./process-registry.ts";
+
+export interface FanoutContext {
+  pool: pg.Pool;
+  apps: AppRegistry;
+  log: Logger;
+  clock: Clock;
+  settings: FanoutSettings;
+  metrics: FanoutMetrics;
+  health: AppHealth;
+  processes: ProcessRegistry;
+}
+
+/**
+ * Upper bound of one delivery's HTTP work: each request is bounded by the app's timeoutMs, and the longest
+ * path (update → 5xx check → lookup → create → 409 → lookup → update) makes fewer than ten requests. No
+ * per-delivery AbortSignal: creating and combining signals was a tenth of the broker's CPU per delivery.
+ */
+export const deliveryDeadlineMs = (runtime: AppRuntime) => runtime.config.timeoutMs * 12;
+/**
+ * The lease outlives the delivery's deadline, so it only expires under a dead holder — and a dead holder's
+ * leases are cleared at once by the process registry; expiry is the backstop.
+ */
+export const leaseMs = (runtime: AppRuntime) => deliveryDeadlineMs(runtime) + 5_000;
+
+/** How long a disabled app's jobs sleep before looking again (re-enabling enqueues the backlog at once). */
+export const DISABLED_RECHECK_MS = 15 * 60_000;
+
+/**
+ * In-process admission: null = go now; otherwise the delay after which to try again. Waiting jobs are
+ * re-scheduled rather than parked on a worker, and spread over time at the pace the app can take (each
+ * later job gets a later slot), so a backlog does not come back as one wave.
+ *  - the app's rateLimit (tokens, concurrency) and a Retry-After pause, from the client's own limiter;
+ *  - a per-app cap of deliveries in flight in this process when the app is slow or failing, so one hung
+ *    app cannot hold every worker while its failures accumulate towards quarantine.
+ */
+export function admissionDelay(runtime: AppRuntime, workerConcurrency: number, failing: boolean): number | null {
+  const slow = failing || runtime.avgDeliveryMs > 500;
+  const cap = runtime.config.rateLimit?.concurrency ?? (slow ? Math.max(1, Math.ceil(workerConcurrency / 2)) : Number.POSITIVE_INFINITY);
+  const perSecond = runtime.config.rateLimit?.perSecond;
+  const pace = perSecond ? 1000 / perSecond : Math.max(1, runtime.avgDeliveryMs / Math.min(cap, workerConcurrency));
+  if (runtime.inFlight >= cap) return spread(runtime, pace, pace);
+  const check = runtime.limiter?.check();
+  if (!check || check.ok) return null;
+  return spread(runtime, check.waitMs ?? pace, pace);
+}
+
+function spread(runtime: AppRuntime, minDelayMs: number, spacingMs: number): number {
+  const now = Date.now();
+  const at = Math.max(now + minDelayMs, runtime.nextSlotAt);
+  runtime.nextSlotAt = at + spacingMs;
+  return at - now;
+}

@@ -1,0 +1,63 @@
+// Prometheus metrics of the fan-out, on the broker's own registry (src/http/metrics.ts). Gauges that
+// describe shared state (quarantine, queue depth, open dead letters) are read from the database at scrape
+// time, so every broker process reports the same truth, not what it happened to see itself.
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type pg from "pg";
+
+export function createFanoutMetrics(registry: Registry, pool: pg.Pool) {
+  const registers = [registry];
+  const leaverSla = new Histogram({
+    name: "broker_leaver_sla_seconds",
+    help: "Leaver SLA: from the HR request to the last app's confirmed deprovisioning",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers,
+  });
+  const deliveries = new Counter({
+    name: "broker_fanout_deliveries_total",
+    help: "Delivery job outcomes per app (created, matched, updated, disabled, deleted, absent, noop, retry, dead_letter, deferred)",
+    labelNames: ["app", "outcome"],
+    registers,
+  });
+  const requests = new Histogram({
+    name: "broker_fanout_request_duration_seconds",
+    help: "Outbound SCIM requests to apps",
+    labelNames: ["app", "method", "status"],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30],
+    registers,
+  });
+  // Collected from the database on scrape; a failing query keeps the previous values (a scrape must not fail).
+  const readInto = async (gauge: Gauge<"app">, sql: string) => {
+    try {
+      const { rows } = await pool.query(sql);
+      gauge.reset();
+      for (const r of rows) gauge.set({ app: r.app }, Number(r.n));
+    } catch { /* database unavailable: /readyz reports it */ }
+  };
+  new Gauge({
+    name: "broker_app_quarantined",
+    help: "1 while an app is quarantined (failing continuously; its deliveries wait for a successful probe)",
+    labelNames: ["app"],
+    registers,
+    async collect() { await readInto(this, `SELECT app, CASE WHEN quarantined THEN 1 ELSE 0 END AS n FROM app_state`); },
+  });
+  new Gauge({
+    name: "broker_fanout_queue_depth",
+    help: "Accounts and groups per app whose desired state is not yet confirmed by the app",
+    labelNames: ["app"],
+    registers,
+    async collect() {
+      await readInto(this, `SELECT app, sum(n) AS n FROM (
+          SELECT app, count(*) AS n FROM app_account WHERE status IN ('pending', 'quarantined') GROUP BY app
+          UNION ALL SELECT app, count(*) FROM app_group WHERE status IN ('pending', 'quarantined') GROUP BY app) x GROUP BY app`);
+    },
+  });
+  new Gauge({
+    name: "broker_fanout_dead_letters",
+    help: "Open (not replayed) dead letters per app",
+    labelNames: ["app"],
+    registers,
+    async collect() { await readInto(this, `SELECT app, count(*) AS n FROM dead_letter WHERE replayed_at IS NULL GROUP BY app`); },
+  });
+  return { leaverSla, deliveries, requests };
+}
+export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;

@@ -1,0 +1,95 @@
+// SQL for lifecycle_event (what happened to whom, and why) and lifecycle_state (per user: the status last
+// applied and the next start/end instant for the sweep). Both are keyed by user, so the work per HR event
+// is a few index look-ups, never a scan of the population.
+import type pg from "pg";
+
+import { auditInsert, type AuditInput } from "../audit/audit-log.ts";
+
+type Q = Pick<pg.PoolClient, "query">;
+
+export type LifecycleTrigger = "hr" | "schedule" | "exception" | "review" | "guard-release" | "policy";
+
+export interface EventInput {
+  userId: string; kind: string; details: Record<string, unknown> | null; changeId: number | null;
+  source: string | null; cause: LifecycleTrigger; held?: boolean;
+}
+
+export interface LifecycleEventRow {
+  id: number; userId: string; kind: string; details: Record<string, unknown> | null; changeId: number | null;
+  source: string | null; cause: string; held: boolean; createdAt: Date;
+}
+
+/**
+ * Records a user's events and sets (or deletes, or leaves) its state row, in one statement: the HR write
+ * path pays one round trip for both.
+ */
+export async function recordTransition(q: Q, userId: string, events: readonly EventInput[], state: LifecycleState | "delete" | "keep", at: Date, audit: readonly AuditInput[] = []): Promise<void> {
+  const put = typeof state === "object" ? state : null;
+  // The audit rows ride in the same statement (one round trip per HR event for events, state and audit).
+  const au = audit.length ? auditInsert(audit, at, 13) : null;
+  await q.query(
+    `WITH ev AS (
+       INSERT INTO lifecycle_event (user_id, kind, details, change_id, source, cause, held, created_at)
+       SELECT e.user_id, e.kind, e.details::jsonb, e.change_id, e.source, e.cause, e.held, $8
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::boolean[])
+              WITH ORDINALITY AS e(user_id, kind, details, change_id, source, cause, held, ord)
+        ORDER BY e.ord RETURNING 1),
+     st AS (
+       INSERT INTO lifecycle_state (user_id, status, next_at, updated_at)
+       SELECT $9::uuid, $10::text, $11::timestamptz, $8 WHERE $12::text = 'put'
+       ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, next_at = EXCLUDED.next_at, updated_at = EXCLUDED.updated_at
+       RETURNING 1),
+     del AS (DELETE FROM lifecycle_state WHERE user_id = $9::uuid AND $12::text = 'delete' RETURNING 1)${au ? `,
+     au AS (${au.sql} RETURNING 1)` : ""}
+     SELECT 1`,
+    [events.map((e) => e.userId), events.map((e) => e.kind), events.map((e) => (e.details ? JSON.stringify(e.details) : null)),
+      events.map((e) => e.changeId), events.map((e) => e.source), events.map((e) => e.cause), events.map((e) => e.held ?? false), at,
+      userId, put?.status ?? null, put?.nextAt ?? null, put ? "put" : state, ...(au ? au.params : [])]);
+}
+
+export async function listEvents(q: Q, f: { userId?: string; limit: number; before?: number }): Promise<LifecycleEventRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.userId) { params.push(f.userId); where.push(`user_id = $${params.length}`); }
+  if (f.before) { params.push(f.before); where.push(`id < $${params.length}`); }
+  params.push(f.limit);
+  const { rows } = await q.query(
+    `SELECT id, user_id, kind, details, change_id, source, cause, held, created_at FROM lifecycle_event
+     ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY id DESC LIMIT $${params.length}`, params);
+  return rows.map((r) => ({
+    id: Number(r.id), userId: r.user_id, kind: r.kind, details: r.details, changeId: r.change_id === null ? null : Number(r.change_id),
+    source: r.source, cause: r.cause, held: r.held, createdAt: r.created_at,
+  }));
+}
+
+/** held: a leaver parked by the guard; kept: its hold was rejected (entitlements stay until HR changes it). */
+export type StateStatus = "active" | "prehire" | "leave" | "leaver" | "held" | "kept" | "unknown";
+export interface LifecycleState { status: StateStatus; nextAt: Date | null }
+
+export async function getState(q: Q, userId: string): Promise<LifecycleState | null> {
+  const { rows } = await q.query(`SELECT status, next_at FROM lifecycle_state WHERE user_id = $1`, [userId]);
+  return rows[0] ? { status: rows[0].status, nextAt: rows[0].next_at } : null;
+}
+
+export async function setStatus(q: Q, userIds: string[], status: StateStatus, at: Date): Promise<void> {
+  if (!userIds.length) return;
+  await q.query(`UPDATE lifecycle_state SET status = $2, updated_at = $3 WHERE user_id = ANY($1::uuid[])`, [userIds, status, at]);
+}
+
+export async function deleteState(q: Q, userId: string): Promise<void> {
+  await q.query(`DELETE FROM lifecycle_state WHERE user_id = $1`, [userId]);
+}
+
+/** Users whose scheduled instant has come (partial index on next_at). */
+export async function dueStates(q: Q, now: Date, limit: number): Promise<Array<{ userId: string; nextAt: Date }>> {
+  const { rows } = await q.query(
+    `SELECT user_id, next_at FROM lifecycle_state WHERE next_at IS NOT NULL AND next_at <= $1 ORDER BY next_at, user_id LIMIT $2`, [now, limit]);
+  return rows.map((r) => ({ userId: r.user_id, nextAt: r.next_at }));
+}
+
+/** Of these users, those whose leaver is held or whose hold was rejected: their entitlements do not move. */
+export async function frozenUsers(q: Q, userIds: string[]): Promise<Set<string>> {
+  if (!userIds.length) return new Set();
+  const { rows } = await q.query(`SELECT user_id FROM lifecycle_state WHERE user_id = ANY($1::uuid[]) AND status IN ('held', 'kept')`, [userIds]);
+  return new Set(rows.map((r) => r.user_id as string));
+}

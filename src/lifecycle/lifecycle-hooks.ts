@@ -1,0 +1,50 @@
+// The ChangeHooks the SCIM services call inside each write's transaction (scim/write-context.ts): user
+// writes go through the lifecycle use case; manual membership changes of managed groups are audited and
+// handed to the fan-out (they change what the apps that subscribe to the group should see).
+import type pg from "pg";
+import type { ChangeHooks, GroupChange, UserChange } from "../scim/write-context.ts";
+import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
+import { AuditTrail } from "./audit-trail.ts";
+import { withBrokerRows } from "./membership-store.ts";
+
+export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
+  return {
+    async afterUserWrite(tx: pg.PoolClient, c: UserChange) {
+      const out = await handleUserChange(tx, ctx, {
+        before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
+      });
+      return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0 };
+    },
+    async afterGroupWrite(tx: pg.PoolClient, c: GroupChange) {
+      const group = c.after ?? c.before!;
+      if (!group.managed || (!c.added.length && !c.removed.length)) return;
+      // A user who also holds a rule or exception row was (and stays) a visible member: not a change for apps.
+      const covered = await withBrokerRows(tx, group.id, [...c.added, ...c.removed]);
+      const added = c.added.filter((u) => !covered.has(u));
+      const removed = c.removed.filter((u) => !covered.has(u));
+      const audit = new AuditTrail({ changeId: c.changeId, tokenId: c.ctx.tokenId, actor: c.ctx.actor });
+      for (const u of c.added) audit.add("membership.added", { userId: u, groupName: group.displayName, details: { source: "manual", visible: !covered.has(u) } });
+      for (const u of c.removed) audit.add("membership.removed", { userId: u, groupName: group.displayName, details: { source: "manual", visible: !covered.has(u) } });
+      await audit.flush(tx, c.at);
+      if (added.length || removed.length)
+        await ctx.fanout.membershipChanged(tx, { groupId: group.id, groupName: group.displayName, added, removed, at: c.at });
+    },
+  };
+}
+
+/** Runs several hook sets in order (lifecycle first, then e.g. a test's own). */
+export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHooks {
+  const list = sets.filter((s): s is ChangeHooks => !!s);
+  const users = list.filter((s) => s.afterUserWrite);
+  const groups = list.filter((s) => s.afterGroupWrite);
+  return {
+    ...(users.length ? {
+      async afterUserWrite(tx, c) {
+        let changed = false;
+        for (const s of users) changed = ((await s.afterUserWrite!(tx, c))?.membershipsChanged ?? true) || changed;
+        return { membershipsChanged: changed };
+      },
+    } : {}),
+    ...(groups.length ? { async afterGroupWrite(tx, c) { for (const s of groups) await s.afterGroupWrite!(tx, c); } } : {}),
+  };
+}

@@ -1,0 +1,82 @@
+// Composition of the rules and lifecycle layer, called once by the composition root (broker.ts) and by the
+// CLI through it: the ChangeHooks for the SCIM services, the use-case services for the admin API and CLI,
+// the sweep task and its cron line, and start() — which loads broker.yaml (BROKER_CONFIG, or ./broker.yaml
+// when present), records it when it differs from the active version, and finishes any interrupted converge.
+import type pg from "pg";
+import { readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import type { TaskList } from "graphile-worker";
+import type { Clock } from "../shared/clock.ts";
+import type { Logger } from "../shared/logger.ts";
+import { noFanout, type FanoutPort } from "./fanout-port.ts";
+import { PolicyHolder } from "./policy-holder.ts";
+import type { LifecycleContext } from "./user-lifecycle.ts";
+import { lifecycleHooks } from "./lifecycle-hooks.ts";
+import { PolicyService } from "./policy-apply.ts";
+import { ExceptionService } from "./exceptions.ts";
+import { ReviewService } from "./reviews.ts";
+import { runLifecycleSweep, SWEEP_CRONTAB, SWEEP_TASK, type SweepResult } from "./schedule.ts";
+import { listEvents, type LifecycleEventRow } from "./event-store.ts";
+import { policyVersionById, type PolicyVersionRow } from "./policy-store.ts";
+import type { Policy } from "../rules/policy-loader.ts";
+import { resolveUserId } from "./user-ref.ts";
+
+export interface LifecycleOptions {
+  pool: pg.Pool;
+  clock: Clock;
+  log: Logger;
+  /** the fan-out layer's port, or a function returning it (resolved at each use, so the fan-out may be built
+   *  after lifecycle, e.g. from lifecycle.policies); without apps a no-op */
+  fanout?: FanoutPort | (() => FanoutPort);
+  /** values for ${VAR} in broker.yaml (the config module hands them over; nothing here reads process.env) */
+  env: Readonly<Record<string, string | undefined>>;
+  /** the policy file to load at start */
+  policyFile?: string;
+  /** the file was named explicitly (BROKER_CONFIG): a missing file is an error, not "no policy" */
+  policyFileRequired?: boolean;
+}
+
+export function createLifecycle(o: LifecycleOptions) {
+  const policies = new PolicyHolder(o.env, o.log);
+  const fanout = o.fanout;
+  const ctx: LifecycleContext = {
+    policies, log: o.log,
+    get fanout(): FanoutPort { return (typeof fanout === "function" ? fanout() : fanout) ?? noFanout; },
+  };
+  const policy = new PolicyService(o.pool, ctx, o.clock);
+  const exceptions = new ExceptionService(o.pool, ctx, o.clock);
+  const reviews = new ReviewService(o.pool, ctx, o.clock, exceptions);
+  const sweep = (): Promise<SweepResult> => runLifecycleSweep(o.pool, ctx, o.clock);
+  const tasks: TaskList = { [SWEEP_TASK]: async () => { await sweep(); } };
+
+  return {
+    ctx, policies, policy, exceptions, reviews, tasks, crontab: [SWEEP_CRONTAB],
+    hooks: lifecycleHooks(ctx),
+    /** Runs the scheduled transitions and exception expiries due at the clock's now (tests call it directly). */
+    sweep,
+    async events(f: { user?: string; limit?: number; before?: number }): Promise<LifecycleEventRow[]> {
+      const userId = f.user ? await resolveUserId(o.pool, f.user) : undefined;
+      return listEvents(o.pool, { userId, limit: Math.min(f.limit ?? 100, 1000), before: f.before });
+    },
+    /** The active policy and its policy_version row (null when none was ever recorded). */
+    async activePolicy(): Promise<{ policy: Policy; row: PolicyVersionRow | null }> {
+      const active = await policies.refresh(o.pool);
+      return { policy: active.policy, row: active.id === null ? null : await policyVersionById(o.pool, active.id) };
+    },
+    /** Loads the policy file (if any) and converges; throws PolicyError for an invalid file (fail fast). */
+    async start(): Promise<void> {
+      const file = o.policyFile;
+      if (file && existsSync(file)) {
+        const text = await readFile(file, "utf8");
+        const r = await policy.apply(text, file, "startup");
+        o.log.info({ file, version: r.to, recorded: r.recorded, users: r.users, groups: Object.keys(r.groups).length }, "policy loaded");
+      } else {
+        if (file && o.policyFileRequired) throw new Error(`BROKER_CONFIG: policy file ${file} not found`);
+        await policy.converge("startup"); // an apply interrupted by a crash
+        const active = await policies.refresh(o.pool);
+        o.log.info({ version: active.policy.version, recorded: active.id !== null }, active.id === null ? "no policy file: no managed groups" : "policy loaded from the database");
+      }
+    },
+  };
+}
+export type Lifecycle = ReturnType<typeof createLifecycle>;

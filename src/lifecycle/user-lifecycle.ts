@@ -1,0 +1,257 @@
+// The lifecycle use case for one user, inside the transaction of whatever changed them (an HR write, the
+// scheduled start/end date, an exception, a review decision, a guard release). It tells the story:
+//
+//   1. classify the change (classify.ts) → lifecycle events (joiner, mover, leaver, leave, return, …);
+//   2. a leaver first meets the mass-deprovision guard: held → the HR data stays as sent, the leaver joins
+//      the source's open review, and nothing else happens (no membership change, no fan-out);
+//   3. a leaver's exceptions close and its pending reviews are cancelled;
+//   4. desired memberships (evaluate.ts) vs the user's rows (diff.ts) → add / relabel / remove rows, and
+//      privileged grants or portable memberships that wait for a review;
+//   5. the account: a leaver still active=true is disabled; a pre-hire whose start date came is enabled;
+//   6. review flags (contractor without end date, ownerless service account, service accounts whose owner
+//      left or moved), the user's next scheduled instant, audit rows, and the fan-out outbox.
+//
+// The work is proportional to the user: its rows and exceptions are read by user_id and conditions are
+// evaluated in memory (the population-wide SQL is for policy applies, policy-apply.ts).
+import type pg from "pg";
+import type { UserRow } from "../scim/user-resource.ts";
+import { classifyChange, effectiveDates, userStatus, type LifecycleEvent, type UserStatus } from "./classify.ts";
+import { desiredMemberships } from "../rules/evaluate.ts";
+import { applyDiff, classificationOf, diffMemberships, type CurrentMembership, type MembershipDiff } from "../rules/diff.ts";
+import { policyGroup, type Policy } from "../rules/policy-loader.ts";
+import { addMembers, removeMembers } from "../store/group-repository.ts";
+import { setUserActive } from "../store/user-repository.ts";
+import type { FanoutPort, UserChangedEvent } from "./fanout-port.ts";
+import type { Logger } from "../shared/logger.ts";
+import type { PolicyHolder } from "./policy-holder.ts";
+import { AuditTrail, membershipCause } from "./audit-trail.ts";
+import { getState, recordTransition, type EventInput, type LifecycleState, type LifecycleTrigger } from "./event-store.ts";
+import { asEngineException, openExceptionsOf, revokeOpenExceptionsOf } from "./exception-store.ts";
+import { cancelUserReviews, requestReview, supersedeHolds } from "./review-store.ts";
+import { ensureManagedGroups, groupIdsByName, membershipsOf, relabelMembers, touchGroups, touchUsers, type MemberRow } from "./membership-store.ts";
+import { checkMassDeprovision, holdLeaver } from "./mass-deprovision.ts";
+
+type Tx = Pick<pg.PoolClient, "query">;
+
+export interface LifecycleContext { policies: PolicyHolder; fanout: FanoutPort; log: Logger }
+
+export interface UserChangeInput {
+  /** null: the user was just created */
+  before: UserRow | null;
+  /** null: the user is being deleted (the hook runs before the row goes) */
+  after: UserRow | null;
+  at: Date;
+  /** the instant `before` is judged at: the scheduled instant − 1 ms for the sweep (classify.ts) */
+  beforeAt?: Date;
+  changeId: number | null;
+  trigger: LifecycleTrigger;
+  actor: string;
+  tokenId?: string | null;
+  /** what else caused it, for the audit rows (the exception or review that triggered a re-evaluation) */
+  cause?: { exceptionId?: string; reviewId?: string };
+  /** the guard's hold was approved: apply this leaver now, do not count or hold it again */
+  released?: boolean;
+}
+
+export interface UserChangeOutcome {
+  events: LifecycleEvent[];
+  status: UserStatus;
+  /** held by the guard now, or still parked by an earlier hold or rejection */
+  held: boolean;
+  gained: string[];
+  lost: string[];
+  reviews: string[];
+}
+
+export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput): Promise<UserChangeOutcome> {
+  const user = (input.after ?? input.before)!;
+  const deleted = input.after === null;
+  const now = input.at;
+  const { policy } = await ctx.policies.current(tx);
+  const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
+  const status: UserStatus = deleted ? "leaver" : userStatus(input.after!, now);
+  const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
+  const eventRow = (kind: string, details: Record<string, unknown> | null, held = false): EventInput =>
+    ({ userId: user.id, kind, details, changeId: input.changeId, source: user.source, cause: input.trigger, held });
+  // Review flags are not events of their own: they become review rows (and review.created audit rows).
+  const recorded = events.filter((e) => e.kind !== "review");
+  const eventRows = recorded.map((e) => eventRow(e.kind, detailsOf(e), false));
+  for (const e of recorded) audit.add("lifecycle.event", { userId: user.id, details: { event: e.kind, ...detailsOf(e), trigger: input.trigger } });
+  const outcome: UserChangeOutcome = { events, status, held: false, gained: [], lost: [], reviews: [] };
+
+  const previous = input.before ? await getState(tx, user.id) : null;
+  const parked = previous?.status === "held" || previous?.status === "kept";
+  if (parked && status === "leaver" && !input.released) {
+    // Still a leaver while the guard holds them (or after the hold was rejected): HR's data is stored as
+    // sent, entitlements wait for the review.
+    await recordTransition(tx, user.id, eventRows.map((e) => ({ ...e, held: true })), deleted ? "delete" : "keep", now);
+    await audit.flush(tx, now);
+    return { ...outcome, held: true };
+  }
+  if (parked && status !== "leaver") await supersedeHolds(tx, user.id, now); // HR corrected itself
+
+  const leaver = events.find((e): e is Extract<LifecycleEvent, { kind: "leaver" }> => e.kind === "leaver");
+  if (leaver && !input.released) {
+    const decision = await checkMassDeprovision(tx, policy.guards.massDeprovision, user, now);
+    if (decision.hold) {
+      const reviewId = await holdLeaver(tx, { user, decision, changeId: input.changeId, reason: leaver.reason, now, audit });
+      const rows = eventRows.map((e) => (e.kind === "leaver" ? { ...e, held: true, details: { ...e.details, reviewId, guard: decision.reason } } : e));
+      await recordTransition(tx, user.id, rows, deleted ? "delete" : { status: "held", nextAt: null }, now);
+      ctx.log.warn({ userId: user.id, source: user.source, reviewId, decision: decision.reason }, "leaver held by the mass-deprovision guard");
+      await audit.flush(tx, now);
+      return { ...outcome, held: true };
+    }
+  }
+  if (input.released) eventRows.push(eventRow("guard-release", { reviewId: input.cause?.reviewId ?? null }));
+
+  if (status === "leaver") {
+    for (const e of await revokeOpenExceptionsOf(tx, user.id, "lifecycle", "the user left", now))
+      audit.add("exception.revoked", { userId: user.id, groupName: e.group, cause: { exceptionId: e.id }, details: { kind: e.kind, reason: "the user left" } });
+    for (const r of await cancelUserReviews(tx, user.id, "the user left", now))
+      audit.add("review.decided", { userId: user.id, groupName: r.group ?? undefined, cause: { reviewId: r.id }, details: { kind: r.kind, status: "cancelled" } });
+  }
+
+  // The account itself. Only a pre-hire whose start date has come is active while active=false
+  // (classify.ts): at its start date the broker enables the account — before the rules run, so conditions
+  // on `active` see the joiner as the apps will.
+  let subject = user;
+  let accountChanged = false;
+  if (!deleted && status === "active" && !input.after!.active) {
+    subject = (await setUserActive(tx, user.id, true, now)) ?? user;
+    audit.add("account.enabled", { userId: user.id, details: { reason: "start date reached" } });
+    accountChanged = true;
+  }
+
+  // Memberships. A new user has no rows yet, and nobody can have filed an exception for it.
+  const current = input.before ? await membershipsOf(tx, user.id) : [];
+  const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
+  const desired = desiredMemberships({ ...subject.data, id: user.id }, policy, exceptions, now, status);
+  const diff = withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, events)), current, policy, status);
+  const written = await writeUserDiff(tx, user.id, current, diff, audit, now);
+  outcome.gained = written.gained;
+  outcome.lost = written.lost;
+
+  for (const r of diff.pendingReview) {
+    const kind = r.reason === "privileged" ? "privileged-grant" : "mover";
+    const review = await requestReview(tx, { kind, userId: user.id, group: r.group, owner: r.owner ?? null, payload: { userName: user.userName, cause: r.cause } }, now);
+    outcome.reviews.push(r.group);
+    if (review.created) audit.add("review.created", { userId: user.id, groupName: r.group, cause: { reviewId: review.id, ...membershipCause(r.cause) }, details: { kind } });
+  }
+  await reviewFlags(tx, user, events, audit, now);
+
+  // A leaver still active=true in HR's data (terminated, end date passed) is disabled in the same transaction.
+  if (!deleted && status === "leaver" && input.after!.active) {
+    await setUserActive(tx, user.id, false, now);
+    audit.add("account.disabled", { userId: user.id, details: { reason: leaver?.reason ?? (input.released ? "guard-release" : "leaver") } });
+    accountChanged = true;
+  }
+
+  // The events, and the user's next scheduled instant (its start or end date) for the sweep.
+  let state: LifecycleState | "delete" = "delete";
+  if (!deleted) {
+    const { startAt, endAt } = effectiveDates(input.after!, now);
+    state = { status, nextAt: [startAt, endAt].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null };
+  }
+  const membershipsChanged = written.changedGroups.size > 0;
+  if (membershipsChanged) await touchGroups(tx, [...written.changedGroups.values()], now);
+  // An HR write already bumped the user's version; other triggers change its `groups` without one.
+  if (input.trigger !== "hr" && membershipsChanged && !accountChanged && !deleted) await touchUsers(tx, [user.id], now);
+  await recordTransition(tx, user.id, eventRows, state, now, audit.take());
+
+  // Fan-out outbox, in this transaction. Only HR writes and transitions always concern the apps (any
+  // attribute may be mapped); re-evaluations do when they changed something.
+  const userEvent: UserChangedEvent = { userId: user.id, leaver: status === "leaver", changeId: input.changeId, cause: fanoutCause(events, input), at: now };
+  if (deleted) await (ctx.fanout.userDeleted ?? ctx.fanout.userChanged).call(ctx.fanout, tx as pg.PoolClient, userEvent);
+  else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || membershipsChanged || accountChanged)
+    await ctx.fanout.userChanged(tx as pg.PoolClient, userEvent);
+  for (const [group, groupId] of written.changedGroups) {
+    await ctx.fanout.membershipChanged(tx as pg.PoolClient, {
+      groupId, groupName: group, at: now,
+      added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
+    });
+  }
+  return outcome;
+}
+
+/**
+ * Applies one user's diff: adds first, then relabels, then removes (diff.ts: a source change never shows
+ * the user leaving and re-joining). Returns the groups whose visible membership changed.
+ */
+export async function writeUserDiff(tx: Tx, userId: string, current: readonly MemberRow[], diff: MembershipDiff, audit: AuditTrail, now: Date) {
+  const ids = new Map(current.map((m) => [m.group, m.groupId]));
+  const missing = [...new Set(diff.add.map((a) => a.group).filter((g) => !ids.has(g)))];
+  if (missing.length) {
+    for (const [n, id] of await groupIdsByName(tx, missing)) ids.set(n, id);
+    const absent = missing.filter((g) => !ids.has(g));
+    // Managed groups are created when a policy is recorded; this only covers a group removed behind our back.
+    if (absent.length) for (const [n, id] of (await ensureManagedGroups(tx, absent, now)).ids) ids.set(n, id);
+  }
+  const visibleBefore = new Set(current.map((m) => m.group));
+  const visibleAfter = new Set(applyDiff(current, diff).map((m) => m.group));
+  for (const a of diff.add) {
+    const done = await addMembers(tx, ids.get(a.group)!, [userId], a.source, a.cause);
+    if (done.length) audit.add("membership.added", { userId, groupName: a.group, cause: membershipCause(a.cause), details: { source: a.source, visible: !visibleBefore.has(a.group) } });
+  }
+  await relabelMembers(tx, diff.relabel.map((r) => ({ groupId: ids.get(r.group)!, userId, source: r.source, cause: r.cause })));
+  for (const r of diff.remove) {
+    const row = current.find((m) => m.group === r.group && m.source === r.source);
+    const done = await removeMembers(tx, ids.get(r.group)!, [userId], r.source);
+    if (done.length) audit.add("membership.removed", { userId, groupName: r.group, cause: membershipCause(row?.cause), details: { source: r.source, visible: !visibleAfter.has(r.group) } });
+  }
+  const gained = [...visibleAfter].filter((g) => !visibleBefore.has(g)).sort();
+  const lost = [...visibleBefore].filter((g) => !visibleAfter.has(g)).sort();
+  const changedGroups = new Map([...gained, ...lost].map((g) => [g, ids.get(g)!]));
+  return { gained, lost, changedGroups };
+}
+
+/**
+ * A leaver is out of every managed group, manual memberships included: apps subscribe to managed groups, so
+ * a manual row there is access. (diff.ts never touches manual rows — right for joiners and movers, whose
+ * manual memberships HR or an admin chose; a leaver's are exactly what must not survive.) Manual rows of
+ * groups the policy does not manage stay: rules never remove those.
+ */
+export function withLeaverManualRemovals(diff: MembershipDiff, current: readonly CurrentMembership[], policy: Policy, status: UserStatus): MembershipDiff {
+  if (status !== "leaver") return diff;
+  const manual = current.filter((m) => m.source === "manual" && policyGroup(policy, m.group));
+  if (!manual.length) return diff;
+  // diff.ts types broker rows only; the store removes any source the same way.
+  return { ...diff, remove: [...diff.remove, ...manual.map((m) => ({ group: m.group, source: m.source as "rule" }))] };
+}
+
+/** Reviews raised by classification flags (classify.ts reviewFlags/ownerReview). */
+async function reviewFlags(tx: Tx, user: UserRow, events: readonly LifecycleEvent[], audit: AuditTrail, now: Date): Promise<void> {
+  for (const e of events) {
+    if (e.kind !== "review") continue;
+    const flag = e.flag;
+    if (flag.kind === "owned-service-accounts") {
+      // Service accounts this user sponsors or manages need a new owner's review. HR feeds reference the
+      // owner by id or by externalId (employee id); both are indexed.
+      const refs = [user.id, ...(user.externalId ? [user.externalId] : [])];
+      const { rows } = await tx.query(
+        `SELECT id, user_name FROM scim_user WHERE (sponsor_id = ANY($1::text[]) OR manager_id = ANY($1::text[]))
+           AND lower(coalesce(user_type, '')) = 'service' AND id <> $2`, [refs, user.id]);
+      const kind = flag.because === "owner-left" ? "owner-left" : "owner-moved";
+      for (const sa of rows) {
+        const r = await requestReview(tx, { kind, userId: sa.id, payload: { serviceAccount: sa.user_name, previousOwner: user.id, previousOwnerUserName: user.userName } }, now);
+        if (r.created) audit.add("review.created", { userId: sa.id, cause: { reviewId: r.id }, details: { kind, owner: user.id } });
+      }
+    } else {
+      const owner = flag.kind === "contractor-without-end-date" ? (user.sponsorId ?? user.managerId) : null;
+      const r = await requestReview(tx, { kind: flag.kind, userId: user.id, owner, payload: { userName: user.userName, userType: user.userType } }, now);
+      if (r.created) audit.add("review.created", { userId: user.id, cause: { reviewId: r.id }, details: { kind: flag.kind } });
+    }
+  }
+}
+
+function detailsOf(e: LifecycleEvent): Record<string, unknown> | null {
+  const { kind: _kind, ...rest } = e as LifecycleEvent & Record<string, unknown>;
+  if ("startAt" in rest && rest.startAt instanceof Date) rest.startAt = rest.startAt.toISOString();
+  return Object.keys(rest).length ? rest : null;
+}
+
+const FANOUT_CAUSES = ["leaver", "joiner", "rehire", "return", "leave", "conversion", "mover"] as const;
+function fanoutCause(events: readonly LifecycleEvent[], input: UserChangeInput): string {
+  if (input.released) return "guard-release";
+  for (const c of FANOUT_CAUSES) if (events.some((e) => e.kind === c)) return c;
+  return input.trigger === "hr" || input.trigger === "schedule" ? "update" : input.trigger;
+}

@@ -1,0 +1,149 @@
+// Shared by the fan-out tests: fake SaaS apps as real SCIM servers on loopback (strict on scimmy, quirky),
+// a broker.yaml naming them (tokens through ${VAR}, as in production), the broker (in-process, workers on)
+// or as child processes, and `eventually` to wait for the apps' final state — never for calls.
+import pg from "pg";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import request from "supertest";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
+import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA } from "../helpers/scim.ts";
+import type { FakeScimServer } from "../helpers/fake-apps/harness.ts";
+
+export { USER_SCHEMA, ENTERPRISE_SCHEMA };
+
+export interface AppSpec {
+  name: string;
+  app: FakeScimServer;
+  /** extra YAML lines for the app entry (indented by the caller's convention: "    key: value") */
+  extra?: string[];
+  groups?: string[];
+}
+
+/** broker.yaml with managed groups by department and one entry per app; tokens come from ${VAR}s. */
+export function policyYaml(apps: AppSpec[], groups: Record<string, string> = { finance: "Finance", engineering: "Engineering" }): { yaml: string; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  const lines = ["groups:"];
+  for (const [name, dept] of Object.entries(groups)) lines.push(`  - name: ${name}`, `    when: department eq "${dept}" and active eq true`);
+  // The mass-deprovision guard would hold these tests' leavers (each is 100 % of its source): out of scope here.
+  lines.push("guards:", "  massDeprovision: { maxUsers: 100000, maxPercent: 100 }", apps.length ? "apps:" : "apps: []");
+  for (const a of apps) {
+    const v = `TOKEN_${a.name.toUpperCase().replace(/-/g, "_")}`;
+    env[v] = a.app.auth.bearer ?? "";
+    lines.push(`  - name: ${a.name}`, `    url: ${a.app.url}`, `    auth: { type: bearer, token: "\${${v}}" }`);
+    if (a.groups?.length) lines.push(`    groups: [${a.groups.join(", ")}]`);
+    for (const l of a.extra ?? []) lines.push(`    ${l}`);
+  }
+  return { yaml: lines.join("\n") + "\n", env };
+}
+
+export async function writePolicy(yaml: string): Promise<{ dir: string; file: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), "broker-fanout-"));
+  const file = join(dir, "broker.yaml");
+  await writeFile(file, yaml);
+  return { dir, file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface FanoutBroker {
+  t: TestBroker;
+  db: pg.Pool;
+  scim: ReturnType<typeof scimClient>;
+  admin: { get(path: string, query?: Record<string, unknown>): request.Test; post(path: string, body?: unknown): request.Test };
+  create(userName: string, over?: Record<string, unknown>): Promise<any>;
+  stop(): Promise<void>;
+}
+
+/** Fast settings for tests: probes every second, short backoff. */
+export const FAST_ENV = {
+  BROKER_FANOUT_PROBE_INTERVAL: "1s", BROKER_FANOUT_BACKOFF_BASE: "200ms", BROKER_FANOUT_BACKOFF_MAX: "2s",
+  BROKER_FANOUT_QUARANTINE_AFTER: "4", BROKER_FANOUT_RECONCILE_INTERVAL: "off", BROKER_FANOUT_SWEEP_INTERVAL: "1s",
+};
+
+export async function startFanoutBroker(apps: AppSpec[], opts: { env?: Record<string, string>; groups?: Record<string, string> } = {}): Promise<FanoutBroker> {
+  const { yaml, env } = policyYaml(apps, opts.groups);
+  const policy = await writePolicy(yaml);
+  const t = await startTestBroker({ env: { BROKER_CONFIG: policy.file, ...FAST_ENV, ...env, ...opts.env } });
+  const db = new pg.Pool({ connectionString: t.databaseUrl, max: 3 });
+  const scim = scimClient(t.base, t.token);
+  const auth = { Authorization: `Bearer ${t.token}` };
+  return {
+    t, db, scim,
+    admin: {
+      get: (path, query) => request(t.url).get(`/admin/v1${path}`).query(query ?? {}).set(auth),
+      post: (path, body) => request(t.url).post(`/admin/v1${path}`).set(auth).send((body ?? {}) as object),
+    },
+    async create(userName, over = {}) {
+      const res = await scim.post("/Users", person(userName, over));
+      if (res.status !== 201) throw new Error(`POST /Users → ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body;
+    },
+    async stop() { await db.end(); await t.stop(); await policy.cleanup(); },
+  };
+}
+
+export function person(userName: string, over: Record<string, unknown> = {}) {
+  const { department, ...rest } = over as { department?: string };
+  return {
+    schemas: [USER_SCHEMA, ENTERPRISE_SCHEMA], userName, active: true, displayName: userName.split("@")[0],
+    name: { givenName: "Given", familyName: userName.split("@")[0] }, emails: [{ value: userName, type: "work", primary: true }],
+    [ENTERPRISE_SCHEMA]: { department: department ?? "Sales", employeeNumber: userName.split("@")[0] }, ...rest,
+  };
+}
+
+/** Polls `check` until it returns without throwing (assertions on the apps' state), or rethrows at the deadline. */
+export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, everyMs)); // polling an outside system's state, not ordering test steps
+    }
+  }
+}
+
+/** The app account of a broker user, found by userName (case-insensitive), or undefined. */
+export function accountIn(app: { users: Map<string, Record<string, unknown>> }, userName: string): Record<string, unknown> | undefined {
+  return [...app.users.values()].find((u) => String(u.userName).toLowerCase() === userName.toLowerCase());
+}
+
+export const isActiveIn = (u: Record<string, unknown> | undefined) => !!u && u.active !== false && u.active !== "False";
+
+// ---- the broker as a child process (crash and two-broker tests) ----
+
+export const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
+
+export interface BrokerProcess { proc: ChildProcess; url: string; output(): string; kill9(): Promise<void>; stop(): Promise<void> }
+
+/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once /readyz answers 200. */
+export async function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
+  const port = await freePort();
+  const { DATABASE_URL: _d, ...rest } = process.env;
+  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...rest, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  proc.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
+  proc.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  await eventually(async () => {
+    if (proc.exitCode !== null) throw Object.assign(new Error(`broker exited with ${proc.exitCode}: ${out}`), { fatal: true });
+    const res = await fetch(`${url}/readyz`);
+    if (res.status !== 200) throw new Error(`readyz ${res.status}`);
+  }, 60_000, 100);
+  return {
+    proc, url, output: () => out,
+    async kill9() { proc.kill("SIGKILL"); await exited; },
+    async stop() { if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGTERM"); await exited; } },
+  };
+}
+
+/** Runs `total` calls of fn with `concurrency` in flight. */
+export async function inParallel(concurrency: number, total: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < total) await fn(next++); }));
+}
