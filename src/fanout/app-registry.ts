@@ -5,7 +5,6 @@
 // token, its limiter state).
 import type { AppConfig } from "./app-config.ts";
 import { redactAppConfig } from "./app-config.ts";
-import { AppHttpError } from "./app-http-error.ts";
 import type { RateLimiter } from "./rate-limiter.ts";
 import { createScimClient, type ResponseEvent, type ScimClient, type ScimResource } from "./scim-client.ts";
 import { compileCondition } from "../rules/condition.ts";
@@ -149,4 +148,3 @@ export class AppRegistry {
   }
 }
 
-export { AppHttpError };

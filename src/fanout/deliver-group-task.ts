@@ -14,6 +14,7 @@ import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
 import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
 import { GROUP_TASK, groupJobKey, nudgeJob, PRIORITY, rescheduleJob, type GroupJob } from "./fanout-jobs.ts";
+import type { ScimClient } from "./scim-client.ts";
 
 /** Member changes sent per job run; a larger delta continues in the next run (bounded lease, fair workers). */
 const MAX_DELTA_PER_RUN = 1000;
@@ -65,18 +66,18 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
 
       let remoteId = group.remoteId;
       let recordAdd = addNow, recordRemove = removeUsersNow;
-      const signal = undefined; // each request has the app's timeout (see deliveryDeadlineMs)
       runtime.inFlight++;
       try {
-        await runtime.ready(signal);
-        if (remoteId === null) remoteId = await linkOrCreateGroup(runtime.client, claim.currentName, job.groupId, signal);
+        // No AbortSignal: each request has the app's timeout (see deliveryDeadlineMs).
+        await runtime.ready();
+        if (remoteId === null) remoteId = await linkOrCreateGroup(runtime.client, claim.currentName, job.groupId);
         try {
-          await runtime.client.patchGroupMembers(remoteId, addNow.map(([, r]) => r), removeNow, signal);
+          await runtime.client.patchGroupMembers(remoteId, addNow.map(([, r]) => r), removeNow);
         } catch (e) {
           // Deleted in the app behind our back: create it again and push every desired member.
           if (!(e instanceof AppHttpError && e.notFound) || group.remoteId === null) throw e;
-          remoteId = await linkOrCreateGroup(runtime.client, claim.currentName, job.groupId, signal);
-          await runtime.client.patchGroupMembers(remoteId, [...desired.values()], [], signal);
+          remoteId = await linkOrCreateGroup(runtime.client, claim.currentName, job.groupId);
+          await runtime.client.patchGroupMembers(remoteId, [...desired.values()], []);
           recordAdd = [...desired];
           recordRemove = [...pushed.keys()].filter((u) => !desired.has(u));
         }
@@ -117,14 +118,14 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
   };
 }
 
-async function linkOrCreateGroup(client: import("./scim-client.ts").ScimClient, displayName: string, groupId: string, signal?: AbortSignal): Promise<string> {
-  const existing = await client.findGroupBy("displayName", displayName, signal);
+async function linkOrCreateGroup(client: ScimClient, displayName: string, groupId: string): Promise<string> {
+  const existing = await client.findGroupBy("displayName", displayName);
   if (existing) return existing.id;
   try {
-    return (await client.createGroup({ displayName, externalId: groupId, members: [] }, signal)).id;
+    return (await client.createGroup({ displayName, externalId: groupId, members: [] })).id;
   } catch (e) {
     if (!(e instanceof AppHttpError) || e.code !== "FANOUT_CONFLICT") throw e;
-    const found = await client.findGroupBy("displayName", displayName, signal);
+    const found = await client.findGroupBy("displayName", displayName);
     if (!found) throw e;
     return found.id;
   }

@@ -23,12 +23,12 @@ export interface AppSpec {
 }
 
 /** broker.yaml with managed groups by department and one entry per app; tokens come from ${VAR}s. */
-export function policyYaml(apps: AppSpec[], groups: Record<string, string> = { finance: "Finance", engineering: "Engineering" }): { yaml: string; env: Record<string, string> } {
+export function policyYaml(apps: AppSpec[], groups: Record<string, string> = { finance: "Finance", engineering: "Engineering" }, guard = "{ maxUsers: 100000, maxPercent: 100 }"): { yaml: string; env: Record<string, string> } {
   const env: Record<string, string> = {};
   const lines = ["groups:"];
   for (const [name, dept] of Object.entries(groups)) lines.push(`  - name: ${name}`, `    when: department eq "${dept}" and active eq true`);
   // The mass-deprovision guard would hold these tests' leavers (each is 100 % of its source): out of scope here.
-  lines.push("guards:", "  massDeprovision: { maxUsers: 100000, maxPercent: 100 }", apps.length ? "apps:" : "apps: []");
+  lines.push("guards:", `  massDeprovision: ${guard}`, apps.length ? "apps:" : "apps: []");
   for (const a of apps) {
     const v = `TOKEN_${a.name.toUpperCase().replace(/-/g, "_")}`;
     env[v] = a.app.auth.bearer ?? "";
@@ -61,8 +61,8 @@ export const FAST_ENV = {
   BROKER_FANOUT_QUARANTINE_AFTER: "4", BROKER_FANOUT_RECONCILE_INTERVAL: "off", BROKER_FANOUT_SWEEP_INTERVAL: "1s",
 };
 
-export async function startFanoutBroker(apps: AppSpec[], opts: { env?: Record<string, string>; groups?: Record<string, string> } = {}): Promise<FanoutBroker> {
-  const { yaml, env } = policyYaml(apps, opts.groups);
+export async function startFanoutBroker(apps: AppSpec[], opts: { env?: Record<string, string>; groups?: Record<string, string>; guard?: string } = {}): Promise<FanoutBroker> {
+  const { yaml, env } = policyYaml(apps, opts.groups, opts.guard);
   const policy = await writePolicy(yaml);
   const t = await startTestBroker({ env: { BROKER_CONFIG: policy.file, ...FAST_ENV, ...env, ...opts.env } });
   const db = new pg.Pool({ connectionString: t.databaseUrl, max: 3 });
