@@ -1,7 +1,8 @@
 // The CLI uses the same database settings as the server: DATABASE_URL, or the embedded PostgreSQL under
 // BROKER_DATA_DIR — reusing the running server's instance when there is one, else starting it briefly.
 import pg from "pg";
-import type { Config } from "../config/config.ts";
+import { loadConfig, type Config } from "../config/config.ts";
+import { createLogger } from "../shared/logger.ts";
 import { createDatabase, type Database } from "../store/database.ts";
 import { migrate } from "../store/migrate.ts";
 import { startEmbeddedPostgres } from "../store/embedded-postgres.ts";
@@ -26,4 +27,20 @@ export async function openCliDatabase(config: Config): Promise<Database> {
 async function answers(url: string): Promise<boolean> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
   try { await c.connect(); await c.end(); return true; } catch { return false; }
+}
+
+/** Where a CLI command writes (tests pass their own to capture output and the exit code). */
+export interface CliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
+export const processIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+
+/** Builds the broker's services (workers off) on the CLI's database for one command, then stops them. */
+export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
+  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
+  try {
+    const { createBroker } = await import("../broker.ts"); // lazy: token commands need none of it
+    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
+    try { return await fn(broker); } finally { await broker.stop(); }
+  } finally { await db.close(); }
 }

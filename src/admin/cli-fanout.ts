@@ -4,27 +4,15 @@
 // on the server's database; work that must reach the apps at scale (replay, enable, --fix) is queued for
 // the running server's workers, while `test` and `reconcile` talk to the app directly.
 import { Command, InvalidArgumentError } from "commander";
-import { loadConfig } from "../config/config.ts";
-import { openCliDatabase } from "./cli-database.ts";
-import { createLogger } from "../shared/logger.ts";
+import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
 import type { DriftReport } from "../fanout/reconcile.ts";
 
-export interface FanoutCliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
-const processIo: FanoutCliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+export type FanoutCliIo = CliIo;
 
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 
-export const withCliFanout: WithFanout = async (fn) => {
-  const config = loadConfig();
-  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
-  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
-  try {
-    const { createBroker } = await import("../broker.ts");
-    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
-    try { return await fn(broker.fanout.service); } finally { await broker.stop(); }
-  } finally { await db.close(); }
-};
+export const withCliFanout: WithFanout = (fn) => withCliBroker((broker) => fn(broker.fanout.service));
 
 const positiveInt = (v: string, prev: number[] = []) => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a dead letter id (positive integer)");

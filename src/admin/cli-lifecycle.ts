@@ -7,30 +7,19 @@ import { resolve } from "node:path";
 import { userInfo } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadConfig, type Config } from "../config/config.ts";
-import { openCliDatabase } from "./cli-database.ts";
-import { createLogger } from "../shared/logger.ts";
+import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import type { PolicyPlanView } from "../lifecycle/policy-apply.ts";
 import { REVIEW_KINDS, REVIEW_STATUSES, type ReviewKind, type ReviewStatus } from "../lifecycle/review-store.ts";
 import type { ExceptionKind } from "../rules/evaluate.ts";
 
-export interface LifecycleCliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
-const processIo: LifecycleCliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+export type LifecycleCliIo = CliIo;
 
 /** Opens the broker's services on the configured database for one command. */
 export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
 
-export const withCliLifecycle: WithLifecycle = async (fn) => {
-  const config = loadConfig();
-  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
-  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
-  try {
-    const { createBroker } = await import("../broker.ts");
-    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
-    try { return await fn(broker.lifecycle); } finally { await broker.stop(); }
-  } finally { await db.close(); }
-};
+export const withCliLifecycle: WithLifecycle = (fn) => withCliBroker((broker) => fn(broker.lifecycle));
 
 const actor = () => `cli:${safeUser()}`;
 const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
