@@ -1,8 +1,8 @@
 // Shared plumbing of the fake SaaS apps: a real node:http server on 127.0.0.1:0 (no express: starting twenty
 // of them per test file must cost milliseconds), bearer/basic auth, JSON bodies, a request log with
 // timestamps, a connection counter (to prove keep-alive) and an optional artificial delay.
+import { closeNow, listenOnLoopback } from "./loopback.ts";
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import SCIMMY from "scimmy";
 
 export const BASE_PATH = "/scim/v2";
@@ -83,12 +83,8 @@ export abstract class FakeScimServer {
   async start(): Promise<this> {
     const server = createServer((req, res) => void this.#serve(req, res));
     server.on("connection", () => this.connections++);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
+    this.#port = await listenOnLoopback(server);
     this.#server = server;
-    this.#port = (server.address() as AddressInfo).port;
     return this;
   }
 
@@ -96,9 +92,7 @@ export abstract class FakeScimServer {
     const server = this.#server;
     if (!server) return;
     this.#server = undefined;
-    // Clients keep sockets alive; without this close() would wait for their idle timeout.
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeNow(server);
   }
 
   /** Requests whose method and path (below the base) match. */

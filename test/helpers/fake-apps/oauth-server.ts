@@ -1,7 +1,7 @@
 // A fake OAuth2 token endpoint for the client-credentials grant (RFC 6749 §4.4): checks the client's Basic
 // credentials (§2.3.1), issues numbered tokens and calls `onIssue` so a test can make a fake app accept them.
+import { closeNow, listenOnLoopback } from "./loopback.ts";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 
 export interface FakeOAuthOptions {
   clientId: string;
@@ -47,9 +47,8 @@ export class FakeOAuthServer {
         send(200, { access_token: token, token_type: "Bearer", expires_in: this.options.expiresIn ?? 3600 });
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+    this.#port = await listenOnLoopback(server);
     this.#server = server;
-    this.#port = (server.address() as AddressInfo).port;
     return this;
   }
 
@@ -57,7 +56,6 @@ export class FakeOAuthServer {
     const server = this.#server;
     if (!server) return;
     this.#server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeNow(server);
   }
 }
