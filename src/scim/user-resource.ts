@@ -4,6 +4,7 @@ import SCIMMY from "scimmy";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas } from "./schemas.ts";
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
+import { resolveActive, type ActiveBefore } from "./user-active.ts";
 
 export type UserResource = Record<string, any>;
 
@@ -20,7 +21,10 @@ export interface UserRow extends UserColumns {
   id: string; seq: number; source: string | null; version: number; createdAt: Date; updatedAt: Date;
 }
 
-/** Validates a (dialect-normalised) body; returns the canonical resource without id/meta/groups/password. */
+/**
+ * Validates a (dialect-normalised) body; returns the canonical resource without id/meta/groups/password.
+ * `active` stays as the client sent it (possibly unassigned): `settleActive` decides it per write.
+ */
 export function validateUser(body: Record<string, unknown>): UserResource {
   declareSchemas();
   if (!Array.isArray(body.schemas) || !body.schemas.some((s) => String(s).toLowerCase() === USER_SCHEMA.toLowerCase()))
@@ -34,7 +38,17 @@ export function validateUser(body: Record<string, unknown>): UserResource {
   delete resource.id; delete resource.meta; delete resource.groups; delete resource.password;
   if (typeof resource.userName !== "string" || resource.userName.trim() === "")
     throw badRequest("invalidValue", "userName is required (RFC 7643 §4.1.1)");
-  if (resource.active === undefined) resource.active = true;
+  return resource;
+}
+
+/**
+ * Sets `active` on a validated resource (src/scim/user-active.ts): `assigned` is what the client assigned
+ * in this write (undefined when omitted, null or removed — RFC 7644 §3.5.1, §3.5.2.2), `before` the stored
+ * user (null on create). An unassigned `active` never re-enables a disabled user.
+ */
+export function settleActive(resource: UserResource, before: ActiveBefore | null, assigned: unknown): UserResource {
+  const hr = (resource[HR_SCHEMA] ?? {}) as Record<string, unknown>;
+  resource.active = resolveActive(before, typeof assigned === "boolean" ? assigned : undefined, hr.employmentStatus);
   return resource;
 }
 

@@ -3,13 +3,14 @@
 import SCIMMY from "scimmy";
 import type pg from "pg";
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { mapDbError, withTransaction } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { conflict, notFound, badRequest } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
-import { toColumns, validateUser, type UserRow, type UserResource } from "./user-resource.ts";
+import { settleActive, toColumns, validateUser, type UserRow, type UserResource } from "./user-resource.ts";
 import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
@@ -22,7 +23,8 @@ export class UserService {
 
   /** `memberOf` is set when the user's groups are known without a read (none were derived on create). */
   async create(body: Record<string, unknown>, ctx: WriteContext): Promise<UserRow & { memberOf?: [] }> {
-    const cols = toColumns(validateUser(normaliseUserBody(body)));
+    const resource = validateUser(normaliseUserBody(body));
+    const cols = toColumns(settleActive(resource, null, resource.active));
     // The id is ours (not the database's), so the change record is known before the insert and both go
     // in one statement: one round trip without hooks (no transaction needed), one less with them.
     const id = randomUUID();
@@ -45,10 +47,13 @@ export class UserService {
   }
 
   async replace(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
-    const cols = toColumns(validateUser(normaliseUserBody(body)));
+    const resource = validateUser(normaliseUserBody(body));
     return withTransaction(this.pool, async (tx) => {
       const before = await this.locked(tx, id);
       checkIfMatch(ifMatch, before.version);
+      // RFC 7644 §3.5.1: a PUT that omits `active` (or sends null) keeps the stored value; it never
+      // re-enables a disabled user (user-active.ts).
+      const cols = toColumns(settleActive(resource, before, resource.active));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
       await this.record(tx, "update", before, row, ctx, now);
@@ -63,7 +68,11 @@ export class UserService {
       checkIfMatch(ifMatch, before.version);
       const patched = await applyPatch(before.data, id, ops);
       if (!patched) return before; // no effective change (RFC 7644 §3.5.2: may return 200 with the resource)
-      const cols = toColumns(validateUser(normaliseUserBody(patched)));
+      const resource = validateUser(normaliseUserBody(patched));
+      // RFC 7644 §3.5.2.2: `remove` of active leaves it unassigned, which keeps the stored value; only an
+      // operation that assigns active (or HR's employmentStatus becoming "active") changes it.
+      const cols = toColumns(settleActive(resource, before, assignsActive(ops) ? resource.active : undefined));
+      if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
       await this.record(tx, "update", before, row, ctx, now);
@@ -112,6 +121,14 @@ export function patchOperations(body: Record<string, unknown>, kind: "User" | "G
   if (!Array.isArray(ops) || ops.length === 0) throw badRequest("invalidSyntax", "PATCH body must have a non-empty Operations array");
   if (ops.some((o) => !o || typeof o !== "object")) throw badRequest("invalidSyntax", "each operation must be an object");
   return normalisePatchOps(ops as Array<Record<string, unknown>>, kind);
+}
+
+const ACTIVE_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:user:)?active$/i;
+
+/** Whether an add/replace operation assigns `active` (by path, or as a key of a path-less value). */
+export function assignsActive(ops: PatchOperation[]): boolean {
+  return ops.some((o) => o.op !== "remove" && (o.path ? ACTIVE_PATH.test(o.path)
+    : !!o.value && typeof o.value === "object" && Object.keys(o.value).some((k) => ACTIVE_PATH.test(k))));
 }
 
 /** Applies PATCH operations in memory with scimmy's PatchOp; returns the new resource or null when unchanged. */
