@@ -1,6 +1,5 @@
 // User use cases: create, replace, patch, delete. Each runs in one transaction that writes the user, its
 // change record, and whatever the change hooks (rules, lifecycle, outbox) add — all or nothing.
-import SCIMMY from "scimmy";
 import type pg from "pg";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
@@ -10,11 +9,11 @@ import { insertChange } from "../store/change-repository.ts";
 import { conflict, notFound, badRequest } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
-import { settleActive, toColumns, validateUser, type UserRow, type UserResource } from "./user-resource.ts";
+import { settleActive, toColumns, validateUser, type UserRow } from "./user-resource.ts";
 import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
-import { fromScimmy } from "./scimmy-errors.ts";
-import { PATCH_OP, declareSchemas } from "./schemas.ts";
+import { applyPatch, assignsActive } from "./user-patch.ts";
+import { PATCH_OP } from "./schemas.ts";
 import type { ChangeHooks, WriteContext } from "./write-context.ts";
 
 export class UserService {
@@ -121,49 +120,6 @@ export function patchOperations(body: Record<string, unknown>, kind: "User" | "G
   if (!Array.isArray(ops) || ops.length === 0) throw badRequest("invalidSyntax", "PATCH body must have a non-empty Operations array");
   if (ops.some((o) => !o || typeof o !== "object")) throw badRequest("invalidSyntax", "each operation must be an object");
   return normalisePatchOps(ops as Array<Record<string, unknown>>, kind);
-}
-
-const ACTIVE_PATH = /^(urn:ietf:params:scim:schemas:core:2\.0:user:)?active$/i;
-
-/** Whether an add/replace operation assigns `active` (by path, or as a key of a path-less value). */
-export function assignsActive(ops: PatchOperation[]): boolean {
-  return ops.some((o) => o.op !== "remove" && (o.path ? ACTIVE_PATH.test(o.path)
-    : !!o.value && typeof o.value === "object" && Object.keys(o.value).some((k) => ACTIVE_PATH.test(k))));
-}
-
-/** Applies PATCH operations in memory with scimmy's PatchOp; returns the new resource or null when unchanged. */
-export async function applyPatch(data: UserResource, id: string, ops: PatchOperation[]): Promise<UserResource | null> {
-  declareSchemas();
-  const run = async (operations: PatchOperation[]) => {
-    const instance = new SCIMMY.Schemas.User({ ...data, id }, "both");
-    let result: unknown;
-    const out = await new SCIMMY.Messages.PatchOp({ schemas: [PATCH_OP], Operations: operations }).apply(instance, async (i: any) => (result = i));
-    return out === undefined ? null : (JSON.parse(JSON.stringify(result)) as UserResource);
-  };
-  let current = ops;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await run(current);
-    } catch (e) {
-      // Entra replaces `emails[type eq "work"].value` on users that have no work e-mail yet and expects it
-      // to be added; RFC 7644 §3.5.2.3 would answer 400 noTarget. Accept that one operation as an add of
-      // {type: "work", value} and try again.
-      const err = e as { scimType?: string; message?: string };
-      const index = err.scimType === "noTarget" ? Number(/operation (\d+)/.exec(err.message ?? "")?.[1]) - 1 : -1;
-      const fixed = index >= 0 && attempt < ops.length ? addForMissingTarget(current, index) : null;
-      if (!fixed) throw fromScimmy(e);
-      current = fixed;
-    }
-  }
-}
-
-function addForMissingTarget(ops: PatchOperation[], index: number): PatchOperation[] | null {
-  const o = ops[index];
-  const m = o?.op === "replace" && o.path ? /^([\w$-]+)\[\s*(\w+)\s+eq\s+"([^"]*)"\s*\]\.([\w$-]+)$/i.exec(o.path) : null;
-  if (!m) return null;
-  const out = [...ops];
-  out[index] = { op: "add", path: m[1], value: [{ [m[2]!]: m[3], [m[4]!]: o!.value }] };
-  return out;
 }
 
 /** Maps a unique violation on user_name_key to 409 uniqueness (RFC 7644 §3.3). */

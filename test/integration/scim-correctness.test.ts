@@ -102,4 +102,39 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
       expect(res.body.groups.map((g: any) => g.display)).to.deep.equal(["finance"]);
     });
   });
+
+  describe("removing a whole extension (issue 8, defect 3)", () => {
+    it("when a PATCH removes the enterprise extension by its URN, then its attributes go and the derived group membership goes with the department", async () => {
+      const u = await b.create({ department: "Finance", costCenter: "CC1", userType: "Employee" });
+      expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "remove", path: ENT }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body[ENT]).to.equal(undefined);
+      expect(res.body.active).to.equal(true);
+      const { rows } = await b.db.query(`SELECT department, cost_center FROM scim_user WHERE id = $1`, [u.id]);
+      expect(rows[0]).to.deep.equal({ department: null, cost_center: null });
+      expect(await b.groupsOf(u.id)).to.deep.equal([]);
+      expect(await events(u.id)).to.deep.equal(["joiner", "mover"]);
+    });
+
+    it("when a PATCH removes the HR extension (any case), then location is cleared and the location group goes; removing it again is a no-op", async () => {
+      const u = await b.create({ location: "London", userType: "Employee" });
+      expect(await b.groupsOf(u.id)).to.deep.equal(["london"]);
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "Remove", path: HR.toLowerCase() }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body[HR]).to.equal(undefined);
+      expect(await b.groupsOf(u.id)).to.deep.equal([]);
+      const again = await b.scim.patch(`/Users/${u.id}`, [{ op: "remove", path: HR }]);
+      expect(again.status).to.equal(200);
+      expect(again.body.meta.version).to.equal(res.body.meta.version);
+    });
+
+    it("when one PATCH removes an extension and then adds one of its attributes, then the operations apply in order", async () => {
+      const u = await b.create({ department: "Engineering", costCenter: "CC9" });
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "remove", path: ENT }, { op: "add", path: `${ENT}:department`, value: "Finance" }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body[ENT]).to.deep.equal({ department: "Finance" });
+      expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
+    });
+  });
 });

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { resolveActive } from "../../../src/scim/user-active.ts";
-import { assignsActive } from "../../../src/scim/user-service.ts";
+import { assignsActive } from "../../../src/scim/user-patch.ts";
 
 describe("active after a write (RFC 7644 §3.5.1, §3.5.2.2)", () => {
   it("when active is unassigned on create, then it is true; on update, then the stored value stays", () => {
