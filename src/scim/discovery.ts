@@ -1,7 +1,7 @@
 // Discovery endpoints (RFC 7644 §4): what the broker really supports, nothing more. Schema documents
 // come from the same scimmy definitions that validate requests, so they cannot drift.
 import SCIMMY from "scimmy";
-import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas, hrExtension } from "./schemas.ts";
+import { ENTERPRISE_SCHEMA, GROUP_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas, groupSchema, hrExtension, suggestedValues } from "./schemas.ts";
 
 export interface DiscoveryLimits { bulk: { maxOperations: number; maxPayloadBytes: number }; paging: { defaultPageSize: number; maxPageSize: number } }
 
@@ -34,10 +34,25 @@ export function schemaDocuments(base: string) {
   const loc = `${base}/Schemas`;
   return [
     SCIMMY.Schemas.User.definition.describe(loc),
-    SCIMMY.Schemas.Group.definition.describe(loc),
+    groupSchema.describe(loc),
     SCIMMY.Schemas.EnterpriseUser.definition.describe(loc),
     hrExtension.describe(loc),
-  ].map((d) => JSON.parse(JSON.stringify(d)));
+  ].map((d) => withSuggestions(JSON.parse(JSON.stringify(d))));
+}
+
+interface AttributeDoc { name: string; canonicalValues?: string[]; subAttributes?: AttributeDoc[] }
+
+/** Lists again the canonicalValues the broker accepts as suggestions only (RFC 7643 §7, schemas.ts). */
+function withSuggestions<T extends { id: string; attributes: AttributeDoc[] }>(doc: T): T {
+  const walk = (attributes: AttributeDoc[], prefix: string) => {
+    for (const a of attributes) {
+      const values = suggestedValues(doc.id, `${prefix}${a.name}`);
+      if (values) a.canonicalValues = values;
+      if (a.subAttributes) walk(a.subAttributes, `${prefix}${a.name}.`);
+    }
+  };
+  walk(doc.attributes, "");
+  return doc;
 }
 
 export function resourceTypes(base: string) {

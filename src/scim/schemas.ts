@@ -24,9 +24,11 @@ const { SchemaDefinition, Attribute } = SCIMMY.Types;
 
 /** Our HR extension: what HR feeds know and the core/enterprise schemas lack. */
 export const hrExtension = new SchemaDefinition("BrokerUser", HR_SCHEMA, "HR lifecycle attributes used by SCIM Broker", [
+  // Unlike the RFC 7643 canonicalValues (suggestions, §7), this list is closed: the lifecycle classifies
+  // joiners, leavers and leave by these values, and an unknown one must not pass as "not terminated".
   new Attribute("string", "employmentStatus", {
     canonicalValues: [...EMPLOYMENT_STATUSES],
-    description: "Employment status from the HR system of record: pre-hire | active | leave | terminated.",
+    description: "Employment status from the HR system of record. Only these values are accepted: pre-hire | active | leave | terminated.",
   }),
   new Attribute("dateTime", "startDate", { description: "First working day (RFC 3339)." }),
   new Attribute("dateTime", "endDate", { description: "Last working day or contract end (RFC 3339)." }),
@@ -38,16 +40,63 @@ export const hrExtension = new SchemaDefinition("BrokerUser", HR_SCHEMA, "HR lif
   ]),
 ]);
 
+/**
+ * The Group schema as the broker serves it (RFC 7643 §4.2): members are Users only — nested groups are
+ * refused (group-resource.ts) — and members.display is the member's userName, set by the server, so it
+ * is readOnly (§7: a client's value is ignored). scimmy's own Group definition advertises Group members and
+ * an immutable display; it is shared with other users of scimmy in the process, so it is not changed but
+ * replaced here, keeping its displayName attribute.
+ */
+export const groupSchema = new SchemaDefinition("Group", GROUP_SCHEMA, "Group", [
+  SCIMMY.Schemas.Group.definition.attribute("displayName") as InstanceType<typeof Attribute>,
+  new Attribute("complex", "members", { multiValued: true, uniqueness: false, description: "The Users that are members of this Group (nested groups are not supported)." }, [
+    new Attribute("string", "value", { mutable: "immutable", description: "The id of a member User." }),
+    new Attribute("string", "display", { mutable: false, description: "The member's userName, set by the server; a client's value is ignored." }),
+    new Attribute("reference", "$ref", { mutable: "immutable", referenceTypes: ["User"], description: "The URI of the member User." }),
+    new Attribute("string", "type", { mutable: "immutable", canonicalValues: ["User"], description: "Always 'User': nested groups are not supported." }),
+  ]),
+]);
+
+/**
+ * canonicalValues scimmy enforces as a closed list but RFC 7643 §7 calls "suggested canonical values that
+ * MAY be used": `${schema URN}:${attribute path}` → the suggestions, served again in /Schemas. Filled once
+ * by declareSchemas (scimmy's definitions are process-wide statics, see the header).
+ */
+const suggestions = new Map<string, string[]>();
+
+type AttributeLike = { name: string; config: { canonicalValues: string[] | false }; subAttributes?: AttributeLike[] };
+
+/** Turns the core and enterprise User schemas' closed canonicalValues into suggestions (RFC 7643 §7). */
+function relaxCanonicalValues(schemaId: string, attributes: AttributeLike[], prefix = ""): void {
+  for (const a of attributes) {
+    const path = `${prefix}${a.name}`;
+    if (Array.isArray(a.config.canonicalValues)) {
+      suggestions.set(`${schemaId}:${path}`, [...a.config.canonicalValues]);
+      a.config.canonicalValues = false; // type, mutability and required checks stay
+    }
+    if (a.subAttributes) relaxCanonicalValues(schemaId, a.subAttributes, `${path}.`);
+  }
+}
+
 let declared = false;
-/** Extends scimmy's User schema with the enterprise and HR extensions (idempotent). */
+/**
+ * Extends scimmy's User schema with the enterprise and HR extensions, and turns its canonicalValues into
+ * suggestions (idempotent). Entra sends `roles[].type` "WindowsAzureActiveDirectoryRole"; RFC 7643 §4.1.2
+ * defines no vocabulary for roles or x509Certificates at all, yet scimmy refused every value there.
+ */
 export function declareSchemas(): void {
   if (declared) return;
   declared = true;
   const user = SCIMMY.Schemas.User.definition;
   const ids = user.attributes.filter((a: unknown) => a instanceof SchemaDefinition).map((a: any) => a.id);
+  relaxCanonicalValues(USER_SCHEMA, user.attributes.filter((a: unknown) => a instanceof Attribute) as unknown as AttributeLike[]);
+  relaxCanonicalValues(ENTERPRISE_SCHEMA, SCIMMY.Schemas.EnterpriseUser.definition.attributes as unknown as AttributeLike[]);
   if (!ids.includes(ENTERPRISE_SCHEMA)) SCIMMY.Schemas.User.extend(SCIMMY.Schemas.EnterpriseUser as any, false);
   if (!ids.includes(HR_SCHEMA)) SCIMMY.Schemas.User.extend(hrExtension as any, false);
 }
 
+/** The suggested canonicalValues of an attribute relaxed by declareSchemas, for /Schemas. */
+export const suggestedValues = (schemaId: string, path: string) => suggestions.get(`${schemaId}:${path}`);
+
 export const userDefinition = () => (declareSchemas(), SCIMMY.Schemas.User.definition);
-export const groupDefinition = () => SCIMMY.Schemas.Group.definition;
+export const groupDefinition = () => groupSchema;

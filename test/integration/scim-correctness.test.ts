@@ -137,4 +137,69 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
       expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
     });
   });
+
+  describe("canonicalValues are suggestions (issue 8, defect 4)", () => {
+    const entraRole = { primary: true, type: "WindowsAzureActiveDirectoryRole", value: "Admin" };
+
+    it("when Entra POSTs its app-role payload, then the roles are stored and returned", async () => {
+      const res = await b.scim.post("/Users", { ...personBody(), roles: [entraRole] });
+      expect(res.status, JSON.stringify(res.body)).to.equal(201);
+      expect(res.body.roles).to.deep.equal([entraRole]);
+      expect((await get(res.body.id)).roles).to.deep.equal([entraRole]);
+    });
+
+    it("when Entra adds a role with primary \"True\", then it is stored as a boolean and returned", async () => {
+      const u = await b.create();
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "Add", path: "roles", value: [{ primary: "True", type: "WindowsAzureActiveDirectoryRole", value: "Reader" }] }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect((await get(u.id)).roles).to.deep.equal([{ primary: true, type: "WindowsAzureActiveDirectoryRole", value: "Reader" }]);
+    });
+
+    it("when types outside the suggested values are sent (emails private, x509Certificates, phone), then they are accepted; wrong data types are still refused", async () => {
+      const res = await b.scim.post("/Users", { ...personBody(), emails: [{ value: "p@home.example", type: "private" }],
+        x509Certificates: [{ value: "TUlJQ2FEQ0NBZEdnQXdJQkFnSUpBSk4=", type: "signing" }], phoneNumbers: [{ value: "+44 20 1234", type: "desk" }] });
+      expect(res.status, JSON.stringify(res.body)).to.equal(201);
+      expect(res.body.emails[0].type).to.equal("private");
+      expect(res.body.x509Certificates[0].type).to.equal("signing");
+      isError(await b.scim.post("/Users", { ...personBody(), roles: [{ value: "Admin", type: 5 }] }), 400, "invalidValue");
+      isError(await b.scim.post("/Users", { ...personBody(), emails: [{ value: "a@x", type: ["work"] }] }), 400, "invalidValue");
+      // our own HR vocabulary stays closed: the lifecycle depends on it
+      isError(await b.scim.post("/Users", personBody({ employmentStatus: "retired" })), 400, "invalidValue");
+    });
+  });
+
+  describe("discovery tells the truth (issue 8, defects 7 and 12)", () => {
+    it("when the Group schema is read, then members are Users only and members.display is readOnly, as the server behaves", async () => {
+      const g = (await b.scim.get(`/Schemas/${GROUP_SCHEMA}`)).body;
+      const members = g.attributes.find((a: any) => a.name === "members");
+      const sub = Object.fromEntries(members.subAttributes.map((s: any) => [s.name, s]));
+      expect(sub.type.canonicalValues).to.deep.equal(["User"]);
+      expect(sub.$ref.referenceTypes).to.deep.equal(["User"]);
+      expect(sub.display.mutability).to.equal("readOnly");
+      // and the server: a Group member is refused, a client's display is ignored for the user's own
+      const u = await b.create();
+      const nested = await b.scim.post("/Groups", { schemas: [GROUP_SCHEMA], displayName: `outer-${Date.now()}`, members: [{ value: u.id, type: "Group" }] });
+      isError(nested, 400, "invalidValue");
+      const grp = await b.scim.post("/Groups", { schemas: [GROUP_SCHEMA], displayName: `truth-${Date.now()}`, members: [{ value: u.id, display: "Someone Else" }] });
+      expect(grp.status).to.equal(201);
+      expect(grp.body.members).to.deep.equal([{ value: u.id, $ref: `${b.t.base}/Users/${u.id}`, display: u.userName, type: "User" }]);
+    });
+
+    it("when the User schema is read, then canonical values are listed as suggestions and the HR employmentStatus says it is a closed list", async () => {
+      const s = (await b.scim.get(`/Schemas/${USER_SCHEMA}`)).body;
+      const sub = (attr: string, name: string) => s.attributes.find((a: any) => a.name === attr).subAttributes.find((x: any) => x.name === name);
+      expect(sub("emails", "type").canonicalValues).to.deep.equal(["work", "home", "other"]);
+      const hr = (await b.scim.get(`/Schemas/${HR}`)).body;
+      const status = hr.attributes.find((a: any) => a.name === "employmentStatus");
+      expect(status.canonicalValues).to.deep.equal(["pre-hire", "active", "leave", "terminated"]);
+      expect(status.description).to.match(/only these values/i);
+    });
+
+    it("when /ServiceProviderConfig is read, then pagination is RFC 9865 §4's attribute of the core schema, nothing else", async () => {
+      const spc = (await b.scim.get("/ServiceProviderConfig")).body;
+      expect(spc.schemas).to.deep.equal([SPC]);
+      expect(spc.pagination).to.deep.equal({ cursor: true, index: true, defaultPaginationMethod: "index", defaultPageSize: 100, maxPageSize: 1000 });
+      expect(Object.keys(spc).filter((k) => k.startsWith("urn:"))).to.deep.equal([]);
+    });
+  });
 });
