@@ -22,8 +22,7 @@ export class BulkService {
     if (!Array.isArray(ops) || ops.length === 0) throw badRequest("invalidSyntax", "Operations must be a non-empty array");
     if (ops.length > this.maxOperations)
       throw new DomainError("PAYLOAD_TOO_LARGE", 413, `the request has ${ops.length} operations; maxOperations is ${this.maxOperations}`);
-    const failOnErrors = body.failOnErrors === undefined ? Infinity : Number(body.failOnErrors);
-    if (!Number.isInteger(failOnErrors) && failOnErrors !== Infinity) throw badRequest("invalidValue", "failOnErrors must be an integer");
+    const failOnErrors = failOnErrorsOf(body.failOnErrors);
 
     const ids = new Map<string, string>(); // bulkId → created resource id
     const results: Array<BulkResult | undefined> = new Array(ops.length);
@@ -77,6 +76,19 @@ export class BulkService {
       throw e; // a database outage fails the whole request with 503 rather than half-reporting
     }
   }
+}
+
+/**
+ * RFC 7644 §3.7.3: failOnErrors is "an integer specifying the number of errors that the service provider
+ * will accept before the operation is terminated"; absent (or null: unassigned, §3.5.1) means no limit. 0
+ * would stop before the first operation and answer an empty, successful-looking response; a negative,
+ * fractional or non-numeric value has no meaning. Both are refused before anything runs.
+ */
+function failOnErrorsOf(value: unknown): number {
+  if (value === undefined || value === null) return Infinity;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1)
+    throw badRequest("invalidValue", `failOnErrors must be an integer of at least 1 (RFC 7644 §3.7.3), or absent for no limit; got ${JSON.stringify(value).slice(0, 40)}`);
+  return value;
 }
 
 function refs(o: BulkOp): string[] {

@@ -202,4 +202,19 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
       expect(Object.keys(spc).filter((k) => k.startsWith("urn:"))).to.deep.equal([]);
     });
   });
+
+  describe("Bulk failOnErrors (issue 14, defect 9)", () => {
+    it("when failOnErrors is 0, negative, fractional or not a number, then 400 invalidValue and no operation runs", async () => {
+      for (const failOnErrors of [0, -1, 1.5, "two", true]) {
+        const body = personBody();
+        const res = await b.scim.post("/Bulk", { schemas: [BULK], failOnErrors, Operations: [{ method: "POST", path: "/Users", bulkId: "a", data: body }] });
+        isError(res, 400, "invalidValue");
+        expect(res.body.detail).to.match(/failOnErrors/);
+        expect((await b.scim.get("/Users", { filter: `userName eq "${body.userName}"` })).body.totalResults, String(failOnErrors)).to.equal(0);
+      }
+      const ok = await b.scim.post("/Bulk", { schemas: [BULK], failOnErrors: 1, Operations: [{ method: "POST", path: "/Users", bulkId: "a", data: personBody() }] });
+      expect(ok.status).to.equal(200);
+      expect(ok.body.Operations[0].status).to.equal("201");
+    });
+  });
 });
