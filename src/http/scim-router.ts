@@ -104,10 +104,15 @@ export function scimRouter(d: ScimDeps): Router {
 
     r.get(path, read, (req, res) => list(req, res, parseListParams(req.query as Record<string, unknown>, d.limits.paging)));
     r.post(`${path}/.search`, read, json(d.limits.maxBodyBytes), (req, res) => list(req, res, searchParams(body(req), d.limits.paging)));
+    // The query of a write (attributes/excludedAttributes shape the answer) is checked before the write:
+    // a bad one is a 400 that changed nothing.
+    const checkQuery = (req: Request) => void parseListParams(req.query as Record<string, unknown>, d.limits.paging);
     r.post(path, write, json(d.limits.maxBodyBytes), async (req, res) => {
+      checkQuery(req);
       const row = await svc.create(body(req), writeContext(req));
       const out = await render(req, row, "memberOf" in row && row.memberOf ? { groups: row.memberOf } : undefined);
-      sendScim(res, 201, out, { Location: (out.meta as { location: string }).location, ...etag(row) });
+      // Location from the row: `attributes` may have projected meta away
+      sendScim(res, 201, out, { Location: `${base(req)}${path}/${row.id}`, ...etag(row) });
     });
     r.get(`${path}/:id`, read, async (req, res) => {
       const found = await d.search.one(type, String(req.params.id), parseListParams(req.query as Record<string, unknown>, d.limits.paging), base(req));
@@ -116,10 +121,12 @@ export function scimRouter(d: ScimDeps): Router {
       sendScim(res, 200, found.resource, etag(found));
     });
     r.put(`${path}/:id`, write, json(d.limits.maxBodyBytes), async (req, res) => {
+      checkQuery(req);
       const row = await svc.replace(String(req.params.id), body(req), writeContext(req), ifMatch(req));
       sendScim(res, 200, await render(req, row), etag(row));
     });
     r.patch(`${path}/:id`, write, json(d.limits.maxBodyBytes), async (req, res) => {
+      checkQuery(req);
       const row = await svc.patch(String(req.params.id), body(req), writeContext(req), ifMatch(req));
       // RFC 7644 §3.5.2: 200 with the resource; honours attributes/excludedAttributes on the query.
       sendScim(res, 200, await render(req, row), etag(row));

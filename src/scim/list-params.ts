@@ -3,7 +3,7 @@
 import SCIMMY from "scimmy";
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
-import type { Projection } from "./projection.ts";
+import { checkProjection, type Projection } from "./projection.ts";
 
 export interface ListParams extends Projection {
   filter?: unknown[]; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
@@ -40,9 +40,11 @@ export function parseListParams(src: Record<string, unknown>, paging: { defaultP
   const cursor = cursorRaw === undefined ? undefined : String(cursorRaw);
   if (cursor !== undefined && get("startIndex") !== undefined) throw badRequest("invalidValue", "use either startIndex or cursor, not both (RFC 9865 §2)");
   const sortBy = get("sortBy") === undefined || get("sortBy") === "" ? undefined : String(get("sortBy"));
+  const projection = { attributes: list(get("attributes")), excludedAttributes: list(get("excludedAttributes")) };
+  checkProjection(projection);
   return {
     filter, filterText, sortBy, sortOrder: (sortOrderRaw as ListParams["sortOrder"]) ?? "ascending",
-    startIndex, count, cursor, attributes: list(get("attributes")), excludedAttributes: list(get("excludedAttributes")),
+    startIndex, count, cursor, ...projection,
   };
 }
 

@@ -1,9 +1,29 @@
 // attributes / excludedAttributes (RFC 7644 §3.4.2.5, §3.9) applied to a stored resource. Hand-written
 // rather than scimmy's per-resource coerce: that costs ~0.25–0.45 ms per resource, i.e. 25–45 ms for a
 // page of 100, against a 20 ms p99 budget; the stored data is already validated on the way in.
+import { badRequest } from "../shared/errors.ts";
+
 export interface Projection { attributes?: string[]; excludedAttributes?: string[] }
 
 const ALWAYS = new Set(["id", "schemas"]); // returned: always (RFC 7643 §3.1, §7)
+
+// RFC 7644 §3.4.2.5 takes attribute names in the "attribute notation" of §3.10:
+//   [schema URN ":"] attrName ["." subAttr]   — no value filter ("emails[type eq "work"]" is a filter,
+// §3.4.2.2, valid in `filter` and PATCH paths only). A value the notation does not allow would otherwise
+// match nothing and silently empty the resource, so it is refused.
+const ATTRIBUTE_PATH = /^(?:urn:[^\s[\]"]+:)?[A-Za-z$][\w$-]*(?:\.[A-Za-z$][\w$-]*)?$/;
+
+/** Refuses attributes/excludedAttributes entries that are not attribute paths (400 invalidValue). */
+export function checkProjection(p: Projection): void {
+  for (const [name, list] of [["attributes", p.attributes], ["excludedAttributes", p.excludedAttributes]] as const) {
+    const found = list?.find((a) => !ATTRIBUTE_PATH.test(a));
+    if (found === undefined) continue;
+    const bad = found.length > 100 ? `${found.slice(0, 100)}…` : found;
+    throw badRequest("invalidValue", /[[\]]/.test(bad)
+      ? `${name} takes attribute paths (RFC 7644 §3.10), not value filters: '${bad}' is not supported; ask for '${bad.replace(/\[.*$/, "")}' and select the values you need`
+      : `${name}: '${bad}' is not an attribute path (RFC 7644 §3.10: [schema URN:]attribute[.subAttribute])`);
+  }
+}
 
 type Path = { top: string; sub?: string }; // top: attribute or extension URN; sub: rest of the path
 

@@ -168,6 +168,30 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
     });
   });
 
+  describe("attributes and excludedAttributes with value filters (issue 8, defect 6)", () => {
+    it("when attributes or excludedAttributes carry a value filter, then 400 invalidValue instead of a silently emptied resource", async () => {
+      const u = await b.create();
+      for (const query of [{ attributes: 'emails[type eq "work"]' }, { attributes: 'emails[type eq "work"].value' }, { excludedAttributes: 'emails[type eq "work"]' }]) {
+        isError(await b.scim.get("/Users", query), 400, "invalidValue");
+        isError(await b.scim.get(`/Users/${u.id}`, query), 400, "invalidValue");
+      }
+      isError(await b.scim.post("/Users/.search", { schemas: ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], attributes: ['emails[type eq "work"]'] }), 400, "invalidValue");
+      expect((await b.scim.get(`/Users/${u.id}`, { attributes: "emails.value" })).body.emails).to.have.length(1);
+    });
+
+    it("when a write carries a value filter in attributes, then it is refused before anything is written", async () => {
+      const body = personBody();
+      const res = await b.scim.raw().post("/Users").query({ attributes: 'emails[type eq "work"]' }).set(b.scim.auth).set("Content-Type", "application/scim+json").send(body);
+      isError(res, 400, "invalidValue");
+      expect((await b.scim.get("/Users", { filter: `userName eq "${body.userName}"` })).body.totalResults).to.equal(0);
+      // a projection without meta still gets its Location header (this was a 500)
+      const ok = await b.scim.raw().post("/Users").query({ attributes: "userName" }).set(b.scim.auth).set("Content-Type", "application/scim+json").send(body);
+      expect(ok.status, JSON.stringify(ok.body)).to.equal(201);
+      expect(ok.headers.location).to.equal(`${b.t.base}/Users/${ok.body.id}`);
+      expect(Object.keys(ok.body).sort()).to.deep.equal(["id", "schemas", "userName"]);
+    });
+  });
+
   describe("discovery tells the truth (issue 8, defects 7 and 12)", () => {
     it("when the Group schema is read, then members are Users only and members.display is readOnly, as the server behaves", async () => {
       const g = (await b.scim.get(`/Schemas/${GROUP_SCHEMA}`)).body;
