@@ -6,6 +6,7 @@ import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { isUuid } from "../store/user-repository.ts";
 import { etagOf } from "./user-resource.ts";
+import { checkSchemas } from "./body-shape.ts";
 
 export interface GroupRow {
   id: string; seq: number; displayName: string; displayNameKey: string; externalId: string | null;
@@ -15,8 +16,7 @@ export interface MemberRef { value: string; display: string }
 
 /** Validates a Group body; returns its attributes (without members) and the member ids it lists. */
 export function validateGroup(body: Record<string, unknown>): { data: Record<string, any>; memberIds: string[] | undefined } {
-  if (!Array.isArray(body.schemas) || !body.schemas.some((s) => String(s).toLowerCase() === GROUP_SCHEMA.toLowerCase()))
-    throw badRequest("invalidValue", `schemas must contain ${GROUP_SCHEMA}`);
+  checkSchemas(body, GROUP_SCHEMA);
   const membersKey = Object.keys(body).find((k) => k.toLowerCase() === "members");
   const members = membersKey ? body[membersKey] : undefined;
   const rest = { ...body };
@@ -38,7 +38,8 @@ export function memberIdsOf(members: unknown): string[] {
     const entry = Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
     if (typeof entry.type === "string" && entry.type.toLowerCase() === "group") throw badRequest("invalidValue", "nested groups are not supported: members must be Users");
     const v = entry.value;
-    if (typeof v !== "string" || !isUuid(v)) throw badRequest("invalidValue", `member value '${String(v)}' is not a User id`);
+    if (typeof v !== "string") throw badRequest("invalidValue", "each member needs a value: the id of a User, as a string");
+    if (!isUuid(v)) throw badRequest("invalidValue", `member value '${v.slice(0, 100)}' is not a User id`);
     return v.toLowerCase();
   });
   return [...new Set(ids)];

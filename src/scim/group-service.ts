@@ -167,7 +167,7 @@ async function patchGroupAttributes(before: GroupRow, ops: PatchOperation[]): Pr
   try {
     const out = await new SCIMMY.Messages.PatchOp({ schemas: [PATCH_OP], Operations: ops }).apply(instance, async (i: any) => (result = i));
     if (out === undefined) return null;
-  } catch (e) { throw fromScimmy(e); }
+  } catch (e) { throw fromScimmy(e, "invalidValue", (n) => ops[n - 1] && `'${ops[n - 1]!.op}'${ops[n - 1]!.path ? ` of '${ops[n - 1]!.path}'` : ""}`); }
   const data = JSON.parse(JSON.stringify(result));
   delete data.id; delete data.meta; delete data.members;
   if (typeof data.displayName !== "string" || !data.displayName.trim()) throw badRequest("invalidValue", "displayName is required");

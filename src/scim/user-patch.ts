@@ -4,7 +4,7 @@
 import SCIMMY from "scimmy";
 import { DomainError, badRequest } from "../shared/errors.ts";
 import type { PatchOperation } from "./dialect.ts";
-import { ENTERPRISE_SCHEMA, HR_SCHEMA, PATCH_OP, USER_SCHEMA, declareSchemas } from "./schemas.ts";
+import { ENTERPRISE_SCHEMA, HR_SCHEMA, PATCH_OP, USER_SCHEMA, declareSchemas, hrExtension } from "./schemas.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import type { UserResource } from "./user-resource.ts";
 
@@ -57,11 +57,41 @@ export async function applyPatch(data: UserResource, id: string, ops: PatchOpera
     if (urn && (o.value === null || typeof o.value !== "object" || Array.isArray(o.value)))
       throw badRequest("invalidValue", `operation ${i + 1} ('${o.op}' of ${urn}): the value must be an object of that extension's attributes`);
     if (!batch.length) batchStart = i;
-    batch.push(o);
+    batch.push(canonicalExtensionKeys(o, i + 1));
   }
   await flush();
   return changed ? current : null;
 }
+
+/**
+ * Extension values keyed as the extension defines them (RFC 7643 §2.1: attribute names are
+ * case-insensitive, scimmy's extension setter is not), and a key the extension does not define named in
+ * the error — scimmy would report the extension URN itself as "an invalid attribute path".
+ */
+function canonicalExtensionKeys(o: PatchOperation, n: number): PatchOperation {
+  if (o.op === "remove" || !o.value || typeof o.value !== "object" || Array.isArray(o.value)) return o;
+  const canonical = (urn: string, value: Record<string, unknown>) => {
+    const names = new Map(extensionAttributes(urn).map((a) => [a.toLowerCase(), a]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => {
+      const name = names.get(k.toLowerCase());
+      if (!name) throw badRequest("invalidPath", `operation ${n} ('${o.op}'): '${k.slice(0, 100)}' is not an attribute of ${urn} (see /Schemas)`);
+      return [name, v];
+    }));
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+  const pathUrn = extensionAt(o.path);
+  if (pathUrn) return { ...o, value: canonical(pathUrn, o.value as Record<string, unknown>) };
+  if (o.path) return o;
+  return { ...o, value: Object.fromEntries(Object.entries(o.value as Record<string, unknown>).map(([k, v]) => {
+    const urn = extensionAt(k);
+    return urn && isObject(v) ? [urn, canonical(urn, v)] : [k, v];
+  })) };
+}
+
+const COMMON = new Set(["schemas", "id", "externalId", "meta"]); // RFC 7643 §3.1, not extension attributes
+const extensionAttributes = (urn: string): string[] =>
+  ((urn === ENTERPRISE_SCHEMA ? SCIMMY.Schemas.EnterpriseUser.definition : hrExtension).attributes as Array<{ name: string }>)
+    .map((a) => a.name).filter((a) => !COMMON.has(a));
 
 function withoutExtension(data: UserResource, key: string): UserResource {
   const { [key]: _, ...rest } = data;

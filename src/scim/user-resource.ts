@@ -5,6 +5,7 @@ import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas } from "./sch
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { resolveActive, type ActiveBefore } from "./user-active.ts";
+import { checkSchemas, checkShapes } from "./body-shape.ts";
 
 export type UserResource = Record<string, any>;
 
@@ -27,8 +28,8 @@ export interface UserRow extends UserColumns {
  */
 export function validateUser(body: Record<string, unknown>): UserResource {
   declareSchemas();
-  if (!Array.isArray(body.schemas) || !body.schemas.some((s) => String(s).toLowerCase() === USER_SCHEMA.toLowerCase()))
-    throw badRequest("invalidValue", `schemas must contain ${USER_SCHEMA}`);
+  checkSchemas(body, USER_SCHEMA);
+  checkShapes(SCIMMY.Schemas.User.definition, body);
   let resource: UserResource;
   try {
     // The schema definition's coerce validates exactly as a SCIMMY.Schemas.User instance would, without

@@ -118,7 +118,16 @@ export function patchOperations(body: Record<string, unknown>, kind: "User" | "G
   if (!Array.isArray(body.schemas) || !body.schemas.includes(PATCH_OP)) throw badRequest("invalidSyntax", `PATCH body must have schemas [${PATCH_OP}]`);
   const ops = (body.Operations ?? (body as any).operations) as unknown;
   if (!Array.isArray(ops) || ops.length === 0) throw badRequest("invalidSyntax", "PATCH body must have a non-empty Operations array");
-  if (ops.some((o) => !o || typeof o !== "object")) throw badRequest("invalidSyntax", "each operation must be an object");
+  for (const [i, o] of ops.entries()) {
+    if (!o || typeof o !== "object" || Array.isArray(o)) throw badRequest("invalidSyntax", `operation ${i + 1} must be an object with op, path and value`);
+    const field = (name: string) => (o as Record<string, unknown>)[Object.keys(o).find((k) => k.toLowerCase() === name) ?? name];
+    const op = field("op"), path = field("path"), value = field("value");
+    if (typeof op !== "string") throw badRequest("invalidSyntax", `operation ${i + 1}: op must be "add", "remove" or "replace"`);
+    if (path !== undefined && path !== null && typeof path !== "string") throw badRequest("invalidPath", `operation ${i + 1}: path must be a string (RFC 7644 §3.5.2)`);
+    // RFC 7644 §3.5.2.1, §3.5.2.3: without a path, the value is an object of the attributes to change
+    if (!path && /^(add|replace)$/i.test(op) && (!value || typeof value !== "object" || Array.isArray(value)))
+      throw badRequest("invalidValue", `operation ${i + 1}: '${op}' without a path needs an object value of the attributes to change`);
+  }
   return normalisePatchOps(ops as Array<Record<string, unknown>>, kind);
 }
 

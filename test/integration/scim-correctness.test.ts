@@ -136,6 +136,14 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
       expect(res.body[ENT]).to.deep.equal({ department: "Finance" });
       expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
     });
+
+    it("when a PATCH replaces the enterprise extension with differently cased attribute names, then they are understood (RFC 7643 §2.1)", async () => {
+      const u = await b.create({ department: "Engineering" });
+      const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "replace", path: ENT, value: { Department: "Finance" } }]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      expect(res.body[ENT].department).to.equal("Finance");
+      expect(await b.groupsOf(u.id)).to.deep.equal(["finance"]);
+    });
   });
 
   describe("canonicalValues are suggestions (issue 8, defect 4)", () => {
