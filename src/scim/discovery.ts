@@ -15,7 +15,11 @@ export function serviceProviderConfig(base: string, limits: DiscoveryLimits) {
     changePassword: { supported: false },
     sort: { supported: true },
     etag: { supported: true },
-    // RFC 9865 §4: cursor and index pagination.
+    // RFC 9865 §4 adds `pagination` to the core ServiceProviderConfig schema itself (its IANA section
+    // amends urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig; there is no extension URN), at
+    // the top level as in its example. cursorTimeout is left out: our cursors (a position in `seq`) do
+    // not expire, and §4 lets an absent value mean "no timeout". Clients that validate strictly against
+    // RFC 7643 §5 alone reject the attribute (README, "Discovery"; docs/scim-clients.md).
     pagination: {
       cursor: true, index: true, defaultPaginationMethod: "index",
       defaultPageSize: limits.paging.defaultPageSize, maxPageSize: limits.paging.maxPageSize,

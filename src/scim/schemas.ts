@@ -81,8 +81,8 @@ function relaxCanonicalValues(schemaId: string, attributes: AttributeLike[], pre
 let declared = false;
 /**
  * Extends scimmy's User schema with the enterprise and HR extensions, and turns its canonicalValues into
- * suggestions (idempotent). Entra sends `roles[].type` "WindowsAzureActiveDirectoryRole"; RFC 7643 §4.1.2
- * defines no vocabulary for roles or x509Certificates at all, yet scimmy refused every value there.
+ * suggestions (idempotent). Entra sends `roles[].type` "WindowsAzureActiveDirectoryRole" (docs/scim-clients.md);
+ * RFC 7643 §4.1.2 defines no vocabulary for roles or x509Certificates at all, yet scimmy refused every value.
  */
 export function declareSchemas(): void {
   if (declared) return;

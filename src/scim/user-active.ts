@@ -10,6 +10,7 @@
 //   - update: an unassigned `active` keeps the stored value — except when the same write changes the HR
 //     employmentStatus to "active" from anything else, which is HR's explicit decision to (re-)activate;
 //   - an explicit `active` (true or false) is always taken as sent.
+// What Entra and Okta send for `active`: docs/scim-clients.md.
 
 export interface ActiveBefore { active: boolean; employmentStatus: string | null }
 
