@@ -27,15 +27,19 @@ export function fromScimmy(e: unknown, fallback: ScimType = "invalidValue", oper
     const err = e as unknown as { status: number; scimType?: ScimType; message: string };
     const status = Number(err.status) || 400;
     const code = status === 404 ? "NOT_FOUND" : status === 409 ? "CONFLICT" : status >= 500 ? "INTERNAL" : "BAD_REQUEST";
-    return new DomainError(code, status, forClients(err.message, operation), err.scimType ?? (status === 400 ? fallback : undefined));
+    const scimType = err.scimType ?? (status === 400 ? fallback : undefined);
+    return new DomainError(code, status, forClients(err.message, operation, scimType), scimType);
   }
-  if (e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError) return badRequest(fallback, forClients(e.message, operation));
+  if (e instanceof TypeError || e instanceof SyntaxError || e instanceof RangeError) return badRequest(fallback, forClients(e.message, operation, fallback));
   throw e; // not an input problem: let the edge report it as 500
 }
 
 /** The message itself when it is scimmy's validation message; otherwise one about the request. */
-export function forClients(message: string, operation?: OperationName): string {
+export function forClients(message: string, operation?: OperationName, scimType?: ScimType): string {
   if (!ENGINE_MESSAGE.test(message)) return message;
+  if (scimType === "invalidFilter")
+    return "the filter cannot be parsed (RFC 7644 §3.4.2.2): each expression is an attribute path, an operator " +
+      "(eq ne co sw ew gt ge lt le pr) and, except for pr, a value (a quoted string, a number, true, false or null)";
   const op = /for '(\w+)' op of operation (\d+)/.exec(message);
   if (op) {
     const n = Number(op[2]);

@@ -127,6 +127,8 @@ describe("SCIM error details: no JavaScript internals, always a scimType", funct
       if (res.status !== 200) check(`Bulk ${label}`, res);
       else for (const [i, op] of (res.body.Operations ?? []).entries()) if (op.response) check(`Bulk ${label} #${i}`, { status: Number(op.status), body: op.response });
     }
+    for (const filter of ["not", '"x"', "userName eq true false", 'emails[type eq "work"'])
+      check(`GET /Users?filter=${filter}`, await c.get("/Users", { filter }));
     expect(offenders, offenders.join("\n")).to.deep.equal([]);
   });
 
