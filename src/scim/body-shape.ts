@@ -37,3 +37,30 @@ export function checkShapes(def: Definition, body: Record<string, unknown>): voi
     if (bad >= 0) throw badRequest("invalidValue", `'${attr.name}' must be a list of objects (e.g. [{"value": …}]); entry ${bad + 1} is ${typeName((body[key] as unknown[])[bad])}`);
   }
 }
+
+type Described = { name: string; type: string; config: { mutable: boolean | string }; subAttributes?: Described[] };
+const readOnly = (a: Described) => a.config.mutable === false || a.config.mutable === "readOnly";
+
+/**
+ * RFC 7644 §3.3, §3.5.1: values a client provides for readOnly attributes "SHALL be ignored". scimmy's
+ * coerce keeps them (e.g. the enterprise manager.displayName, our sponsor.displayName), so the broker
+ * would store and echo what /Schemas calls read-only. Applied to a coerced resource, in place.
+ */
+export function dropReadOnly(def: Definition, resource: Record<string, unknown>): void {
+  const keys = new Map(Object.keys(resource).map((k) => [k.toLowerCase(), k]));
+  for (const a of def.attributes as unknown[]) {
+    if (a instanceof SCIMMY.Types.SchemaDefinition) {
+      const key = keys.get(a.id.toLowerCase());
+      if (key !== undefined && isObject(resource[key])) dropReadOnly(a, resource[key] as Record<string, unknown>);
+      continue;
+    }
+    const attr = a as Described;
+    const key = keys.get(attr.name.toLowerCase());
+    if (key === undefined) continue;
+    if (readOnly(attr)) { delete resource[key]; continue; }
+    const subs = attr.type === "complex" ? (attr.subAttributes ?? []).filter(readOnly) : [];
+    if (!subs.length) continue;
+    for (const v of Array.isArray(resource[key]) ? (resource[key] as unknown[]) : [resource[key]])
+      if (isObject(v)) for (const s of subs) for (const k of Object.keys(v)) if (k.toLowerCase() === s.name.toLowerCase()) delete v[k];
+  }
+}

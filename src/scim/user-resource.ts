@@ -5,7 +5,7 @@ import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas } from "./sch
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { resolveActive, type ActiveBefore } from "./user-active.ts";
-import { checkSchemas, checkShapes } from "./body-shape.ts";
+import { checkSchemas, checkShapes, dropReadOnly } from "./body-shape.ts";
 
 export type UserResource = Record<string, any>;
 
@@ -37,6 +37,7 @@ export function validateUser(body: Record<string, unknown>): UserResource {
     resource = JSON.parse(JSON.stringify(SCIMMY.Schemas.User.definition.coerce(body, "in")));
   } catch (e) { throw fromScimmy(e); }
   delete resource.id; delete resource.meta; delete resource.groups; delete resource.password;
+  dropReadOnly(SCIMMY.Schemas.User.definition, resource);
   if (typeof resource.userName !== "string" || resource.userName.trim() === "")
     throw badRequest("invalidValue", "userName is required (RFC 7643 §4.1.1)");
   return resource;

@@ -217,6 +217,16 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
       expect(grp.body.members).to.deep.equal([{ value: u.id, $ref: `${b.t.base}/Users/${u.id}`, display: u.userName, type: "User" }]);
     });
 
+    it("when a client sends values for attributes /Schemas calls readOnly (manager.displayName, sponsor.displayName), then they are ignored, not stored and echoed", async () => {
+      const ent = (await b.scim.get(`/Schemas/${ENT}`)).body.attributes.find((a: any) => a.name === "manager");
+      expect(ent.subAttributes.find((s: any) => s.name === "displayName").mutability).to.equal("readOnly");
+      const boss = await b.create();
+      const res = await b.scim.post("/Users", { ...personBody(), [ENT]: { manager: { value: boss.id, displayName: "Not The Boss" } }, [HR]: { sponsor: { value: boss.id, displayName: "Someone" } } });
+      expect(res.status, JSON.stringify(res.body)).to.equal(201);
+      expect(res.body[ENT].manager).to.deep.equal({ value: boss.id });
+      expect(res.body[HR].sponsor).to.deep.equal({ value: boss.id });
+    });
+
     it("when the User schema is read, then canonical values are listed as suggestions and the HR employmentStatus says it is a closed list", async () => {
       const s = (await b.scim.get(`/Schemas/${USER_SCHEMA}`)).body;
       const sub = (attr: string, name: string) => s.attributes.find((a: any) => a.name === attr).subAttributes.find((x: any) => x.name === name);
