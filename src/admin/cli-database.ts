@@ -33,14 +33,18 @@ async function answers(url: string): Promise<boolean> {
 export interface CliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
 export const processIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
 
-/** Builds the broker's services (workers off) on the CLI's database for one command, then stops them. */
+/**
+ * Builds the broker's services (workers off) on the CLI's database for one command, then stops them. No
+ * environment for `${VAR}`s: app credentials are the server's alone, so the CLI shows and uses the recorded
+ * policy, never one resolved from the operator's shell.
+ */
 export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
   const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
   try {
     const { createBroker } = await import("../broker.ts"); // lazy: token commands need none of it
-    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
+    const broker = await createBroker({ ...config, workers: false, policyEnv: {} }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
     try { return await fn(broker); } finally { await broker.stop(); }
   } finally { await db.close(); }
 }

@@ -1,8 +1,11 @@
 // `scim-broker apps list|show|test|disable|enable|replay|status` and `scim-broker reconcile APP [--fix]`:
 // thin commands over the fan-out's use cases (src/fanout/fanout-service.ts), the same ones the admin API
 // calls. The broker is built through the one composition root (broker.ts) without listening or workers,
-// on the server's database; work that must reach the apps at scale (replay, enable, --fix) is queued for
-// the running server's workers, while `test` and `reconcile` talk to the app directly.
+// on the server's database, and WITHOUT the operator's environment: app credentials are `${VAR}`
+// references that only the server resolves (src/fanout/auth.ts). So reading commands show the recorded
+// policy and the server's state, never a config built from the shell; whatever must talk to an app
+// (`test`, `reconcile`) is queued for the running server's workers and its result awaited, as is work at
+// scale (replay, enable, --fix).
 import { Command, InvalidArgumentError } from "commander";
 import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
@@ -19,6 +22,21 @@ const positiveInt = (v: string, prev: number[] = []) => {
   return [...prev, Number(v)];
 };
 const when = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : "-");
+const seconds = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a number of seconds (positive integer)");
+  return Number(v);
+};
+
+/** Waits for a run a server worker does (bounded; polling a row is how the CLI hears from the server). */
+async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: string): Promise<T> {
+  const until = Date.now() + waitS * 1000;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
+    const done = await read();
+    if (done !== null) return done;
+    if (Date.now() > until) throw new Error(`no broker worker ran the ${what} within ${waitS} s: is the server running (with BROKER_WORKERS on)?`);
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
 
 export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: FanoutCliIo = processIo): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
@@ -49,9 +67,11 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       for (const d of a.deadLetters) io.out(`dead letter #${d.id} ${when(d.createdAt)} ${d.kind} ${d.label ?? d.key} ${d.code} ${d.responseStatus ?? ""} ${d.message}`);
     }));
 
-  apps.command("test <app>").description("connection test: discovery, then a filter that must return an empty list").option("--json", "print JSON")
+  apps.command("test <app>").description("connection test, run by the server (it holds the credentials): discovery, then a filter that must return an empty list")
+    .option("--json", "print JSON").option("--wait <seconds>", "how long to wait for the server", seconds, 60)
     .action(async (name: string, o) => withFanout(async (f) => {
-      const r = await f.testApp(name);
+      const { runId } = await f.requestTest(name);
+      const r = await awaitRun(async () => (await f.testRun(runId)).result, o.wait, "connection test");
       if (o.json) json(r);
       else if (r.ok) io.out(`${name}: ok in ${r.ms} ms`);
       else io.err(`${name}: failed in ${r.ms} ms — ${r.error!.code}${r.error!.status ? ` (HTTP ${r.error!.status})` : ""}: ${r.error!.message}`);
@@ -80,10 +100,14 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       for (const l of s.leaverSla) io.out(`leaver ${when(l.requestedAt)} → ${l.completedAt ? `${when(l.completedAt)} (${l.durationMs} ms)` : `pending: ${l.pendingApps.join(", ")}`}`);
     }));
 
-  program.command("reconcile <app>").description("read the app's users and groups and report drift; --fix corrects what the broker owns")
+  program.command("reconcile <app>").description("the server reads the app's users and groups and reports drift; --fix corrects what the broker owns")
     .option("--fix", "queue corrections: re-disable leavers, create missing, re-push drifted attributes and memberships").option("--json", "print JSON")
+    .option("--wait <seconds>", "how long to wait for the server", seconds, 900)
     .action(async (name: string, o) => withFanout(async (f) => {
-      const { runId, report } = await f.reconcile(name, o.fix ? "all" : "none", "cli");
+      const { runId } = await f.requestReconcile(name, o.fix ? "all" : "none", "cli");
+      const run = await awaitRun(async () => { const r = await f.reconcileRun(runId); return r.finishedAt ? r : null; }, o.wait, "reconciliation");
+      if (run.error || !run.report) { io.err(`reconcile #${runId} ${name} failed: ${run.error ?? "no report"}`); io.setExitCode(1); return; }
+      const report = run.report as DriftReport;
       if (o.json) return json({ runId, ...report });
       printReport(io, runId, report);
     }));

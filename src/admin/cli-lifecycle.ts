@@ -45,7 +45,7 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     .action(async (file: string, o) => {
       try {
         const { text, file: path } = await readPolicy(file);
-        const p = loadPolicy(text, { file: path, env: config().policyEnv });
+        const p = loadPolicy(text, { file: path });
         if (o.json) json({ ok: true, version: p.version, groups: p.groups.length, apps: p.apps.length });
         else io.out(`${path}: ok — version ${p.version}, ${p.groups.length} group(s), ${p.apps.length} app(s), massDeprovision ${JSON.stringify(p.guards.massDeprovision)}`);
       } catch (e) { if (!policyFailed(e)) throw e; }

@@ -22,6 +22,8 @@ export const USER_TASK = "fanout:user";
 export const GROUP_TASK = "fanout:group";
 export const PROBE_TASK = "fanout:probe";
 export const RECONCILE_TASK = "fanout:reconcile";
+/** A connection test the CLI asked for (app_test_run): only a server process holds the app's credentials. */
+export const TEST_TASK = "fanout:test";
 
 /** graphile-worker runs lower numbers first: leavers jump the queue, group syncs follow their users. */
 export const PRIORITY = Object.freeze({ leaver: -10, user: 0, group: 1, maintenance: 5 });
@@ -38,6 +40,7 @@ export interface UserJob { app: string; userId: string; attempt?: number }
 export interface GroupJob { app: string; groupId: string; attempt?: number }
 export interface ProbeJob { app: string }
 export interface ReconcileJob { app: string; fix?: boolean; runId?: number; scheduled?: boolean }
+export interface TestJob { app: string; runId: number }
 
 /** Re-adds a running job's key to run after `delayMs` (see header). */
 export async function rescheduleJob(q: Q, task: string, jobKey: string, payload: unknown, delayMs: number, priority: number): Promise<void> {

@@ -14,7 +14,7 @@ import * as accounts from "./account-repository.ts";
 import * as states from "./app-state-repository.ts";
 import { groupsOfApp } from "./app-group-repository.ts";
 import { listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./dead-letter-repository.ts";
-import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, type ReconcileJob } from "./fanout-jobs.ts";
+import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, TEST_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
 import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./leaver-sla-repository.ts";
 import { reconcileApp, type DriftReport } from "./reconcile.ts";
 import { addJob } from "../jobs/job-queue.ts";
@@ -75,6 +75,35 @@ export class FanoutService {
     }
   }
 
+  /**
+   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see auth.ts);
+   * the result lands in app_test_run (testRun).
+   */
+  async requestTest(name: string): Promise<{ runId: number }> {
+    await this.runtime(name);
+    const { rows } = await this.d.pool.query(`INSERT INTO app_test_run (app) VALUES ($1) RETURNING id`, [name]);
+    const runId = Number(rows[0].id);
+    await addJob(this.d.pool, TEST_TASK, { app: name, runId } satisfies TestJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
+    return { runId };
+  }
+
+  /** The worker side of requestTest. */
+  async runTest(name: string, runId: number): Promise<void> {
+    let result: Awaited<ReturnType<FanoutService["testApp"]>>;
+    try {
+      result = await this.testApp(name);
+    } catch (e) {
+      result = { app: name, ok: false, ms: 0, error: { code: (e as { code?: string }).code ?? "INTERNAL", status: null, message: (e as Error).message } };
+    }
+    await this.d.pool.query(`UPDATE app_test_run SET finished_at = now(), result = $2 WHERE id = $1`, [runId, JSON.stringify(result)]);
+  }
+
+  async testRun(id: number): Promise<{ id: number; app: string; finishedAt: Date | null; result: Awaited<ReturnType<FanoutService["testApp"]>> | null }> {
+    const { rows } = await this.d.pool.query(`SELECT id, app, finished_at, result FROM app_test_run WHERE id = $1`, [id]);
+    if (!rows[0]) throw notFound(`Test run ${id}`);
+    return { id: Number(rows[0].id), app: rows[0].app, finishedAt: rows[0].finished_at, result: rows[0].result };
+  }
+
   /** Operator switch. Disabled: deliveries wait (accounts stay pending); enabling enqueues the backlog now. */
   async setDisabled(name: string, disabled: boolean, reason: string | null): Promise<{ app: string; disabled: boolean; queued: number }> {
     await this.runtime(name);
@@ -123,9 +152,9 @@ export class FanoutService {
   }
 
   /** Queues a reconciliation on the workers (admin API: it may read thousands of accounts). */
-  async requestReconcile(name: string, fix: ReconcileFix): Promise<{ runId: number }> {
+  async requestReconcile(name: string, fix: ReconcileFix, trigger: "api" | "cli" = "api"): Promise<{ runId: number }> {
     await this.runtime(name);
-    const { rows } = await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, 'api') RETURNING id`, [name, fix !== "none"]);
+    const { rows } = await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, $3) RETURNING id`, [name, fix !== "none", trigger]);
     const runId = Number(rows[0].id);
     await addJob(this.d.pool, RECONCILE_TASK, { app: name, fix: fix === "all", runId } satisfies ReconcileJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
     return { runId };

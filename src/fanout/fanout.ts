@@ -20,7 +20,7 @@ import { ensureAppStates } from "./app-state-repository.ts";
 import { groupSyncTask } from "./deliver-group-task.ts";
 import { userDeliveryTask } from "./deliver-user-task.ts";
 import type { FanoutContext } from "./fanout-context.ts";
-import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, USER_TASK, type ReconcileJob } from "./fanout-jobs.ts";
+import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
 
 /** An owed delivery without a job for this long is enqueued again (enqueueOrphans). */
 const ORPHAN_STALE_MS = 5 * 60_000;
@@ -48,15 +48,20 @@ export interface FanoutOptions {
   refreshPolicy?(): Promise<unknown>;
   /** Where the key for secrets at rest comes from: BROKER_SECRET_KEY, else <BROKER_DATA_DIR>/secret.key. */
   secrets: { secretKey?: string; dataDir: string };
+  /**
+   * The server's environment, the only source of app credentials' `${VAR}` references (resolved when the
+   * fan-out authenticates, auth.ts). The CLI passes none: it never uses an operator's shell secrets.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export function createFanout(o: FanoutOptions) {
   const log = o.log.child({ component: "fanout" });
   const metrics = createFanoutMetrics(o.registry, o.pool);
   // Encryption key loaded (or generated into the data directory) only when an OAuth2 app first needs it.
-  const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets));
+  const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets), o.env);
   const apps = new AppRegistry({
-    log, workerConcurrency: o.workerConcurrency, tokens,
+    log, workerConcurrency: o.workerConcurrency, tokens, env: o.env,
     onResponse: (e) => metrics.requests.observe({ app: e.app, method: e.method, status: String(e.status ?? "none") }, e.durationMs / 1000),
   });
   let version: string | undefined;
@@ -120,6 +125,10 @@ export function createFanout(o: FanoutOptions) {
         return;
       }
       await service.reconcile(job.app, job.fix ? "all" : "none", "api", job.runId).catch((e) => log.warn({ app: job.app, err: (e as Error).message }, "reconciliation failed"));
+    }),
+    [TEST_TASK]: synced(async (payload) => {
+      const job = payload as TestJob;
+      await service.runTest(job.app, job.runId);
     }),
   };
 

@@ -7,7 +7,7 @@
 // either); PUT-only apps get a read-modify-PUT (§3.5.1); lookups re-check the match client-side because
 // some apps ignore `filter` and return everyone.
 import type { Dispatcher } from "undici";
-import { appSecrets, type AppConfig } from "./app-config.ts";
+import type { AppConfig } from "./app-config.ts";
 import { AppHttpError, codeForStatus, parseRetryAfter } from "./app-http-error.ts";
 import { createAuthProvider, type AuthProvider, type TokenCache } from "./auth.ts";
 import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "./dialect.ts";
@@ -50,6 +50,8 @@ export interface ScimClientOptions {
   onResponse?: (event: ResponseEvent) => void;
   /** OAuth2 apps: tokens shared across processes and restarts (token-vault.ts). */
   tokenCache?: TokenCache;
+  /** The server's environment: credentials' `${VAR}` references are resolved from it when used (auth.ts). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 type Kind = "Users" | "Groups";
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -96,7 +98,7 @@ export class ScimClient {
     this.#dispatcher = options.dispatcher ?? createAgent({ connections: config.rateLimit?.concurrency });
     // Without a configured rate the limiter still matters: a 429's Retry-After pauses all requests to the app.
     this.#limiter = options.limiter !== undefined ? options.limiter : new RateLimiter(config.rateLimit ?? UNLIMITED, this.#clock);
-    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock, tokenCache: options.tokenCache });
+    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock, tokenCache: options.tokenCache, env: options.env });
     this.#capabilities = options.capabilities ?? null;
     this.#dialect = resolveDialect(config.dialect, this.#capabilities);
     this.#mapper = compileUserMapping(config.mapping, this.#dialect);
@@ -351,7 +353,7 @@ export class ScimClient {
         if (res.status >= 200 && res.status < 300) return res;
         const retryAfterMs = parseRetryAfter(res.headers["retry-after"], Date.now());
         if (retryAfterMs !== undefined && (res.status === 429 || res.status === 503)) this.#limiter?.pauseFor(retryAfterMs);
-        throw new AppHttpError({ app: this.app, method, path, code: codeForStatus(res.status), status: res.status, body: res.text, retryAfterMs, secrets: [...appSecrets(this.#config), ...this.#auth.secrets()] });
+        throw new AppHttpError({ app: this.app, method, path, code: codeForStatus(res.status), status: res.status, body: res.text, retryAfterMs, secrets: this.#auth.secrets() });
       }
     } finally {
       permit?.release();

@@ -1,0 +1,12 @@
+-- Fan-out: operator truth and outbound correctness (README "Apps and fan-out").
+
+-- A connection test requested by the CLI and run by a server worker (the CLI holds no app secret).
+CREATE TABLE "app_test_run" (
+    "id" BIGSERIAL NOT NULL,
+    "app" TEXT NOT NULL,
+    "requested_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "finished_at" TIMESTAMPTZ(3),
+    "result" JSONB,
+
+    CONSTRAINT "app_test_run_pkey" PRIMARY KEY ("id")
+);
