@@ -15,7 +15,9 @@ export type FanoutCliIo = CliIo;
 
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 
-export const withCliFanout: WithFanout = (fn) => withCliBroker((broker) => fn(broker.fanout.service));
+/** The fan-out's services on the server's database; `verbose` is read when a command runs (global --verbose). */
+export const cliFanout = (verbose: () => boolean = () => false): WithFanout => (fn) => withCliBroker((broker) => fn(broker.fanout.service), { verbose: verbose() });
+export const withCliFanout: WithFanout = cliFanout();
 
 const positiveInt = (v: string, prev: number[] = []) => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a dead letter id (positive integer)");

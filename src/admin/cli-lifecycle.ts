@@ -19,7 +19,9 @@ export type LifecycleCliIo = CliIo;
 /** Opens the broker's services on the configured database for one command. */
 export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
 
-export const withCliLifecycle: WithLifecycle = (fn) => withCliBroker((broker) => fn(broker.lifecycle));
+/** Lifecycle services on the server's database; `verbose` is read when a command runs (global --verbose). */
+export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycle => (fn) => withCliBroker((broker) => fn(broker.lifecycle), { verbose: verbose() });
+export const withCliLifecycle: WithLifecycle = cliLifecycle();
 
 const actor = () => `cli:${safeUser()}`;
 const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };

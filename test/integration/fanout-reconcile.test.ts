@@ -80,7 +80,10 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
     const list = JSON.parse((await cli("apps", "list", "--json")).stdout);
     expect(list.map((a: any) => [a.name, a.status])).to.deep.equal([["strict", "ok"], ["quirky", "ok"]]);
     expect((await cli("apps", "test", "quirky")).stdout).to.match(/quirky: ok in \d+ ms/);
-    await cli("apps", "disable", "quirky", "--reason", "maintenance window");
+    // Output is the command's alone: the broker's log lines (this one is a warning) go to stderr.
+    const disabled = await cli("apps", "disable", "quirky", "--reason", "maintenance window");
+    expect(disabled.stdout).to.equal("quirky: disabled\n");
+    expect(disabled.stderr).to.include("app disabled by an operator");
     const user = await b.create("eve@example.com");
     await eventually(() => expect(accountIn(strict, "eve@example.com")).to.not.equal(undefined));
     await new Promise((r) => setTimeout(r, 500)); // the disabled app must stay quiet over an interval
