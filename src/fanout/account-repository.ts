@@ -27,6 +27,8 @@ export interface AccountRow {
   desiredVersion: number;
   deliveredVersion: number;
   deliveredHash: string | null;
+  /** Attribute paths last delivered (owned-attributes.ts); null when not recorded yet. */
+  deliveredAttrs: string[] | null;
   attempts: number;
   lastError: Record<string, unknown> | null;
   pendingSince: Date | null;
@@ -59,12 +61,12 @@ export interface ClaimedUser {
 export const rowToAccount = (r: any, p = ""): AccountRow => ({
   app: r[`${p}app`], userId: r[`${p}user_id`], userName: r[`${p}user_name`], remoteId: r[`${p}remote_id`], status: r[`${p}status`],
   leaver: r[`${p}leaver`], changeId: r[`${p}change_id`] === null ? null : Number(r[`${p}change_id`]), desiredVersion: r[`${p}desired_version`],
-  deliveredVersion: r[`${p}delivered_version`], deliveredHash: r[`${p}delivered_hash`], attempts: r[`${p}attempts`], lastError: r[`${p}last_error`],
+  deliveredVersion: r[`${p}delivered_version`], deliveredHash: r[`${p}delivered_hash`], deliveredAttrs: r[`${p}delivered_attrs`] ?? null, attempts: r[`${p}attempts`], lastError: r[`${p}last_error`],
   pendingSince: r[`${p}pending_since`], deliveredAt: r[`${p}delivered_at`], createdAt: r[`${p}created_at`], updatedAt: r[`${p}updated_at`],
 });
 
-const ACCOUNT_COLUMNS = ["app", "user_id", "user_name", "remote_id", "status", "leaver", "change_id", "desired_version", "delivered_version",
-  "delivered_hash", "attempts", "last_error", "pending_since", "delivered_at", "created_at", "updated_at"];
+export const ACCOUNT_COLUMNS = ["app", "user_id", "user_name", "remote_id", "status", "leaver", "change_id", "desired_version", "delivered_version",
+  "delivered_hash", "delivered_attrs", "attempts", "last_error", "pending_since", "delivered_at", "created_at", "updated_at"];
 const A = ACCOUNT_COLUMNS.map((c) => `c.${c} AS a_${c}`).join(", ");
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
@@ -113,6 +115,8 @@ export interface Completion {
   /** desired_version read at claim time: what this delivery satisfied. */
   version: number;
   hash: string;
+  /** Attribute paths the app now holds from us; null keeps the recorded ones (a deprovision changes none). */
+  attrs: string[] | null;
   at: Date;
   /** Deprovisioning confirmed: closes this app in the user's open leaver SLAs. */
   confirmsLeaver: boolean;
@@ -134,6 +138,7 @@ export async function completeUser(q: Q, app: string, userId: string, owner: str
   const { rows } = await q.query({ name: "fanout_complete_user", text:
     `WITH a AS (
        UPDATE app_account SET remote_id = $4, delivered_version = $5, delivered_hash = $6, delivered_at = $7, updated_at = $7,
+              delivered_attrs = coalesce($10::text[], delivered_attrs),
               status = CASE WHEN desired_version > $5 THEN 'pending' ELSE $8 END,
               pending_since = CASE WHEN desired_version > $5 THEN pending_since END,
               leaver = CASE WHEN desired_version > $5 THEN leaver ELSE false END,
@@ -150,7 +155,7 @@ export async function completeUser(q: Q, app: string, userId: string, owner: str
      SELECT (SELECT desired_version FROM a) AS desired_version,
             (SELECT coalesce(json_agg(json_build_object('requestedAt', requested_at, 'completedAt', completed_at)), '[]'::json)
                FROM sla WHERE completed_at IS NOT NULL) AS slas`,
-    values: [app, userId, owner, c.remoteId, c.version, c.hash, c.at, c.status, c.confirmsLeaver, ...auditInsert(c.audit ?? [], c.at, 10).params] });
+    values: [app, userId, owner, c.remoteId, c.version, c.hash, c.at, c.status, c.confirmsLeaver, c.attrs, ...auditInsert(c.audit ?? [], c.at, 11).params] });
   const r = rows[0];
   return {
     recorded: r.desired_version !== null,
@@ -204,5 +209,5 @@ export async function markForRedelivery(q: Q, app: string, userIds: readonly str
       WHERE app = $1 AND user_id = ANY($2::uuid[])`, [app, userIds, at]);
 }
 
-/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $10, inside our statements. */
-const AUDIT_SQL = auditInsert([], new Date(0), 10).sql;
+/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $11, inside our statements. */
+const AUDIT_SQL = auditInsert([], new Date(0), 11).sql;

@@ -78,7 +78,7 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
           done.push({ d, claim: c, desired, result: { remoteId: c.account.remoteId, outcome: "noop" } });
           continue;
         }
-        const result = await d.deliver(c.account.remoteId, desired, c.account.userName);
+        const result = await d.deliver(c.account, desired);
         if (result instanceof AppHttpError) await d.failed(c, result);
         else done.push({ d, claim: c, desired, result });
       }

@@ -89,7 +89,7 @@ export class UserDelivery {
       if (desired.hash === account.deliveredHash && (desired.kind === "deprovision" || account.remoteId !== null)) {
         return await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
       }
-      const result = await this.deliver(account.remoteId, desired, account.userName);
+      const result = await this.deliver(account, desired);
       if (result instanceof Error) return await this.failed(claim, result);
       if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
       await this.complete(claim, desired, result);
@@ -122,13 +122,13 @@ export class UserDelivery {
   }
 
   /** The HTTP part. Every request has the app's timeout; a shutdown lets in-flight deliveries finish. */
-  async deliver(remoteId: string | null, desired: DesiredUser, userName: string): Promise<DeliveryResult | AppHttpError> {
+  async deliver(account: accounts.AccountRow, desired: DesiredUser): Promise<DeliveryResult | AppHttpError> {
     const { runtime } = this;
     const started = performance.now();
     runtime.inFlight++;
     try {
       await runtime.ready();
-      return await deliverUser(runtime.client, runtime.config, remoteId, desired, userName);
+      return await deliverUser(runtime.client, runtime.config, account.remoteId, desired, account.userName, undefined, account.deliveredAttrs);
     } catch (e) {
       if (e instanceof AppHttpError) return e;
       throw e;
@@ -172,7 +172,7 @@ export class UserDelivery {
     return {
       completion: {
         remoteId: result.remoteId, status: provisioned ? "delivered" : "deprovisioned", version: account.desiredVersion, hash: desired.hash,
-        at: this.ctx.clock.now(), confirmsLeaver: !provisioned, audit: auditEvents(this.job, account, desired, result),
+        attrs: "attrs" in result && result.attrs ? result.attrs : null, at: this.ctx.clock.now(), confirmsLeaver: !provisioned, audit: auditEvents(this.job, account, desired, result),
       },
       groupsAffected: this.runtime.groups.size > 0 && (provisioned !== wasProvisioned || result.remoteId !== account.remoteId),
     };

@@ -5,7 +5,8 @@
 //   missing         an assigned user without an account in the app
 //   unlinked        the app has the user's account (matched by the matching attribute) but our id map
 //                   does not point to it
-//   attributeDrift  an account whose attributes differ from the mapped desired ones
+//   attributeDrift  an account whose attributes differ from the mapped desired ones, or that holds a value
+//                   for an attribute the broker owns (its mapping's targets) and HR cleared
 //   unknown         an app account that belongs to no broker user (only ever reported, never touched)
 //   membershipDrift a pushed group whose members differ from the desired set
 // --fix corrects what we own through the normal delivery path (marks the accounts owed and enqueues their
@@ -21,6 +22,7 @@ import { desiredUser } from "./desired-state.ts";
 import { enqueueGroupJobs, enqueueUserJobs } from "./fanout-jobs.ts";
 import { parsePath, resolvePath } from "./mapping-expression.ts";
 import { driftingAttributes, isActive } from "./reconcile-diff.ts";
+import { clearedButHeld } from "./owned-attributes.ts";
 import type { ScimResourceWithId } from "./scim-client.ts";
 
 /** Entries listed per category (counts are always complete). */
@@ -68,7 +70,9 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
   }
   report.appAccounts = byId.size;
   const known = new Set<string>();
-  const redeliver = new Map<string, { userName: string; leaver: boolean }>();
+  /** Users to deliver again; `stale`: owned attribute paths the app holds that the delivery must remove. */
+  const redeliver = new Map<string, { userName: string; leaver: boolean; stale?: string[] }>();
+  const owned = client.ownedPaths;
 
   // 2. Our id map, then every broker user (keyset pages) against it.
   const accounts = new Map<string, { userName: string; remoteId: string | null }>();
@@ -101,9 +105,10 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
           redeliver.set(user.id, { userName: user.userName, leaver: false });
           continue;
         }
-        const drift = driftingAttributes(desired.resource, remote);
+        const stale = clearedButHeld(desired.resource, remote, owned);
+        const drift = [...driftingAttributes(desired.resource, remote), ...stale].sort();
         if (drift.length) add("attributeDrift", { userId: user.id, userName: user.userName, remoteId: remote.id, attributes: drift });
-        if (drift.length || account?.remoteId !== remote.id) redeliver.set(user.id, { userName: user.userName, leaver: false });
+        if (drift.length || account?.remoteId !== remote.id) redeliver.set(user.id, { userName: user.userName, leaver: false, ...(stale.length ? { stale } : {}) });
       } else if (remote && (desired.mode === "delete" || isActive(remote))) {
         add("leaverActive", { userId: user.id, userName: user.userName, remoteId: remote.id, reason: desired.reason });
         redeliver.set(user.id, { userName: user.userName, leaver: true });
@@ -161,6 +166,13 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
           `INSERT INTO app_account (app, user_id, user_name, pending_since) SELECT $1, u, n, $4 FROM unnest($2::uuid[], $3::text[]) AS x(u, n) ON CONFLICT DO NOTHING`,
           [runtime.name, chunk.map(([u]) => u), chunk.map(([, v]) => v.userName), opts.now]);
         await markForRedelivery(tx, runtime.name, chunk.map(([u]) => u), opts.now);
+        // Attributes the app holds that HR cleared: recorded as delivered, so the delivery removes them.
+        const stale = chunk.filter(([, v]) => v.stale);
+        if (stale.length)
+          await tx.query(
+            `UPDATE app_account a SET delivered_attrs = ARRAY(SELECT DISTINCT unnest(coalesce(a.delivered_attrs, '{}') || ARRAY(SELECT jsonb_array_elements_text(x.stale::jsonb))))
+               FROM unnest($2::uuid[], $3::text[]) AS x(user_id, stale) WHERE a.app = $1 AND a.user_id = x.user_id`,
+            [runtime.name, stale.map(([u]) => u), stale.map(([, v]) => JSON.stringify(v.stale))]);
         await enqueueUserJobs(tx, chunk.map(([userId, v]) => ({ app: runtime.name, userId, leaver: v.leaver })));
       }
       if (opts.fix === "all") for (const f of groupFixes) {

@@ -14,6 +14,7 @@ import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, 
 import { createAgent, send, TransportError } from "./http-transport.ts";
 import { getCI, parsePath, resolvePath } from "./mapping-expression.ts";
 import { compileUserMapping, type ScimResource, type UserMapper } from "./mapping.ts";
+import { ownedPrefixes } from "./owned-attributes.ts";
 import { RateLimiter, systemClock, type Clock } from "./rate-limiter.ts";
 
 export type { ScimResource } from "./mapping.ts";
@@ -135,6 +136,11 @@ export class ScimClient {
     return this.#mapper(brokerUser);
   }
 
+  /** Attribute paths the mapping writes, lower-cased (owned-attributes.ts): what the broker owns in this app. */
+  get ownedPaths(): readonly string[] {
+    return ownedPrefixes(this.#mapper.targets);
+  }
+
   // ---- Users (RFC 7644 §3.3 create, §3.4.1 get, §3.4.2 query, §3.5.1 PUT, §3.5.2 PATCH, §3.6 DELETE) ----
   findUserBy(attribute: string, value: string, signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#findBy("Users", attribute, value, signal);
@@ -151,11 +157,15 @@ export class ScimClient {
   patchUser(id: string, ops: readonly PatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#patch("Users", id, ops, signal);
   }
-  /** Pushes the mapped attributes: PATCH replace without path (§3.5.2.3) or, PUT-only apps, full PUT. */
-  async updateUser(id: string, resource: ScimResource, signal?: AbortSignal): Promise<void> {
+  /**
+   * Pushes the mapped attributes: PATCH replace without path (§3.5.2.3) plus a `remove` (§3.5.2.2) per owned
+   * attribute HR cleared (`remove`: paths, see owned-attributes.ts) — a replace alone would leave their old
+   * values — or, PUT-only apps, the full resource (§3.5.1), which clears whatever it does not carry.
+   */
+  async updateUser(id: string, resource: ScimResource, signal?: AbortSignal, remove: readonly string[] = []): Promise<void> {
     if (!this.#dialect.patch) return void (await this.replaceUser(id, resource, signal));
     const { schemas: _s, id: _i, ...value } = resource;
-    await this.patchUser(id, [{ op: "replace", value }], signal);
+    await this.patchUser(id, [{ op: "replace", value }, ...remove.map((path) => ({ op: "remove" as const, path }))], signal);
   }
   /** active=false (RFC 7643 §4.1.1). PUT-only apps get the app's current resource (or `current`) re-PUT. */
   async disableUser(id: string, current?: ScimResource, signal?: AbortSignal): Promise<void> {

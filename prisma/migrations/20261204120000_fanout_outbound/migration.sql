@@ -10,3 +10,6 @@ CREATE TABLE "app_test_run" (
 
     CONSTRAINT "app_test_run_pkey" PRIMARY KEY ("id")
 );
+
+-- The attribute paths last delivered to an app (src/fanout/owned-attributes.ts): what HR clears is removed.
+ALTER TABLE "app_account" ADD COLUMN "delivered_attrs" TEXT[];
