@@ -78,7 +78,7 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
         WHERE user_id IN (SELECT user_id FROM a WHERE confirms) AND completed_at IS NULL AND $1 = ANY(pending_apps)
        RETURNING user_id, requested_at, completed_at),
      audit AS (${AUDIT_SQL})
-     SELECT a.user_id, a.desired_version, a.version,
+     SELECT a.user_id, a.desired_version, a.version, coalesce((SELECT quarantined FROM app_state WHERE app = $1), false) AS app_quarantined,
             (SELECT coalesce(json_agg(json_build_object('requestedAt', s.requested_at, 'completedAt', s.completed_at)), '[]'::json)
                FROM sla s WHERE s.user_id = a.user_id AND s.completed_at IS NOT NULL) AS slas
        FROM a`,
@@ -89,7 +89,7 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
   for (const i of items) out.set(i.userId, { recorded: false, newer: false, completedSlas: [] });
   for (const r of rows) {
     out.set(r.user_id, {
-      recorded: true, newer: r.desired_version > r.version,
+      recorded: true, newer: r.desired_version > r.version, appQuarantined: r.app_quarantined === true,
       completedSlas: (r.slas as Array<{ requestedAt: string; completedAt: string }>).map((s) => ({ requestedAt: new Date(s.requestedAt), completedAt: new Date(s.completedAt) })),
     });
   }

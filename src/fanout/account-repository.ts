@@ -131,6 +131,8 @@ export interface CompletionResult {
   newer: boolean;
   /** Leaver SLAs this confirmation completed. */
   completedSlas: Array<{ requestedAt: Date; completedAt: Date }>;
+  /** The app is quarantined now (a request that succeeded meanwhile releases it, app-health.ts). */
+  appQuarantined?: boolean;
 }
 
 /** Records a delivered state and releases the lease; completes leaver SLAs whose last app this was. */
@@ -154,13 +156,15 @@ export async function completeUser(q: Q, app: string, userId: string, owner: str
      audit AS (${AUDIT_SQL})
      SELECT (SELECT desired_version FROM a) AS desired_version,
             (SELECT coalesce(json_agg(json_build_object('requestedAt', requested_at, 'completedAt', completed_at)), '[]'::json)
-               FROM sla WHERE completed_at IS NOT NULL) AS slas`,
+               FROM sla WHERE completed_at IS NOT NULL) AS slas,
+            coalesce((SELECT quarantined FROM app_state WHERE app = $1), false) AS app_quarantined`,
     values: [app, userId, owner, c.remoteId, c.version, c.hash, c.at, c.status, c.confirmsLeaver, c.attrs, ...auditInsert(c.audit ?? [], c.at, 11).params] });
   const r = rows[0];
   return {
     recorded: r.desired_version !== null,
     newer: r.desired_version !== null && r.desired_version > c.version,
     completedSlas: (r.slas as Array<{ requestedAt: string; completedAt: string }>).map((s) => ({ requestedAt: new Date(s.requestedAt), completedAt: new Date(s.completedAt) })),
+    appQuarantined: r.app_quarantined === true,
   };
 }
 

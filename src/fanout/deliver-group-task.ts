@@ -40,8 +40,8 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
     try {
       if (gate.disabled) return (await release({}), later(DISABLED_RECHECK_MS));
       if (gate.quarantined) {
-        const wait = Math.max((gate.probeAt?.getTime() ?? Date.now()) - Date.now(), 1000) + Math.random() * ctx.settings.probeIntervalMs;
-        return (await release({ status: "quarantined" }), later(wait));
+        await ctx.health.ensureProbe(job.app, gate.probeAt);
+        return (await release({ status: "quarantined" }), later(ctx.health.waitMs(gate.probeAt)));
       }
       if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
       const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
@@ -66,6 +66,7 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
 
       let remoteId = group.remoteId;
       let recordAdd = addNow, recordRemove = removeUsersNow;
+      const startedAt = ctx.clock.now();
       runtime.inFlight++;
       try {
         // No AbortSignal: each request has the app's timeout (see deliveryDeadlineMs).
@@ -83,11 +84,11 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
         }
       } catch (e) {
         if (!(e instanceof AppHttpError)) throw e;
-        return await failed(e);
+        return await failed(e, startedAt);
       } finally {
         runtime.inFlight--;
       }
-      if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
+      if (gate.failures > 0) await ctx.health.recordSuccess(job.app, startedAt);
       const done = await withTransaction(ctx.pool, (tx) => groups.completeGroup(tx, job.app, job.groupId, owner, {
         remoteId: remoteId!, version: group.desiredVersion, added: recordAdd, removed: recordRemove, more, at: ctx.clock.now(),
       }));
@@ -98,11 +99,16 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
       throw e;
     }
 
-    async function failed(error: AppHttpError): Promise<void> {
+    async function failed(error: AppHttpError, startedAt: Date): Promise<void> {
+      if (error.authFailure) { // the app's credentials: wait for it (app-health.ts), never a dead letter
+        await ctx.health.recordFailure(job.app, error, startedAt);
+        await release({ status: "quarantined", lastError: summary(error) });
+        return void (await later(ctx.health.waitMs(null)));
+      }
       const next = attempt + 1;
       if (error.retryable && next < ctx.settings.maxAttempts) {
         if (error.retryAfterMs) await ctx.health.pause(job.app, error.retryAfterMs);
-        await ctx.health.recordFailure(job.app, error);
+        await ctx.health.recordFailure(job.app, error, startedAt);
         await release({ lastError: summary(error), attempts: next });
         await later(nextDelay(next, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs }), next);
         ctx.metrics.deliveries.inc({ app: job.app, outcome: "retry" });

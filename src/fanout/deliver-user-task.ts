@@ -8,7 +8,9 @@
 //   5. record the outcome, release the lease, close leaver SLAs, write the audit event — one statement —
 //      and queue the group syncs the change affects (then in one transaction with it);
 //   failures: retryable (network, timeout, 429, 5xx) → re-scheduled with exponential backoff and full
-//   jitter, never before the app's Retry-After; permanent (other 4xx) or retries exhausted → dead letter.
+//   jitter, never before the app's Retry-After; an authentication failure (401/403, credentials) → the app
+//   is auth-failing and the delivery waits for it like for any quarantine (app-health.ts), never dead-
+//   lettered; permanent (other 4xx) or retries exhausted → dead letter.
 import type { Task } from "graphile-worker";
 import type { AuditInput } from "../audit/audit-log.ts";
 import { withTransaction } from "../store/database.ts";
@@ -20,7 +22,7 @@ import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
 import { desiredUser, type DesiredUser } from "./desired-state.ts";
 import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { enqueueGroupJobs, nudgeJob, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
+import { enqueueGroupJobs, nudgeJob, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
 import { deliverUser, type DeliveryResult } from "./user-delivery.ts";
 import { deliverBatch } from "./deliver-user-batch.ts";
 
@@ -50,6 +52,8 @@ export type NoopResult = { remoteId: string | null; outcome: "noop" };
 export class UserDelivery {
   readonly key: string;
   readonly attempt: number;
+  /** When this delivery's requests began (app-health.ts ignores events older than the app's last transition). */
+  startedAt: Date;
 
   constructor(
     private readonly ctx: FanoutContext,
@@ -61,6 +65,7 @@ export class UserDelivery {
   ) {
     this.key = userJobKey(job.app, job.userId);
     this.attempt = job.attempt ?? 0;
+    this.startedAt = ctx.clock.now();
   }
 
   async execute(): Promise<void> {
@@ -91,8 +96,7 @@ export class UserDelivery {
       }
       const result = await this.deliver(account, desired);
       if (result instanceof Error) return await this.failed(claim, result);
-      if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
-      await this.complete(claim, desired, result);
+      await this.complete(claim, desired, result, gate.failures > 0);
     } catch (e) {
       // Unexpected (a database error): free the key for the retry graphile-worker will make.
       await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() }).catch(() => {});
@@ -106,12 +110,8 @@ export class UserDelivery {
     const now = Date.now();
     if (gate.disabled) return this.release({}, DISABLED_RECHECK_MS, "disabled");
     if (gate.quarantined) {
-      const probeAt = gate.probeAt?.getTime() ?? now;
-      // The probe job is keyed; re-adding it is harmless and recovers a probe lost to a crash.
-      if (probeAt < now - ctx.settings.probeIntervalMs)
-        await rescheduleJob(ctx.pool, PROBE_TASK, probeJobKey(job.app), { app: job.app }, 0, PRIORITY.maintenance);
-      const spreadMs = Math.random() * ctx.settings.probeIntervalMs;
-      return this.release({ status: "quarantined" }, Math.max(probeAt - now, 1000) + spreadMs, "quarantined");
+      await ctx.health.ensureProbe(job.app, gate.probeAt);
+      return this.release({ status: "quarantined" }, ctx.health.waitMs(gate.probeAt), "quarantined");
     }
     if (gate.pausedUntil && gate.pausedUntil.getTime() > now) {
       runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - now);
@@ -126,6 +126,7 @@ export class UserDelivery {
     const { runtime } = this;
     const started = performance.now();
     runtime.inFlight++;
+    this.startedAt = this.ctx.clock.now();
     try {
       await runtime.ready();
       return await deliverUser(runtime.client, runtime.config, account.remoteId, desired, account.userName, undefined, account.deliveredAttrs);
@@ -138,7 +139,8 @@ export class UserDelivery {
     }
   }
 
-  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult): Promise<void> {
+  /** Records the outcome; a success ends a failure streak (`streak`) or a quarantine begun meanwhile. */
+  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult, streak = false): Promise<void> {
     const { ctx, runtime, job } = this;
     const { completion, groupsAffected } = this.prepareCompletion(claim, desired, result);
     let done: accounts.CompletionResult;
@@ -157,6 +159,7 @@ export class UserDelivery {
         detail: `the app's account ${result.remoteId} is already linked to another user` });
       return this.deadLetter(claim, err);
     }
+    if (result.outcome !== "noop" && (streak || done.appQuarantined)) await ctx.health.recordSuccess(job.app, this.startedAt);
     await this.completed(done, result);
   }
 
@@ -189,9 +192,16 @@ export class UserDelivery {
 
   async failed(claim: accounts.ClaimedUser, error: AppHttpError): Promise<void> {
     const { ctx, job } = this;
+    if (error.authFailure) {
+      // The app's credentials, not this delivery: wait for the app like for any quarantine (no attempt used).
+      await ctx.health.recordFailure(job.app, error, this.startedAt);
+      ctx.log.debug({ app: job.app, userId: job.userId, code: error.code, status: error.status }, "delivery waits: the app is auth-failing");
+      await this.release({ status: "quarantined", lastError: summary(error) }, ctx.health.waitMs(null), "auth-failing");
+      return;
+    }
     if (!error.retryable) return this.deadLetter(claim, error);
     if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) await ctx.health.pause(job.app, error.retryAfterMs);
-    await ctx.health.recordFailure(job.app, error);
+    await ctx.health.recordFailure(job.app, error, this.startedAt);
     const attempt = this.attempt + 1;
     if (attempt >= ctx.settings.maxAttempts) return this.deadLetter(claim, error, attempt);
     const delay = nextDelay(attempt, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs });

@@ -10,6 +10,7 @@ import { isUuid } from "../store/user-repository.ts";
 import { redactAppConfig } from "./app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
 import type { AppRegistry, AppRuntime } from "./app-registry.ts";
+import type { AppHealth } from "./app-health.ts";
 import * as accounts from "./account-repository.ts";
 import * as states from "./app-state-repository.ts";
 import { groupsOfApp } from "./app-group-repository.ts";
@@ -28,6 +29,17 @@ export interface FanoutServiceDeps {
   log: Logger;
   /** Brings the app registry up to the latest recorded policy. */
   sync(): Promise<void>;
+  /** A successful test releases a quarantine (app-health.ts). */
+  health?: AppHealth;
+}
+
+/** ok | failing (a streak below the threshold) | quarantined (outage) | auth-failing | disabled */
+export type AppStatus = "ok" | "failing" | "quarantined" | "auth-failing" | "disabled";
+
+export function appStatus(s: states.AppStateRow | undefined): AppStatus {
+  if (s?.disabled) return "disabled";
+  if (s?.quarantined) return s.quarantineKind === "auth" ? "auth-failing" : "quarantined";
+  return (s?.consecutiveFailures ?? 0) > 0 ? "failing" : "ok";
 }
 
 export class FanoutService {
@@ -40,7 +52,7 @@ export class FanoutService {
       const s = stateMap.get(a.name);
       return {
         name: a.name, url: a.config.url, auth: a.config.auth.type, deprovision: a.config.deprovision, groups: [...a.groups],
-        status: s?.disabled ? "disabled" : s?.quarantined ? "quarantined" : (s?.consecutiveFailures ?? 0) > 0 ? "failing" : "ok",
+        status: appStatus(s),
         quarantinedSince: s?.quarantinedSince ?? null, nextProbeAt: s?.probeAt ?? null, consecutiveFailures: s?.consecutiveFailures ?? 0,
         lastSuccessAt: s?.lastSuccessAt ?? null, lastFailureAt: s?.lastFailureAt ?? null,
         accounts: counts.get(a.name) ?? {}, deadLetters: dead.get(a.name) ?? 0,
@@ -65,9 +77,12 @@ export class FanoutService {
   async testApp(name: string): Promise<{ app: string; ok: boolean; ms: number; dialect?: object; error?: { code: string; status: number | null; message: string } }> {
     const runtime = await this.runtime(name);
     const started = performance.now();
+    const startedAt = this.d.clock.now();
     try {
       await runtime.ready(AbortSignal.timeout(runtime.config.timeoutMs));
       await runtime.probe(AbortSignal.timeout(runtime.config.timeoutMs));
+      // The app answers (authenticated): a quarantine or auth-failing episode ends now, not at the next probe.
+      await this.d.health?.recordSuccess(name, startedAt);
       return { app: name, ok: true, ms: Math.round(performance.now() - started), dialect: runtime.client.dialect };
     } catch (e) {
       if (!(e instanceof AppHttpError)) throw e;

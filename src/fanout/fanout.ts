@@ -57,7 +57,7 @@ export interface FanoutOptions {
 
 export function createFanout(o: FanoutOptions) {
   const log = o.log.child({ component: "fanout" });
-  const metrics = createFanoutMetrics(o.registry, o.pool);
+  const metrics = createFanoutMetrics(o.registry, o.pool, () => o.policy().apps.map((a) => a.name));
   // Encryption key loaded (or generated into the data directory) only when an OAuth2 app first needs it.
   const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets), o.env);
   const apps = new AppRegistry({
@@ -88,7 +88,7 @@ export function createFanout(o: FanoutOptions) {
   const processes = new ProcessRegistry({ databaseUrl: o.databaseUrl, pool: o.pool, log, sweepIntervalMs: o.settings.sweepIntervalMs });
   const health = new AppHealth({ pool: o.pool, apps, log, clock: o.clock, settings: o.settings });
   const ctx: FanoutContext = { pool: o.pool, apps, log, clock: o.clock, settings: o.settings, metrics, health, processes };
-  const service = new FanoutService({ pool: o.pool, apps, clock: o.clock, log, sync });
+  const service = new FanoutService({ pool: o.pool, apps, clock: o.clock, log, sync, health });
   const outbox = new FanoutOutbox(apps);
 
   const port: FanoutPort = {
@@ -135,7 +135,7 @@ export function createFanout(o: FanoutOptions) {
   let refresher: NodeJS.Timeout | undefined;
   let orphans: NodeJS.Timeout | undefined;
   return {
-    port, tasks, service, apps, metrics, processes,
+    port, tasks, service, apps, metrics, processes, health,
     /** Brings the app registry up to the latest recorded policy. */
     sync,
     /** Worker side: register this process (crash recovery), schedule reconciliations, refresh the policy. */

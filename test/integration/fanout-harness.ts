@@ -23,6 +23,8 @@ export interface AppSpec {
   /** extra YAML lines for the app entry (indented by the caller's convention: "    key: value") */
   extra?: string[];
   groups?: string[];
+  /** the `auth:` value as YAML flow (default: bearer with a ${TOKEN_<NAME>} reference) */
+  auth?: string;
 }
 
 /** broker.yaml with managed groups by department and one entry per app; tokens come from ${VAR}s. */
@@ -35,7 +37,7 @@ export function policyYaml(apps: AppSpec[], groups: Record<string, string> = { f
   for (const a of apps) {
     const v = `TOKEN_${a.name.toUpperCase().replace(/-/g, "_")}`;
     env[v] = a.app.auth.bearer ?? "";
-    lines.push(`  - name: ${a.name}`, `    url: ${a.app.url}`, `    auth: { type: bearer, token: "\${${v}}" }`);
+    lines.push(`  - name: ${a.name}`, `    url: ${a.app.url}`, `    auth: ${a.auth ?? `{ type: bearer, token: "\${${v}}" }`}`);
     if (a.groups?.length) lines.push(`    groups: [${a.groups.join(", ")}]`);
     for (const l of a.extra ?? []) lines.push(`    ${l}`);
   }

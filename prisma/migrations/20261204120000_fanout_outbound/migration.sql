@@ -13,3 +13,7 @@ CREATE TABLE "app_test_run" (
 
 -- The attribute paths last delivered to an app (src/fanout/owned-attributes.ts): what HR clears is removed.
 ALTER TABLE "app_account" ADD COLUMN "delivered_attrs" TEXT[];
+
+-- Quarantine kinds (outage | auth: status auth-failing) and the last release, whose older events are ignored.
+ALTER TABLE "app_state" ADD COLUMN "quarantine_kind" TEXT, ADD COLUMN "released_at" TIMESTAMPTZ(3);
+UPDATE "app_state" SET "quarantine_kind" = 'outage' WHERE "quarantined";
