@@ -51,7 +51,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       if (list.length === 0) return io.out("no apps in the active policy (broker.yaml apps:)");
       for (const a of list) {
         const counts = Object.entries(a.accounts).map(([k, v]) => `${k}=${v}`).join(" ") || "no accounts";
-        io.out([a.name.padEnd(16), a.status.padEnd(11), counts, `dead-letters=${a.deadLetters}`, a.url].join("\t"));
+        io.out([a.name.padEnd(16), a.status.padEnd(12), counts, `dead-letters=${a.deadLetters}`, a.url].join("\t"));
       }
     }));
 
@@ -62,7 +62,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       io.out(`${a.name}: ${a.status}  ${a.config.url}  auth=${a.config.auth.type}  deprovision=${a.config.deprovision}  assign=${a.config.assign}`);
       io.out(`dialect: patch=${a.dialect.patch} opCasing=${a.dialect.opCasing} stringBooleans=${a.dialect.stringBooleans}${a.capabilities ? "" : " (not discovered in this process)"}`);
       io.out(`accounts: ${JSON.stringify(a.accounts)}; consecutive failures ${a.consecutiveFailures}; last success ${when(a.lastSuccessAt)}; last failure ${when(a.lastFailureAt)}`);
-      if (a.status === "quarantined") io.out(`quarantined since ${when(a.quarantinedSince)}; next probe ${when(a.nextProbeAt)}`);
+      if (a.status === "quarantined" || a.status === "auth-failing") io.out(`${a.status} since ${when(a.quarantinedSince)}; next probe ${when(a.nextProbeAt)}`);
       if (a.disabledReason) io.out(`disabled: ${a.disabledReason}`);
       if (a.lastError) io.out(`last error: ${(a.lastError as { message?: string }).message ?? JSON.stringify(a.lastError)}`);
       for (const g of a.groupsPushed) io.out(`group ${g.groupName}: ${g.status} remote id ${g.remoteId ?? "-"}`);

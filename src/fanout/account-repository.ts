@@ -196,11 +196,21 @@ export async function accountsOfApp(q: Q, app: string, opts: { status?: string; 
   return rows.map((r) => rowToAccount(r));
 }
 
-/** Counts per status for each app. */
-export async function accountCounts(q: Q): Promise<Map<string, Record<string, number>>> {
-  const { rows } = await q.query(`SELECT app, status, count(*)::int AS n FROM app_account GROUP BY app, status`);
-  const out = new Map<string, Record<string, number>>();
-  for (const r of rows) out.set(r.app, { ...(out.get(r.app) ?? {}), [r.status]: r.n });
+/**
+ * Counts per status for each app, and the app's last confirmed delivery (of a user or a group): the real
+ * "last success", read in the same scan rather than written on every delivery (one hot row per app).
+ */
+export async function accountCounts(q: Q): Promise<Map<string, { counts: Record<string, number>; lastDeliveredAt: Date | null }>> {
+  const { rows } = await q.query(
+    `SELECT app, status, count(*)::int AS n, max(delivered_at) AS last FROM app_account GROUP BY app, status
+     UNION ALL SELECT app, NULL, 0, max(delivered_at) FROM app_group GROUP BY app`);
+  const out = new Map<string, { counts: Record<string, number>; lastDeliveredAt: Date | null }>();
+  for (const r of rows) {
+    const entry = out.get(r.app) ?? { counts: {}, lastDeliveredAt: null };
+    if (r.status !== null) entry.counts[r.status] = r.n;
+    if (r.last && (!entry.lastDeliveredAt || r.last > entry.lastDeliveredAt)) entry.lastDeliveredAt = r.last;
+    out.set(r.app, entry);
+  }
   return out;
 }
 

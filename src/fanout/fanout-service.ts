@@ -33,6 +33,8 @@ export interface FanoutServiceDeps {
   health?: AppHealth;
 }
 
+const latest = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+
 /** ok | failing (a streak below the threshold) | quarantined (outage) | auth-failing | disabled */
 export type AppStatus = "ok" | "failing" | "quarantined" | "auth-failing" | "disabled";
 
@@ -50,12 +52,17 @@ export class FanoutService {
     const [stateMap, counts, dead] = await Promise.all([states.appStates(this.d.pool), accounts.accountCounts(this.d.pool), openDeadLetterCounts(this.d.pool)]);
     return this.d.apps.list().map((a) => {
       const s = stateMap.get(a.name);
+      const c = counts.get(a.name);
+      const status = appStatus(s);
+      // The last success is the latest of a confirmed delivery and a successful probe or test.
+      const lastSuccessAt = latest(c?.lastDeliveredAt ?? null, s?.lastSuccessAt ?? null);
       return {
         name: a.name, url: a.config.url, auth: a.config.auth.type, deprovision: a.config.deprovision, groups: [...a.groups],
-        status: appStatus(s),
-        quarantinedSince: s?.quarantinedSince ?? null, nextProbeAt: s?.probeAt ?? null, consecutiveFailures: s?.consecutiveFailures ?? 0,
-        lastSuccessAt: s?.lastSuccessAt ?? null, lastFailureAt: s?.lastFailureAt ?? null,
-        accounts: counts.get(a.name) ?? {}, deadLetters: dead.get(a.name) ?? 0,
+        status, quarantinedSince: s?.quarantinedSince ?? null, nextProbeAt: s?.quarantined ? s.probeAt : null, consecutiveFailures: s?.consecutiveFailures ?? 0,
+        lastSuccessAt, lastFailureAt: s?.lastFailureAt ?? null,
+        // An error is news only while the app is not ok; the episode it belonged to is over.
+        lastError: status === "ok" ? null : (s?.lastError ?? null),
+        accounts: c?.counts ?? {}, deadLetters: dead.get(a.name) ?? 0,
       };
     });
   }
@@ -67,7 +74,7 @@ export class FanoutService {
     const { rows } = await this.d.pool.query(`SELECT id, fix, trigger, started_at, finished_at, error, report->'counts' AS counts FROM reconcile_run WHERE app = $1 ORDER BY id DESC LIMIT 5`, [name]);
     return {
       ...summary, config: redactAppConfig(runtime.config), dialect: runtime.client.dialect, capabilities: runtime.client.capabilities,
-      lastError: state?.lastError ?? null, pausedUntil: state?.pausedUntil ?? null, disabledReason: state?.disabledReason ?? null,
+      pausedUntil: state?.pausedUntil ?? null, disabledReason: state?.disabledReason ?? null,
       groupsPushed: await groupsOfApp(this.d.pool, name), deadLetters: await listDeadLetters(this.d.pool, { app: name, open: true, limit: 20 }),
       reconcileRuns: rows,
     };
