@@ -94,6 +94,14 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       io.out(`${name}: ${r.replayed} dead letter(s) replayed (${r.users} user(s), ${r.groups} group(s) queued)`);
     }));
 
+  apps.command("link <app> <user> <remoteId>").description("link a user (id or userName) to the app's account with this id (reconcile lists unlinked ones); a delivery follows")
+    .option("--json", "print JSON")
+    .action(async (name: string, user: string, remoteId: string, o) => withFanout(async (f) => {
+      const r = await f.link(name, user, remoteId);
+      if (o.json) return json(r);
+      io.out(`${name}: ${r.userName} linked to ${r.remoteId}${r.previous && r.previous !== r.remoteId ? ` (was ${r.previous})` : ""}; delivery queued`);
+    }));
+
   apps.command("status <user>").description("a user's account in every app (status, timestamps) and its leaver SLAs").option("--json", "print JSON")
     .action(async (user: string, o) => withFanout(async (f) => {
       const s = await f.userStatus(user);
@@ -110,21 +118,33 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       const run = await awaitRun(async () => { const r = await f.reconcileRun(runId); return r.finishedAt ? r : null; }, o.wait, "reconciliation");
       if (run.error || !run.report) { io.err(`reconcile #${runId} ${name} failed: ${run.error ?? "no report"}`); io.setExitCode(1); return; }
       const report = run.report as DriftReport;
+      // Drift is worth an alert: a non-zero exit (after --fix too: it reports what it found and queued).
+      if (Object.values(report.counts).some((n) => n > 0)) io.setExitCode(RECONCILE_DRIFT_EXIT);
       if (o.json) return json({ runId, ...report });
       printReport(io, runId, report);
     }));
   return program;
 }
 
+/** Exit codes of `reconcile`: 0 clean, 2 drift found (scripts alert on it), 1 the run failed. */
+export const RECONCILE_DRIFT_EXIT = 2;
+
 function printReport(io: FanoutCliIo, runId: number, r: DriftReport): void {
   io.out(`reconcile #${runId} ${r.app}: ${r.appAccounts} accounts and ${r.appGroups} groups read from the app`);
   const c = r.counts;
-  io.out(`  active accounts of leavers ${c.leaverActive}, missing ${c.missing}, unlinked ${c.unlinked}, attribute drift ${c.attributeDrift}, unknown accounts ${c.unknown}, membership drift ${c.membershipDrift}`);
-  for (const x of r.leaverActive.slice(0, 20)) io.out(`  leaver still active: ${x.userName} (${x.reason}) app id ${x.remoteId}`);
-  for (const x of r.missing.slice(0, 20)) io.out(`  missing: ${x.userName}`);
-  for (const x of r.attributeDrift.slice(0, 20)) io.out(`  drift: ${x.userName}: ${x.attributes.join(", ")}`);
-  for (const x of r.unknown.slice(0, 20)) io.out(`  unknown account: ${x.userName ?? x.remoteId} (reported only)`);
-  for (const x of r.membershipDrift.slice(0, 20)) io.out(`  group ${x.group}: missing [${x.missing.join(", ")}] extra [${x.extra.join(", ")}]`);
+  const total = Object.values(c).reduce((a, b) => a + b, 0);
+  io.out(total === 0 ? "  no drift" : `  active accounts of leavers ${c.leaverActive}, missing ${c.missing}, unlinked ${c.unlinked}, attribute drift ${c.attributeDrift}, unknown accounts ${c.unknown}, membership drift ${c.membershipDrift}`);
+  // Every finding the report holds (it keeps up to 200 per kind; counts are complete).
+  const list = <T>(kind: keyof DriftReport["counts"], items: T[], line: (x: T) => string) => {
+    for (const x of items) io.out(`  ${line(x)}`);
+    if (c[kind] > items.length) io.out(`  … and ${c[kind] - items.length} more ${kind} (--json, or GET /admin/v1/apps/${r.app}/reconcile/${runId})`);
+  };
+  list("leaverActive", r.leaverActive, (x) => `leaver still active: ${x.userName} (${x.reason}) app id ${x.remoteId}`);
+  list("missing", r.missing, (x) => `missing: ${x.userName}`);
+  list("unlinked", r.unlinked, (x) => `unlinked: ${x.userName} app id ${x.remoteId} (link with: scim-broker apps link ${r.app} ${x.userName} ${x.remoteId}, or --fix)`);
+  list("attributeDrift", r.attributeDrift, (x) => `drift: ${x.userName}: ${x.attributes.join(", ")}`);
+  list("unknown", r.unknown, (x) => `unknown account: ${x.userName ?? x.remoteId} (reported only)`);
+  list("membershipDrift", r.membershipDrift, (x) => `group ${x.group}: missing [${x.missing.join(", ")}] extra [${x.extra.join(", ")}]`);
   if (r.fixed) io.out(`  fixed: ${r.fixed.users} user deliveries and ${r.fixed.groups} group syncs queued, ${r.fixed.removedUnknownMembers} unknown members removed`);
-  else io.out("  (report only; --fix corrects what the broker owns)");
+  else if (total > 0) io.out("  (report only; --fix corrects what the broker owns)");
 }

@@ -60,6 +60,8 @@ export const AppConfigSchema = z
       .optional(),
     // Attribute used to find an account the app already has (RFC 7644 §3.4.2.2 `eq` filter).
     matchAttribute: z.string().regex(/^(urn:[^\s"]+:)?[A-Za-z][\w$.-]*$/, "matchAttribute: a SCIM attribute path").default("userName"),
+    // After a 409, an app with at most this many users may be read whole to find the account (user-provisioning.ts).
+    matchScanMax: z.number().int().min(0).max(100_000).default(1000),
     mapping: z
       .record(z.string(), z.string().nullable())
       .superRefine((mapping, ctx) => {

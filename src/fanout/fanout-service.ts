@@ -2,7 +2,7 @@
 // (src/admin/cli-fanout.ts): list/show/test/disable/replay apps, reconcile, and per-user delivery status
 // with the leaver SLA. Plain objects out; secrets never (app configs are redacted).
 import type pg from "pg";
-import { notFound, badRequest } from "../shared/errors.ts";
+import { notFound, badRequest, conflict } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { withTransaction } from "../store/database.ts";
@@ -152,6 +152,36 @@ export class FanoutService {
       if (groups.length) await tx.query(`UPDATE app_group SET status = 'pending', attempts = 0, desired_version = desired_version + 1, updated_at = $3 WHERE app = $1 AND group_id = ANY($2::uuid[])`, [name, groups, at]);
       for (const g of groups) await enqueueGroupJobs(tx, g, [name]);
       return { app: name, replayed: letters.length, users: users.length, groups: groups.length };
+    });
+  }
+
+  /**
+   * The operator says which app account is this user's (`apps link`): for an account the broker cannot find
+   * itself (reconcile lists it as unlinked). Records the id, closes the user's open dead letter for the app
+   * and queues a delivery, which then addresses the account by id (a wrong id: 404 → the app's onMissing).
+   * Refused when the id belongs to another broker user of the app.
+   */
+  async link(name: string, userRef: string, remoteId: string): Promise<{ app: string; userId: string; userName: string; remoteId: string; previous: string | null }> {
+    await this.runtime(name);
+    if (typeof remoteId !== "string" || remoteId.trim() === "" || remoteId.length > 1024) throw badRequest("invalidValue", "remoteId must be the app's id of the account (1 to 1024 characters)");
+    const userId = await this.#userId(userRef);
+    const at = this.d.clock.now();
+    return withTransaction(this.d.pool, async (tx) => {
+      const { rows: users } = await tx.query(
+        `SELECT u.user_name, NOT u.active OR ls.status = 'leaver' AS leaver FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id WHERE u.id = $1
+         UNION ALL SELECT user_name, true FROM app_account WHERE user_id = $1 LIMIT 1`, [userId]);
+      if (!users[0]) throw notFound(`User ${userRef}`);
+      const { rows: holder } = await tx.query(`SELECT user_id, user_name FROM app_account WHERE app = $1 AND remote_id = $2 AND user_id <> $3`, [name, remoteId, userId]);
+      if (holder[0]) throw conflict(`app account ${remoteId} of ${name} is already linked to ${holder[0].user_name}`);
+      const { rows: before } = await tx.query(`SELECT remote_id FROM app_account WHERE app = $1 AND user_id = $2 FOR UPDATE`, [name, userId]);
+      await tx.query(
+        `INSERT INTO app_account (app, user_id, user_name, remote_id, pending_since, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (app, user_id) DO UPDATE SET remote_id = EXCLUDED.remote_id`, [name, userId, users[0].user_name, remoteId, at]);
+      await accounts.markForRedelivery(tx, name, [userId], at);
+      await tx.query(`UPDATE dead_letter SET replayed_at = $3 WHERE app = $1 AND kind = 'user' AND key = $2 AND replayed_at IS NULL`, [name, userId, at]);
+      await enqueueUserJobs(tx, [{ app: name, userId, leaver: users[0].leaver === true }]);
+      this.d.log.warn({ app: name, userId, remoteId, previous: before[0]?.remote_id ?? null }, "app account linked by an operator");
+      return { app: name, userId, userName: users[0].user_name, remoteId, previous: before[0]?.remote_id ?? null };
     });
   }
 

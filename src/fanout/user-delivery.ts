@@ -20,7 +20,7 @@ import { AppHttpError } from "./app-http-error.ts";
 import type { DesiredUser } from "./desired-state.ts";
 import { parsePath, resolvePath } from "./mapping-expression.ts";
 import type { ScimClient, ScimResource } from "./scim-client.ts";
-import { linkOrCreateUser } from "./user-provisioning.ts";
+import { findExistingUser, linkOrCreateUser, type MatchOptions } from "./user-provisioning.ts";
 import { attributePaths, clearedButHeld, removedPaths } from "./owned-attributes.ts";
 
 export type DeliveryOutcome =
@@ -34,7 +34,8 @@ export interface DeliveryResult {
   attrs?: string[];
 }
 
-type AppSettings = Pick<AppConfig, "matchAttribute" | "onMissing">;
+type AppSettings = Pick<AppConfig, "matchAttribute" | "onMissing"> & Partial<Pick<AppConfig, "matchScanMax">>;
+const matchOf = (config: AppSettings): MatchOptions => ({ matchAttribute: config.matchAttribute, scanMax: config.matchScanMax ?? 0 });
 
 export async function deliverUser(
   client: ScimClient,
@@ -52,7 +53,9 @@ export async function deliverUser(
   }
   // A deleted user has no resource left; its stored userName still finds an account we never linked.
   const lookup = desired.resource ?? { userName: fallbackUserName };
-  const id = remoteId ?? (await findId(client, config.matchAttribute, lookup, signal));
+  // Never linked: look as far as a 409 would (case variants, externalId, emails, a small app read whole), so
+  // a leaver's account whose userName differs in case on a case-exact app is found and disabled.
+  const id = remoteId ?? (await findId(client, config.matchAttribute, lookup, signal)) ?? (await findExistingUser(client, lookup, matchOf(config), signal))?.id ?? null;
   if (id === null) return { remoteId: null, outcome: "absent" };
   try {
     if (desired.mode === "delete") {
@@ -75,7 +78,7 @@ export async function deliverUser(
 
 async function provision(client: ScimClient, config: AppSettings, remoteId: string | null, resource: ScimResource, previousAttrs: readonly string[] | null, signal?: AbortSignal): Promise<DeliveryResult> {
   if (remoteId === null) {
-    const linked = await linkOrCreateUser(client, resource, config.matchAttribute, signal);
+    const linked = await linkOrCreateUser(client, resource, matchOf(config), signal);
     // An account found by matching (made by hand, by a previous IdP, or by us before a crash) may be
     // disabled or stale: the desired attributes are pushed to it once, and the owned ones it holds that
     // HR has no value for are removed (we read them in the lookup).
@@ -88,7 +91,7 @@ async function provision(client: ScimClient, config: AppSettings, remoteId: stri
   } catch (e) {
     if (!(await isMissing(e, client, config.matchAttribute, resource, remoteId, signal))) throw e;
     if (config.onMissing === "report") throw asNotFound(e, client.app);
-    const linked = await linkOrCreateUser(client, resource, config.matchAttribute, signal);
+    const linked = await linkOrCreateUser(client, resource, matchOf(config), signal);
     if (linked.outcome !== "created") await client.updateUser(linked.id, resource, signal, clearedButHeld(resource, linked.resource, client.ownedPaths));
     return { remoteId: linked.id, outcome: "recreated" };
   }

@@ -17,7 +17,15 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
   let strict: StrictScimApp, quirky: QuirkyScimApp;
   let b: FanoutBroker;
   let cliEnv: NodeJS.ProcessEnv;
-  const cli = async (...args: string[]) => run(process.execPath, ["bin/scim-broker.mjs", ...args], { env: cliEnv });
+  /** The CLI as a child process; exit code 2 (drift found) is an answer, not a failure. */
+  const cli = async (...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> => {
+    try {
+      return { ...(await run(process.execPath, ["bin/scim-broker.mjs", ...args], { env: cliEnv })), code: 0 };
+    } catch (e: any) {
+      if (e.code !== 2) throw e;
+      return { stdout: e.stdout, stderr: e.stderr, code: 2 };
+    }
+  };
 
   before(async () => {
     strict = await startStrictApp();
@@ -61,7 +69,8 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
     expect(run1.report.fixed).to.equal(null);
     expect(accountIn(strict, "bob@example.com")!.active, "report only").to.equal(true);
 
-    const { stdout } = await cli("reconcile", "strict", "--fix");
+    const { stdout, code } = await cli("reconcile", "strict", "--fix");
+    expect(code, "drift found: exit 2").to.equal(2);
     expect(stdout).to.match(/active accounts of leavers 1, missing 1/).and.to.match(/unknown account: stranger@example.com \(reported only\)/);
     await eventually(() => {
       expect(accountIn(strict, "bob@example.com")!.active).to.equal(false);
@@ -72,7 +81,8 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
       expect(members).to.not.include(stranger.id);
     });
     expect(strict.users.has(stranger.id), "unknown accounts are never touched").to.equal(true);
-    const { stdout: again } = await cli("reconcile", "strict", "--json");
+    const { stdout: again, code: againCode } = await cli("reconcile", "strict", "--json");
+    expect(againCode, "the unknown account is still drift").to.equal(2);
     expect(JSON.parse(again).counts).to.deep.equal({ leaverActive: 0, missing: 0, unlinked: 0, attributeDrift: 0, unknown: 1, membershipDrift: 0 });
   });
 
