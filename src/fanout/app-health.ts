@@ -49,9 +49,12 @@ export class AppHealth {
   /**
    * A request failed. Auth failures quarantine the app as auth-failing at once; outage-like ones count
    * towards the threshold; others are about the request, not the app. `startedAt`: when the failed
-   * request began (an older event than the app's last transition is ignored).
+   * request began. Returns what the caller should do with its delivery:
+   *   "stale"       the app was released after this request began (it hung through the outage): try again now;
+   *   "quarantined" the app is quarantined: wait for the release (which enqueues the delivery), no attempt used;
+   *   "retry"       back off as usual.
    */
-  async recordFailure(app: string, error: AppHttpError, startedAt: Date): Promise<void> {
+  async recordFailure(app: string, error: AppHttpError, startedAt: Date): Promise<"stale" | "quarantined" | "retry"> {
     const { settings, pool, log, clock } = this.d;
     if (error.authFailure) {
       const r = await states.recordAuthFailure(pool, app, summary(error), clock.now(), startedAt, this.#firstProbeMs);
@@ -60,9 +63,9 @@ export class AppHealth {
           `app '${app}' refuses the broker's credentials (${error.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
         await this.#scheduleProbe(app);
       }
-      return;
+      return r === "stale" ? "stale" : "quarantined";
     }
-    if (!OUTAGE_CODES.has(error.code) || (error.code === "FANOUT_AUTH_TOKEN" && !error.retryable)) return;
+    if (!OUTAGE_CODES.has(error.code) || (error.code === "FANOUT_AUTH_TOKEN" && !error.retryable)) return "retry";
     const r = await states.recordFailure(pool, app, summary(error), clock.now(), startedAt, settings.quarantineAfter, this.#firstProbeMs);
     if (r.quarantined === "now") {
       // Stable code for alerting on logs; the metric broker_app_quarantined{app} reads app_state.
@@ -70,6 +73,7 @@ export class AppHealth {
         `app '${app}' quarantined after ${r.failures} consecutive failures; deliveries wait for it to answer again`);
       await this.#scheduleProbe(app);
     }
+    return r.stale ? "stale" : r.quarantined ? "quarantined" : "retry";
   }
 
   /**
@@ -80,8 +84,13 @@ export class AppHealth {
     const { pool, log, clock } = this.d;
     const released = await states.recordSuccess(pool, app, clock.now(), startedAt);
     if (!released) return false;
+    if (released === "streak") {
+      // A failure streak ended short of a quarantine: deliveries backing off from it need not wait any longer.
+      await enqueueBacklog(pool, app, ["pending"], { retryingOnly: true });
+      return false;
+    }
     const queued = await enqueueBacklog(pool, app);
-    log.warn({ app, code: "FANOUT_APP_RECOVERED", kind: released.kind, ...(probeMs !== undefined ? { probeMs: Math.round(probeMs) } : {}), backlog: queued },
+    log.warn({ app, code: "FANOUT_APP_RECOVERED", kind: released, ...(probeMs !== undefined ? { probeMs: Math.round(probeMs) } : {}), backlog: queued },
       `app '${app}' answers again; quarantine released, ${queued} deliveries catching up`);
     return true;
   }

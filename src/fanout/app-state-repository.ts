@@ -52,14 +52,14 @@ const FRESH = `(s.released_at IS NULL OR s.released_at <= $STARTED)`;
  * re-reads the row after the UPDATE (same statement) finds nothing — every caller then believed it made the
  * transition, and logged it. Under concurrency the lock makes the second statement see the first's result.
  */
-const BEFORE = `(SELECT app, quarantined, quarantine_kind FROM app_state WHERE app = $1 FOR UPDATE) b`;
+const BEFORE = `(SELECT app, quarantined, quarantine_kind, consecutive_failures FROM app_state WHERE app = $1 FOR UPDATE) b`;
 
 /**
  * Counts one outage-like failure. Quarantines the app (once, atomically: exactly one caller gets
  * `quarantined: "now"`) when `threshold` consecutive deliveries have failed; the first probe is due
  * `probeInMs` later (on the caller's clock).
  */
-export async function recordFailure(q: Q, app: string, error: object, at: Date, startedAt: Date, threshold: number, probeInMs: number): Promise<{ failures: number; quarantined: "now" | "already" | false }> {
+export async function recordFailure(q: Q, app: string, error: object, at: Date, startedAt: Date, threshold: number, probeInMs: number): Promise<{ failures: number; quarantined: "now" | "already" | false; stale?: true }> {
   const { rows } = await q.query(
     `UPDATE app_state s SET consecutive_failures = s.consecutive_failures + 1, failing_since = coalesce(s.failing_since, $2),
             last_failure_at = $2, last_error = $3::jsonb, updated_at = $2,
@@ -72,7 +72,7 @@ export async function recordFailure(q: Q, app: string, error: object, at: Date, 
      RETURNING s.consecutive_failures, s.quarantined, b.quarantined AS was`,
     [app, at, JSON.stringify(error), threshold, probeInMs, startedAt]);
   const r = rows[0];
-  if (!r) return { failures: 0, quarantined: false };
+  if (!r) return { failures: 0, quarantined: false, stale: true };
   return { failures: r.consecutive_failures, quarantined: r.quarantined ? (r.was ? "already" : "now") : false };
 }
 
@@ -96,18 +96,21 @@ export async function recordAuthFailure(q: Q, app: string, error: object, at: Da
 
 /**
  * A request succeeded: the failure streak ends (written only when there was one) and a quarantine is
- * released — unless the request began before the quarantine did. Returns the released quarantine's kind.
+ * released — unless the request began before the quarantine did. Returns the released quarantine's kind,
+ * "streak" when only a failure streak ended, null when nothing changed.
  */
-export async function recordSuccess(q: Q, app: string, at: Date, startedAt: Date): Promise<{ kind: string | null } | null> {
+export async function recordSuccess(q: Q, app: string, at: Date, startedAt: Date): Promise<"outage" | "auth" | "streak" | null> {
   const { rows } = await q.query(
     `UPDATE app_state s SET consecutive_failures = 0, failing_since = NULL, last_success_at = greatest(s.last_success_at, $2), last_error = NULL,
             updated_at = $2, quarantined = false, quarantine_kind = NULL, quarantined_since = NULL, probe_at = NULL, probe_count = 0,
             released_at = CASE WHEN s.quarantined THEN $2 ELSE s.released_at END
        FROM ${BEFORE} WHERE s.app = $1 AND (s.consecutive_failures > 0 OR s.quarantined OR s.last_error IS NOT NULL)
         AND (NOT s.quarantined OR s.quarantined_since <= $3)
-     RETURNING b.quarantined AS was, b.quarantine_kind AS kind`,
+     RETURNING b.quarantined AS was, b.quarantine_kind AS kind, b.consecutive_failures AS failures`,
     [app, at, startedAt]);
-  return rows[0]?.was ? { kind: rows[0].kind } : null;
+  const r = rows[0];
+  if (!r) return null;
+  return r.was ? (r.kind ?? "outage") : r.failures > 0 ? "streak" : null;
 }
 
 /** The app asked us to wait (429/503 Retry-After): no process sends before `until`. */

@@ -16,7 +16,7 @@ import { AppHttpError } from "./app-http-error.ts";
 import type { AppRuntime } from "./app-registry.ts";
 import { desiredUser } from "./desired-state.ts";
 import { UserDelivery, type NoopResult } from "./deliver-user-task.ts";
-import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
 import { batchJobKey, bucketOf, nudgeJob, PRIORITY, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
 import type { DeliveryResult } from "./user-delivery.ts";
 
@@ -48,8 +48,8 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
 
   const owner = `${job.locked_by}/${job.id}`;
   const claim = await batches.claimUsers(ctx.pool, app, now, owner, leaseMs(runtime), gate);
-  for (const b of claim.busy) // the holder nudges these when it finishes
-    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, Math.min(Math.max(b.until.getTime() - Date.now(), 20), leaseMs(runtime)), PRIORITY.user);
+  for (const b of claim.busy) // own jobs, looking again shortly (busyWaitMs)
+    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, busyWaitMs(b.until, runtime), PRIORITY.user);
   for (const userId of claim.missing) {
     await accounts.ensureAccount(ctx.pool, app, userId, "");
     await nudgeJob(ctx.pool, USER_TASK, userJobKey(app, userId), { app, userId }, PRIORITY.user);

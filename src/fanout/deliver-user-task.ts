@@ -21,7 +21,7 @@ import * as accounts from "./account-repository.ts";
 import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
 import { desiredUser, type DesiredUser } from "./desired-state.ts";
-import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
 import { enqueueGroupJobs, nudgeJob, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
 import { deliverUser, type DeliveryResult } from "./user-delivery.ts";
 import { deliverBatch } from "./deliver-user-batch.ts";
@@ -77,8 +77,8 @@ export class UserDelivery {
     }
     if (claim === null) return;
     if ("busy" in claim) {
-      // An earlier delivery of this key is in flight; it nudges us when it finishes (or its lease expires).
-      return this.later(Math.min(Math.max(claim.busy.getTime() - Date.now(), 20), leaseMs(runtime)), "busy");
+      // An earlier delivery of this key is in flight: look again shortly (busyWaitMs).
+      return this.later(busyWaitMs(claim.busy, runtime), "busy");
     }
     const { account, gate } = claim;
     try {
@@ -192,16 +192,17 @@ export class UserDelivery {
 
   async failed(claim: accounts.ClaimedUser, error: AppHttpError): Promise<void> {
     const { ctx, job } = this;
-    if (error.authFailure) {
-      // The app's credentials, not this delivery: wait for the app like for any quarantine (no attempt used).
-      await ctx.health.recordFailure(job.app, error, this.startedAt);
-      ctx.log.debug({ app: job.app, userId: job.userId, code: error.code, status: error.status }, "delivery waits: the app is auth-failing");
-      await this.release({ status: "quarantined", lastError: summary(error) }, ctx.health.waitMs(null), "auth-failing");
-      return;
-    }
-    if (!error.retryable) return this.deadLetter(claim, error);
+    if (!error.retryable && !error.authFailure) return this.deadLetter(claim, error);
     if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) await ctx.health.pause(job.app, error.retryAfterMs);
-    await ctx.health.recordFailure(job.app, error, this.startedAt);
+    const health = await ctx.health.recordFailure(job.app, error, this.startedAt);
+    if (health === "stale") // the app came back while this request hung: again now, as a fresh attempt
+      return void (await this.release({ lastError: summary(error) }, 0, "retry"));
+    if (health === "quarantined") {
+      // The app's condition (an outage, or its credentials), not this delivery's: wait for its release,
+      // which enqueues the backlog at once; no attempt is used, so a long outage never dead-letters.
+      ctx.log.debug({ app: job.app, userId: job.userId, code: error.code, status: error.status }, "delivery waits for the app");
+      return void (await this.release({ status: "quarantined", lastError: summary(error) }, ctx.health.waitMs(null), error.authFailure ? "auth-failing" : "quarantined"));
+    }
     const attempt = this.attempt + 1;
     if (attempt >= ctx.settings.maxAttempts) return this.deadLetter(claim, error, attempt);
     const delay = nextDelay(attempt, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs });
@@ -230,7 +231,10 @@ export class UserDelivery {
 
   async later(delayMs: number, outcome: string, attempt = this.attempt): Promise<void> {
     const { ctx, job } = this;
-    await rescheduleJob(ctx.pool, USER_TASK, this.key, { app: job.app, userId: job.userId, ...(attempt ? { attempt } : {}) }, delayMs, this.priority);
+    const payload = { app: job.app, userId: job.userId, ...(attempt ? { attempt } : {}) };
+    // "Now" must be now, even if a waiting job of this key is parked later (preserve_run_at would keep it).
+    if (delayMs <= 0) await nudgeJob(ctx.pool, USER_TASK, this.key, payload, this.priority);
+    else await rescheduleJob(ctx.pool, USER_TASK, this.key, payload, delayMs, this.priority);
     ctx.metrics.deliveries.inc({ app: job.app, outcome: outcome === "retry" ? "retry" : "deferred" });
   }
 }

@@ -112,18 +112,20 @@ export async function enqueueGroupJobs(q: Q, groupId: string, apps: readonly str
  * Re-enqueues, now, every account and group of an app whose delivery is owed (pending, quarantined): the
  * catch-up after a quarantine ends or an operator re-enables the app. Keyset-paged. Returns the count.
  */
-export async function enqueueBacklog(q: Q, app: string, statuses: readonly string[] = ["pending", "quarantined"]): Promise<number> {
+export async function enqueueBacklog(q: Q, app: string, statuses: readonly string[] = ["pending", "quarantined"], opts: { retryingOnly?: boolean } = {}): Promise<number> {
   let total = 0;
   for (let after = "00000000-0000-0000-0000-000000000000"; ;) {
+    // retryingOnly: those backing off after a failure (attempts > 0), not a backlog already queued.
     const { rows } = await q.query(
-      `SELECT user_id, leaver FROM app_account WHERE app = $1 AND status = ANY($2::text[]) AND user_id > $3::uuid ORDER BY user_id LIMIT 1000`,
-      [app, statuses, after]);
+      `SELECT user_id, leaver FROM app_account WHERE app = $1 AND status = ANY($2::text[]) AND user_id > $3::uuid AND (NOT $4::boolean OR attempts > 0)
+        ORDER BY user_id LIMIT 1000`,
+      [app, statuses, after, opts.retryingOnly ?? false]);
     if (rows.length === 0) break;
     await enqueueUserJobs(q, rows.map((r) => ({ app, userId: r.user_id as string, leaver: r.leaver as boolean })));
     total += rows.length;
     after = rows[rows.length - 1].user_id;
   }
-  const { rows } = await q.query(`SELECT group_id FROM app_group WHERE app = $1 AND status = ANY($2::text[])`, [app, statuses]);
+  const { rows } = await q.query(`SELECT group_id FROM app_group WHERE app = $1 AND status = ANY($2::text[]) AND (NOT $3::boolean OR attempts > 0)`, [app, statuses, opts.retryingOnly ?? false]);
   for (const r of rows) await enqueueGroupJobs(q, r.group_id, [app]);
   return total + rows.length;
 }

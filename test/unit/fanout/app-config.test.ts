@@ -25,6 +25,7 @@ describe("fanout/app-config", () => {
       groups: [],
       deprovision: "disable",
       matchAttribute: "userName",
+      matchScanMax: 1000,
       dialect: {},
       onMissing: "recreate",
       timeoutMs: 10_000,
