@@ -53,6 +53,12 @@ export interface TokenCache {
 /** Tokens without expires_in (it is only RECOMMENDED, RFC 6749 §5.1) are kept this long. */
 const DEFAULT_TOKEN_LIFETIME_S = 300;
 
+/** The `${VAR}`s of an app's credentials that the environment does not set (names only; for a start-up check). */
+export function missingCredentials(auth: AppAuth, env: Readonly<Record<string, string | undefined>>): string[] {
+  const fields = auth.type === "bearer" ? [auth.token] : auth.type === "basic" ? [auth.username, auth.password] : [auth.clientId, auth.clientSecret];
+  return [...new Set(fields.flatMap((f) => resolveReferences(f, env).missing))];
+}
+
 export function createAuthProvider(auth: AppAuth, deps: AuthDeps): AuthProvider {
   if (auth.type === "bearer") {
     let token: string | undefined;

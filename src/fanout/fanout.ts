@@ -16,6 +16,7 @@ import { addJob } from "../jobs/job-queue.ts";
 import type { AppConfig } from "./app-config.ts";
 import { AppHealth } from "./app-health.ts";
 import { AppRegistry } from "./app-registry.ts";
+import { missingCredentials } from "./auth.ts";
 import { ensureAppStates } from "./app-state-repository.ts";
 import { groupSyncTask } from "./deliver-group-task.ts";
 import { userDeliveryTask } from "./deliver-user-task.ts";
@@ -66,6 +67,15 @@ export function createFanout(o: FanoutOptions) {
   });
   let version: string | undefined;
   let statesPending = false;
+  let serving = false;
+  /** A worker process says at once which app credentials it cannot resolve (names only, never values). */
+  const checkCredentials = () => {
+    for (const a of apps.list()) {
+      const missing = missingCredentials(a.config.auth, o.env ?? {});
+      if (missing.length) log.error({ app: a.name, code: "FANOUT_CREDENTIAL_MISSING", variables: missing },
+        `app '${a.name}': ${missing.map((n) => `\${${n}}`).join(", ")} not set in the broker's environment; the app will be auth-failing`);
+    }
+  };
   /** In-memory: adopt the policy's apps if its version changed. */
   const syncNow = () => {
     const p = o.policy();
@@ -73,6 +83,7 @@ export function createFanout(o: FanoutOptions) {
     apps.update(p.apps);
     version = p.version;
     statesPending = true;
+    if (serving) checkCredentials();
   };
   const ensureStates = async () => {
     if (!statesPending) return;
@@ -142,6 +153,8 @@ export function createFanout(o: FanoutOptions) {
     async start(runner?: Runner): Promise<void> {
       runner?.events.on("job:start", ({ job }) => processes.notePool(job.locked_by));
       await sync();
+      serving = true;
+      checkCredentials();
       await processes.start();
       if (o.settings.reconcileIntervalMs > 0) {
         for (const app of apps.list())

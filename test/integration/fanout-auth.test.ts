@@ -10,7 +10,7 @@ import { accountIn, capturingLogger, eventually, isActiveIn, startFanoutBroker, 
 
 describe("fan-out: apps that refuse the broker's credentials", function () {
   this.timeout(60_000);
-  let hr: StrictScimApp, crm: StrictScimApp, oauth: FakeOAuthServer, b: FanoutBroker;
+  let hr: StrictScimApp, crm: StrictScimApp, nocred: StrictScimApp, oauth: FakeOAuthServer, b: FanoutBroker;
   const clock = new ManualClock(new Date());
   const capture = capturingLogger("info");
   const logged = (code: string, app: string) => capture.lines.filter((l) => l.code === code && l.app === app).length;
@@ -25,16 +25,19 @@ describe("fan-out: apps that refuse the broker's credentials", function () {
   before(async () => {
     hr = await startStrictApp({ token: "hr-token-accepted" });
     crm = await startStrictApp({ token: "none-yet" });
+    nocred = await startStrictApp({ token: "never-sent" });
     oauth = await new FakeOAuthServer({ clientId: "broker", clientSecret: "crm-client-secret", onIssue: (t) => (crm.auth.bearer = t) }).start();
     b = await startFanoutBroker([
       { name: "hr-app", app: hr },
       { name: "crm", app: crm, auth: `{ type: oauth2, tokenUrl: "${oauth.tokenUrl}", clientId: broker, clientSecret: "\${CRM_SECRET}" }` },
+      // its variable is set nowhere: said at start, and the app is auth-failing (only users titled "nocred")
+      { name: "nocred", app: nocred, auth: '{ type: bearer, token: "${NOT_SET_ANYWHERE}" }', extra: ["assign: 'title eq \"nocred\"'"] },
     ], { clock, log: capture.log, env: { CRM_SECRET: "crm-client-secret", BROKER_FANOUT_PROBE_INTERVAL: "30s" } });
   });
   after(async () => {
     await b?.stop();
     await oauth?.stop();
-    await Promise.all([hr?.stop(), crm?.stop()]);
+    await Promise.all([hr?.stop(), crm?.stop(), nocred?.stop()]);
   });
 
   it("when an app answers 401 until its token is fixed, then the leaver waits (no dead letter), the app is auth-failing, and the leaver goes out once auth works", async () => {
@@ -73,6 +76,19 @@ describe("fan-out: apps that refuse the broker's credentials", function () {
     expect(sla.completedAt).to.be.a("string");
     expect(logged("FANOUT_APP_AUTH_FAILING", "hr-app")).to.equal(1);
     expect(logged("FANOUT_APP_RECOVERED", "hr-app")).to.equal(1);
+  });
+
+  it("when an app's credential variable is not set on the server, then the start says so and its deliveries wait as auth-failing", async () => {
+    expect(capture.lines.find((l) => l.code === "FANOUT_CREDENTIAL_MISSING" && l.app === "nocred")).to.deep.include({ variables: ["NOT_SET_ANYWHERE"] });
+    await b.create("nia@example.com", { title: "nocred" });
+    const shown = await eventually(async () => {
+      const r = await app("nocred");
+      expect(r.status).to.equal("auth-failing");
+      return r;
+    });
+    expect(shown.lastError.code).to.equal("FANOUT_CREDENTIAL_MISSING");
+    expect(nocred.requests).to.have.length(0);
+    expect((await b.admin.get("/apps/nocred/dead-letters")).body.items).to.deep.equal([]);
   });
 
   it("when an OAuth2 app revokes its token, then a fresh one is fetched; when the token endpoint refuses the client, the app is auth-failing until a test succeeds", async () => {
