@@ -49,7 +49,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
   let fanout: FanoutPort = noFanout;
   const lifecycle = createLifecycle({
-    pool: db.pool, clock, log, fanout: () => fanout, env: config.policyEnv,
+    pool: db.pool, clock, log, fanout: () => fanout,
     policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
   });
   const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
@@ -64,6 +64,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
     workerConcurrency: config.workerConcurrency, policy: () => lifecycle.policies.last.policy,
     refreshPolicy: () => lifecycle.policies.refresh(db.pool), secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
+    env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
   });
   fanout = fanoutLayer.port;
   const scim = scimRouter({

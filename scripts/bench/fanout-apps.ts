@@ -7,7 +7,10 @@
 //
 // Control server (one port): GET /_wait?group=g&userName=u&n=N → answers when N apps of group g show u
 // disabled, with the epoch-ms instants (performance.timeOrigin + now(), sub-ms) at which each app applied it;
-// GET /_stats?group=g → { users, active, requests, firstAt, lastAt }.
+// GET /_stats?group=g → { users, active, requests, firstAt, lastAt };
+// GET /_outage?app=a&mode=refuse|hang|off → an outage of one app: `refuse` closes its port (connections
+// refused, open keep-alive sockets reset), `hang` accepts requests and never answers them (held until the
+// client gives up), `off` serves again on the same port.
 // Prints one JSON line on stdout: { control, apps: [{ name, group, url }] }.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import SCIMMY from "scimmy";
@@ -77,12 +80,16 @@ class App {
   }
 }
 
+/** Per app: its server (to close and re-open its port), the outage mode and the sockets it holds. */
+const outages = new Map<App, { server: import("node:http").Server; port: number; mode: "off" | "refuse" | "hang"; sockets: Set<import("node:net").Socket> }>();
+
 const err = (status: number, detail: string, scimType?: string) => ({ schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"], status: String(status), detail, ...(scimType ? { scimType } : {}) });
 const waiters = new Set<() => void>();
 const apps: App[] = [];
 
 async function serve(app: App): Promise<string> {
   const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    if (outages.get(app)?.mode === "hang") return; // accepted, never answered
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const t = epoch();
@@ -106,7 +113,20 @@ async function serve(app: App): Promise<string> {
   });
   server.keepAliveTimeout = 120_000;
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(server.address() as { port: number }).port}/scim/v2`;
+  const port = (server.address() as { port: number }).port;
+  const sockets = new Set<import("node:net").Socket>();
+  server.on("connection", (s) => { sockets.add(s); s.on("close", () => sockets.delete(s)); });
+  outages.set(app, { server, port, mode: "off", sockets });
+  return `http://127.0.0.1:${port}/scim/v2`;
+}
+
+async function setOutage(app: App, mode: "off" | "refuse" | "hang"): Promise<void> {
+  const o = outages.get(app)!;
+  if (o.mode === "refuse" && mode !== "refuse") await new Promise<void>((r) => o.server.listen(o.port, "127.0.0.1", () => r()));
+  if (mode === "refuse") {
+    await new Promise<void>((r) => { o.server.close(() => r()); for (const s of o.sockets) s.destroy(); });
+  }
+  o.mode = mode;
 }
 
 async function main() {
@@ -133,6 +153,13 @@ async function main() {
         lastAt = Math.max(lastAt, a.lastAt);
       }
       return send({ users, active, requests, firstAt: Number.isFinite(firstAt) ? firstAt : null, lastAt });
+    }
+    if (url.pathname === "/_outage") {
+      const app = apps.find((a) => a.name === url.searchParams.get("app"));
+      const mode = url.searchParams.get("mode") as "off" | "refuse" | "hang";
+      if (!app || !["off", "refuse", "hang"].includes(mode)) { res.writeHead(400); res.end(); return; }
+      void setOutage(app, mode).then(() => send({ app: app.name, mode, at: epoch() }));
+      return;
     }
     if (url.pathname === "/_wait") {
       const userName = (url.searchParams.get("userName") ?? "").toLowerCase();

@@ -11,9 +11,15 @@
 //    active=false at a time; latency = the instant the LAST of the 20 apps applied the disable (recorded
 //    by the apps) − the instant before this process sent the PATCH. p50/p99 beside the floor; also the
 //    broker's own leaver SLA (GET /admin/v1/leavers: change record → last confirmation).
-// 3. Drain: BENCH_DRAIN_USERS users (default 10,000) created with the workers off, then a broker with
+// 3. Outage: BENCH_OUTAGE_APPS apps (default 5); one of them goes down for BENCH_OUTAGE_S seconds (default
+//    20) — connection refused, then (a second run) hung connections that never answer — while
+//    BENCH_OUTAGE_LEAVERS leavers (default 20) are sent evenly over the outage. Leaver SLA = the instant the
+//    last app disabled it − the HR PATCH; also when the broker quarantined and released the app, and how
+//    long after the app came back the last leaver was confirmed.
+// 4. Drain: BENCH_DRAIN_USERS users (default 10,000) created with the workers off, then a broker with
 //    workers on delivers them to BENCH_DRAIN_APPS apps (default 10) from scratch (lookup by userName, then
 //    create): deliveries per second, from the first to the last request the apps received.
+// BENCH_PHASES (default "latency,outage,drain") picks the phases.
 import pg from "pg";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -31,6 +37,10 @@ const LEAVERS = Number(process.env.BENCH_LEAVERS ?? 250);
 const DRAIN_USERS = Number(process.env.BENCH_DRAIN_USERS ?? 10_000);
 const DRAIN_APPS = Number(process.env.BENCH_DRAIN_APPS ?? 10);
 const WORKERS = process.env.BENCH_WORKERS ?? "32";
+const OUTAGE_APPS = Number(process.env.BENCH_OUTAGE_APPS ?? 5);
+const OUTAGE_S = Number(process.env.BENCH_OUTAGE_S ?? 20);
+const OUTAGE_LEAVERS = Number(process.env.BENCH_OUTAGE_LEAVERS ?? 20);
+const PHASES = new Set((process.env.BENCH_PHASES ?? "latency,outage,drain").split(","));
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const epoch = () => performance.timeOrigin + performance.now();
@@ -112,7 +122,7 @@ async function main() {
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   const dir = await mkdtemp(join(tmpdir(), "fanout-bench-"));
-  const apps = await startApps([`lat:${LAT_APPS}`, `drain:${DRAIN_APPS}`]);
+  const apps = await startApps([`lat:${LAT_APPS}`, `drain:${DRAIN_APPS}`, `out:${OUTAGE_APPS}`]);
   const latApps = apps.apps.filter((a) => a.group === "lat");
   const drainApps = apps.apps.filter((a) => a.group === "drain");
   const dbs: string[] = [];
@@ -123,6 +133,21 @@ async function main() {
   });
   console.log(`PostgreSQL: ${(await admin.query("select version()")).rows[0].version.split(",")[0]}; ${LAT_APPS} + ${DRAIN_APPS} loopback apps in their own process; broker workers ${WORKERS}`);
   try {
+    if (PHASES.has("latency")) await latencyPhase();
+    if (PHASES.has("outage")) for (const mode of (process.env.BENCH_OUTAGE_MODES ?? "refuse,hang").split(",") as Array<"refuse" | "hang">) {
+      const url = await freshDb(admin, `out_${mode}`);
+      dbs.push(url);
+      await outagePhase(apps, url, env, await policyFile(dir, apps.apps.filter((a) => a.group === "out"), `out-${mode}.yaml`), token, mode);
+    }
+    if (PHASES.has("drain")) await drainPhase();
+  } finally {
+    apps.stop();
+    if (!process.env.BENCH_KEEP_DB) for (const url of dbs) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  async function latencyPhase() {
     // ---------------- leaver latency ----------------
     const latUrl = await freshDb(admin, "lat");
     dbs.push(latUrl);
@@ -173,7 +198,9 @@ async function main() {
       await http.close();
       await broker.stop();
     }
+  }
 
+  async function drainPhase() {
     // ---------------- drain ----------------
     const drainUrl = await freshDb(admin, "drain");
     dbs.push(drainUrl);
@@ -230,11 +257,64 @@ async function main() {
       await drainDb.end();
       await drainer.stop();
     }
+  }
+}
+
+/**
+ * One app down for OUTAGE_S seconds (`refuse`: connection refused; `hang`: requests never answered) while
+ * leavers are sent evenly over the outage; everything else as `npm start` runs it (default quarantine
+ * threshold, probe interval and backoff). Prints the leavers' SLA and the broker's quarantine timeline.
+ */
+async function outagePhase(apps: AppsProcess, dbUrl: string, env: (url: string, file: string) => Record<string, string>, file: string, token: string, mode: "refuse" | "hang") {
+  const outApps = apps.apps.filter((a) => a.group === "out");
+  const victim = outApps[0]!.name;
+  const broker = await startBrokerProcess(env(dbUrl, file));
+  const http = httpClient(broker.url, token, 8);
+  const admin = async () => ((await (await fetch(`${broker.url}/admin/v1/apps/${victim}`, { headers: { authorization: `Bearer ${token}` } })).json()) as any);
+  try {
+    const names = Array.from({ length: OUTAGE_LEAVERS }, (_, i) => `out-${mode}${i}.${Date.now().toString(36)}@example.com`);
+    const ids: string[] = [];
+    await load(8, names.length, async (i) => { ids[i] = (await http.req("POST", "/scim/v2/Users", userBody(names[i]!))).id; });
+    while ((await json(`${apps.control}/_stats?group=out`)).active < names.length * outApps.length) await new Promise((r) => setTimeout(r, 200));
+
+    // The broker's view of the app, sampled every 100 ms: when it quarantined it and when it released it.
+    const timeline: Array<{ at: number; status: string }> = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const status = (await admin()).status as string;
+        if (timeline.at(-1)?.status !== status) timeline.push({ at: epoch(), status });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const down = (await json(`${apps.control}/_outage?app=${victim}&mode=${mode}`)).at as number;
+    const sent: number[] = [];
+    const confirmed: Array<Promise<{ times: number[] }>> = [];
+    for (let i = 0; i < names.length; i++) {
+      const due = down + (i * OUTAGE_S * 1000) / names.length;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - epoch())));
+      sent[i] = epoch();
+      await http.req("PATCH", `/scim/v2/Users/${ids[i]}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "active", value: false }] });
+      confirmed[i] = json(`${apps.control}/_wait?group=out&n=${outApps.length}&userName=${encodeURIComponent(names[i]!)}`);
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, down + OUTAGE_S * 1000 - epoch())));
+    const back = (await json(`${apps.control}/_outage?app=${victim}&mode=off`)).at as number;
+    const watchdog = setTimeout(() => void stalled(dbUrl, { outage: mode }), 120_000);
+    const done = await Promise.all(confirmed);
+    clearTimeout(watchdog);
+    watching = false;
+    await watcher;
+    const sla = done.map((d, i) => (Math.max(...d.times) - sent[i]!) / 1000);
+    const lastConfirmed = Math.max(...done.map((d) => Math.max(...d.times)));
+    const at = (t: number) => `${((t - down) / 1000).toFixed(1)} s`;
+    const s = [...sla].sort((a, b) => a - b);
+    console.log(`\n== outage (${mode === "refuse" ? "connection refused" : "hung connections"}): 1 of ${outApps.length} apps down ${OUTAGE_S} s, ${names.length} leavers sent over the outage ==`);
+    console.log(`leaver SLA (HR PATCH → all ${outApps.length} apps disabled)  p50=${percentile(s, 50).toFixed(1)} s  max=${s.at(-1)!.toFixed(1)} s  (first leaver: ${sla[0]!.toFixed(1)} s)`);
+    console.log(`app back at ${at(back)}; last leaver confirmed ${((lastConfirmed - back) / 1000).toFixed(1)} s after it came back`);
+    console.log(`broker's view: ${timeline.map((e) => `${e.status} at ${at(e.at)}`).join(", ")}`);
   } finally {
-    apps.stop();
-    if (!process.env.BENCH_KEEP_DB) for (const url of dbs) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`).catch(() => {});
-    await admin.end();
-    await rm(dir, { recursive: true, force: true });
+    await http.close();
+    await broker.stop();
   }
 }
 

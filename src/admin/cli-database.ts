@@ -1,8 +1,9 @@
 // The CLI uses the same database settings as the server: DATABASE_URL, or the embedded PostgreSQL under
 // BROKER_DATA_DIR — reusing the running server's instance when there is one, else starting it briefly.
 import pg from "pg";
+import { pino } from "pino";
 import { loadConfig, type Config } from "../config/config.ts";
-import { createLogger } from "../shared/logger.ts";
+import { REDACT_PATHS, type Logger } from "../shared/logger.ts";
 import { createDatabase, type Database } from "../store/database.ts";
 import { migrate } from "../store/migrate.ts";
 import { startEmbeddedPostgres } from "../store/embedded-postgres.ts";
@@ -33,14 +34,28 @@ async function answers(url: string): Promise<boolean> {
 export interface CliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
 export const processIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
 
-/** Builds the broker's services (workers off) on the CLI's database for one command, then stops them. */
-export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>): Promise<T> {
+/**
+ * The CLI's logger: the broker's (same redaction) but on stderr, so stdout carries the command's output alone
+ * (`--json` is pure JSON). Warnings and errors only, unless asked: `--verbose` (info) or BROKER_LOG_LEVEL
+ * set to debug/trace — the server's default "info" would bury a command's output in noise.
+ */
+export function cliLogger(configured: string, verbose = false): Logger {
+  const level = verbose ? (configured === "debug" || configured === "trace" ? configured : "info") : configured === "info" ? "warn" : configured;
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "scim-broker" } }, pino.destination({ dest: 2, sync: true }));
+}
+
+/**
+ * Builds the broker's services (workers off) on the CLI's database for one command, then stops them. No
+ * environment for `${VAR}`s: app credentials are the server's alone, so the CLI shows and uses the recorded
+ * policy, never one resolved from the operator's shell.
+ */
+export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>, opts: { verbose?: boolean } = {}): Promise<T> {
   const config = loadConfig();
   const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
   const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
   try {
     const { createBroker } = await import("../broker.ts"); // lazy: token commands need none of it
-    const broker = await createBroker({ ...config, workers: false }, { databaseUrl: url, log: createLogger({ level: "warn" }) });
+    const broker = await createBroker({ ...config, workers: false, policyEnv: {} }, { databaseUrl: url, log: cliLogger(config.logLevel, opts.verbose) });
     try { return await fn(broker); } finally { await broker.stop(); }
   } finally { await db.close(); }
 }

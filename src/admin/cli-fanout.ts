@@ -1,8 +1,11 @@
 // `scim-broker apps list|show|test|disable|enable|replay|status` and `scim-broker reconcile APP [--fix]`:
 // thin commands over the fan-out's use cases (src/fanout/fanout-service.ts), the same ones the admin API
 // calls. The broker is built through the one composition root (broker.ts) without listening or workers,
-// on the server's database; work that must reach the apps at scale (replay, enable, --fix) is queued for
-// the running server's workers, while `test` and `reconcile` talk to the app directly.
+// on the server's database, and WITHOUT the operator's environment: app credentials are `${VAR}`
+// references that only the server resolves (src/fanout/auth.ts). So reading commands show the recorded
+// policy and the server's state, never a config built from the shell; whatever must talk to an app
+// (`test`, `reconcile`) is queued for the running server's workers and its result awaited, as is work at
+// scale (replay, enable, --fix).
 import { Command, InvalidArgumentError } from "commander";
 import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
@@ -12,13 +15,30 @@ export type FanoutCliIo = CliIo;
 
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 
-export const withCliFanout: WithFanout = (fn) => withCliBroker((broker) => fn(broker.fanout.service));
+/** The fan-out's services on the server's database; `verbose` is read when a command runs (global --verbose). */
+export const cliFanout = (verbose: () => boolean = () => false): WithFanout => (fn) => withCliBroker((broker) => fn(broker.fanout.service), { verbose: verbose() });
+export const withCliFanout: WithFanout = cliFanout();
 
 const positiveInt = (v: string, prev: number[] = []) => {
   if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a dead letter id (positive integer)");
   return [...prev, Number(v)];
 };
 const when = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : "-");
+const seconds = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a number of seconds (positive integer)");
+  return Number(v);
+};
+
+/** Waits for a run a server worker does (bounded; polling a row is how the CLI hears from the server). */
+async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: string): Promise<T> {
+  const until = Date.now() + waitS * 1000;
+  for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
+    const done = await read();
+    if (done !== null) return done;
+    if (Date.now() > until) throw new Error(`no broker worker ran the ${what} within ${waitS} s: is the server running (with BROKER_WORKERS on)?`);
+    await new Promise((r) => setTimeout(r, pause));
+  }
+}
 
 export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: FanoutCliIo = processIo): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
@@ -31,7 +51,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       if (list.length === 0) return io.out("no apps in the active policy (broker.yaml apps:)");
       for (const a of list) {
         const counts = Object.entries(a.accounts).map(([k, v]) => `${k}=${v}`).join(" ") || "no accounts";
-        io.out([a.name.padEnd(16), a.status.padEnd(11), counts, `dead-letters=${a.deadLetters}`, a.url].join("\t"));
+        io.out([a.name.padEnd(16), a.status.padEnd(12), counts, `dead-letters=${a.deadLetters}`, a.url].join("\t"));
       }
     }));
 
@@ -42,16 +62,18 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       io.out(`${a.name}: ${a.status}  ${a.config.url}  auth=${a.config.auth.type}  deprovision=${a.config.deprovision}  assign=${a.config.assign}`);
       io.out(`dialect: patch=${a.dialect.patch} opCasing=${a.dialect.opCasing} stringBooleans=${a.dialect.stringBooleans}${a.capabilities ? "" : " (not discovered in this process)"}`);
       io.out(`accounts: ${JSON.stringify(a.accounts)}; consecutive failures ${a.consecutiveFailures}; last success ${when(a.lastSuccessAt)}; last failure ${when(a.lastFailureAt)}`);
-      if (a.status === "quarantined") io.out(`quarantined since ${when(a.quarantinedSince)}; next probe ${when(a.nextProbeAt)}`);
+      if (a.status === "quarantined" || a.status === "auth-failing") io.out(`${a.status} since ${when(a.quarantinedSince)}; next probe ${when(a.nextProbeAt)}`);
       if (a.disabledReason) io.out(`disabled: ${a.disabledReason}`);
       if (a.lastError) io.out(`last error: ${(a.lastError as { message?: string }).message ?? JSON.stringify(a.lastError)}`);
       for (const g of a.groupsPushed) io.out(`group ${g.groupName}: ${g.status} remote id ${g.remoteId ?? "-"}`);
       for (const d of a.deadLetters) io.out(`dead letter #${d.id} ${when(d.createdAt)} ${d.kind} ${d.label ?? d.key} ${d.code} ${d.responseStatus ?? ""} ${d.message}`);
     }));
 
-  apps.command("test <app>").description("connection test: discovery, then a filter that must return an empty list").option("--json", "print JSON")
+  apps.command("test <app>").description("connection test, run by the server (it holds the credentials): discovery, then a filter that must return an empty list")
+    .option("--json", "print JSON").option("--wait <seconds>", "how long to wait for the server", seconds, 60)
     .action(async (name: string, o) => withFanout(async (f) => {
-      const r = await f.testApp(name);
+      const { runId } = await f.requestTest(name);
+      const r = await awaitRun(async () => (await f.testRun(runId)).result, o.wait, "connection test");
       if (o.json) json(r);
       else if (r.ok) io.out(`${name}: ok in ${r.ms} ms`);
       else io.err(`${name}: failed in ${r.ms} ms — ${r.error!.code}${r.error!.status ? ` (HTTP ${r.error!.status})` : ""}: ${r.error!.message}`);
@@ -72,6 +94,14 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       io.out(`${name}: ${r.replayed} dead letter(s) replayed (${r.users} user(s), ${r.groups} group(s) queued)`);
     }));
 
+  apps.command("link <app> <user> <remoteId>").description("link a user (id or userName) to the app's account with this id (reconcile lists unlinked ones); a delivery follows")
+    .option("--json", "print JSON")
+    .action(async (name: string, user: string, remoteId: string, o) => withFanout(async (f) => {
+      const r = await f.link(name, user, remoteId);
+      if (o.json) return json(r);
+      io.out(`${name}: ${r.userName} linked to ${r.remoteId}${r.previous && r.previous !== r.remoteId ? ` (was ${r.previous})` : ""}; delivery queued`);
+    }));
+
   apps.command("status <user>").description("a user's account in every app (status, timestamps) and its leaver SLAs").option("--json", "print JSON")
     .action(async (user: string, o) => withFanout(async (f) => {
       const s = await f.userStatus(user);
@@ -80,25 +110,41 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       for (const l of s.leaverSla) io.out(`leaver ${when(l.requestedAt)} → ${l.completedAt ? `${when(l.completedAt)} (${l.durationMs} ms)` : `pending: ${l.pendingApps.join(", ")}`}`);
     }));
 
-  program.command("reconcile <app>").description("read the app's users and groups and report drift; --fix corrects what the broker owns")
+  program.command("reconcile <app>").description("the server reads the app's users and groups and reports drift; --fix corrects what the broker owns")
     .option("--fix", "queue corrections: re-disable leavers, create missing, re-push drifted attributes and memberships").option("--json", "print JSON")
+    .option("--wait <seconds>", "how long to wait for the server", seconds, 900)
     .action(async (name: string, o) => withFanout(async (f) => {
-      const { runId, report } = await f.reconcile(name, o.fix ? "all" : "none", "cli");
+      const { runId } = await f.requestReconcile(name, o.fix ? "all" : "none", "cli");
+      const run = await awaitRun(async () => { const r = await f.reconcileRun(runId); return r.finishedAt ? r : null; }, o.wait, "reconciliation");
+      if (run.error || !run.report) { io.err(`reconcile #${runId} ${name} failed: ${run.error ?? "no report"}`); io.setExitCode(1); return; }
+      const report = run.report as DriftReport;
+      // Drift is worth an alert: a non-zero exit (after --fix too: it reports what it found and queued).
+      if (Object.values(report.counts).some((n) => n > 0)) io.setExitCode(RECONCILE_DRIFT_EXIT);
       if (o.json) return json({ runId, ...report });
       printReport(io, runId, report);
     }));
   return program;
 }
 
+/** Exit codes of `reconcile`: 0 clean, 2 drift found (scripts alert on it), 1 the run failed. */
+export const RECONCILE_DRIFT_EXIT = 2;
+
 function printReport(io: FanoutCliIo, runId: number, r: DriftReport): void {
   io.out(`reconcile #${runId} ${r.app}: ${r.appAccounts} accounts and ${r.appGroups} groups read from the app`);
   const c = r.counts;
-  io.out(`  active accounts of leavers ${c.leaverActive}, missing ${c.missing}, unlinked ${c.unlinked}, attribute drift ${c.attributeDrift}, unknown accounts ${c.unknown}, membership drift ${c.membershipDrift}`);
-  for (const x of r.leaverActive.slice(0, 20)) io.out(`  leaver still active: ${x.userName} (${x.reason}) app id ${x.remoteId}`);
-  for (const x of r.missing.slice(0, 20)) io.out(`  missing: ${x.userName}`);
-  for (const x of r.attributeDrift.slice(0, 20)) io.out(`  drift: ${x.userName}: ${x.attributes.join(", ")}`);
-  for (const x of r.unknown.slice(0, 20)) io.out(`  unknown account: ${x.userName ?? x.remoteId} (reported only)`);
-  for (const x of r.membershipDrift.slice(0, 20)) io.out(`  group ${x.group}: missing [${x.missing.join(", ")}] extra [${x.extra.join(", ")}]`);
+  const total = Object.values(c).reduce((a, b) => a + b, 0);
+  io.out(total === 0 ? "  no drift" : `  active accounts of leavers ${c.leaverActive}, missing ${c.missing}, unlinked ${c.unlinked}, attribute drift ${c.attributeDrift}, unknown accounts ${c.unknown}, membership drift ${c.membershipDrift}`);
+  // Every finding the report holds (it keeps up to 200 per kind; counts are complete).
+  const list = <T>(kind: keyof DriftReport["counts"], items: T[], line: (x: T) => string) => {
+    for (const x of items) io.out(`  ${line(x)}`);
+    if (c[kind] > items.length) io.out(`  … and ${c[kind] - items.length} more ${kind} (--json, or GET /admin/v1/apps/${r.app}/reconcile/${runId})`);
+  };
+  list("leaverActive", r.leaverActive, (x) => `leaver still active: ${x.userName} (${x.reason}) app id ${x.remoteId}`);
+  list("missing", r.missing, (x) => `missing: ${x.userName}`);
+  list("unlinked", r.unlinked, (x) => `unlinked: ${x.userName} app id ${x.remoteId} (link with: scim-broker apps link ${r.app} ${x.userName} ${x.remoteId}, or --fix)`);
+  list("attributeDrift", r.attributeDrift, (x) => `drift: ${x.userName}: ${x.attributes.join(", ")}`);
+  list("unknown", r.unknown, (x) => `unknown account: ${x.userName ?? x.remoteId} (reported only)`);
+  list("membershipDrift", r.membershipDrift, (x) => `group ${x.group}: missing [${x.missing.join(", ")}] extra [${x.extra.join(", ")}]`);
   if (r.fixed) io.out(`  fixed: ${r.fixed.users} user deliveries and ${r.fixed.groups} group syncs queued, ${r.fixed.removedUnknownMembers} unknown members removed`);
-  else io.out("  (report only; --fix corrects what the broker owns)");
+  else if (total > 0) io.out("  (report only; --fix corrects what the broker owns)");
 }

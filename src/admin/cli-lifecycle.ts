@@ -19,7 +19,9 @@ export type LifecycleCliIo = CliIo;
 /** Opens the broker's services on the configured database for one command. */
 export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
 
-export const withCliLifecycle: WithLifecycle = (fn) => withCliBroker((broker) => fn(broker.lifecycle));
+/** Lifecycle services on the server's database; `verbose` is read when a command runs (global --verbose). */
+export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycle => (fn) => withCliBroker((broker) => fn(broker.lifecycle), { verbose: verbose() });
+export const withCliLifecycle: WithLifecycle = cliLifecycle();
 
 const actor = () => `cli:${safeUser()}`;
 const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
@@ -45,7 +47,7 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     .action(async (file: string, o) => {
       try {
         const { text, file: path } = await readPolicy(file);
-        const p = loadPolicy(text, { file: path, env: config().policyEnv });
+        const p = loadPolicy(text, { file: path });
         if (o.json) json({ ok: true, version: p.version, groups: p.groups.length, apps: p.apps.length });
         else io.out(`${path}: ok — version ${p.version}, ${p.groups.length} group(s), ${p.apps.length} app(s), massDeprovision ${JSON.stringify(p.guards.massDeprovision)}`);
       } catch (e) { if (!policyFailed(e)) throw e; }

@@ -7,10 +7,12 @@ import { TokenStore, SCOPES } from "../auth/token-store.ts";
 import { DomainError } from "../shared/errors.ts";
 import type { Database } from "../store/database.ts";
 import { registerAuditCommands } from "./cli-audit.ts";
-import { registerLifecycleCommands } from "./cli-lifecycle.ts";
-import { registerFanoutCommands } from "./cli-fanout.ts";
+import { cliLifecycle, registerLifecycleCommands } from "./cli-lifecycle.ts";
+import { cliFanout, registerFanoutCommands } from "./cli-fanout.ts";
 
-const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError();
+const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError()
+  .option("--verbose", "log info messages (to stderr; warnings and errors are always logged there)");
+const verbose = () => program.opts().verbose === true;
 
 async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   const db = await openCliDatabase(loadConfig());
@@ -38,8 +40,8 @@ token.command("revoke <name>").description("revoke a token")
   .action(async (name) => withDb(async (db) => { await new TokenStore(db.prisma).revoke(name); console.log(`revoked '${name}'`); }));
 
 registerAuditCommands(program, withDb);
-registerLifecycleCommands(program);
-registerFanoutCommands(program);
+registerLifecycleCommands(program, cliLifecycle(verbose));
+registerFanoutCommands(program, cliFanout(verbose));
 
 export async function run(argv = process.argv) {
   try {

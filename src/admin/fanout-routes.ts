@@ -8,6 +8,7 @@
 //   POST /apps/:app/disable {reason?}           POST /apps/:app/enable   (enable enqueues the backlog)
 //   GET  /apps/:app/dead-letters?open=&limit=   → {items}
 //   POST /apps/:app/replay {ids: [n…]} | {all: true}  → {replayed, users, groups}
+//   POST /apps/:app/link {user, remoteId}       → {app, userId, userName, remoteId, previous}   (409: id taken)
 //   POST /apps/:app/reconcile {fix?: boolean}   → 202 {runId}, then GET /apps/:app/reconcile/:runId → {report}
 //   GET  /users/:user/apps                      → per app: status and timestamps; leaver SLAs   (:user = id or userName)
 //   GET  /leavers?open=&limit=&sinceHours=      → leaver SLA summary (p50/p99) and recent leavers
@@ -49,6 +50,12 @@ export function fanoutRouter(d: FanoutRouterDeps): Router {
     else if (Array.isArray(b.ids) && b.ids.length > 0 && b.ids.every((i) => Number.isInteger(i) && (i as number) > 0)) ids = b.ids as number[];
     else throw badRequest("invalidValue", "send {ids: [dead letter ids]} or {all: true}");
     res.json(await f.replay(app(req), ids));
+  });
+  r.post("/apps/:app/link", async (req, res) => {
+    const b = bodyOf(req);
+    const user = str(b.user), remoteId = typeof b.remoteId === "string" ? b.remoteId : undefined;
+    if (!user || remoteId === undefined) throw badRequest("invalidValue", "send {user: id or userName, remoteId: the app's id of the account}");
+    res.json(await f.link(app(req), user, remoteId));
   });
   r.post("/apps/:app/reconcile", async (req, res) => {
     const fix = bodyOf(req).fix === true;

@@ -12,9 +12,9 @@
 //   GET    /events?user=&limit=&before=                       → {items}   (lifecycle events, newest first)
 //   GET    /policy                                            → the active version and its groups
 //   POST   /policy/validate | /policy/plan | /policy/apply    body: the YAML (Content-Type application/yaml or
-//          text/*), or JSON {yaml, file?} or {path} (a file on the broker's host)
+//          text/*; ?file= names it in messages), JSON {yaml, file?}, or the policy itself as JSON
+//          {groups, apps, guards}. Never a path: the broker reads no file on a caller's behalf.
 import express, { type ErrorRequestHandler, type Request, type Router } from "express";
-import { readFile } from "node:fs/promises";
 import { DomainError, badRequest } from "../shared/errors.ts";
 import { toDomainError } from "../http/error-handler.ts";
 import { PolicyError, POLICY_INVALID } from "../rules/policy-loader.ts";
@@ -52,18 +52,21 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
   return s as T;
 }
 
-/** The policy text of a request: a YAML body, or JSON {yaml, file?} or {path}. */
-async function policySource(req: Request): Promise<{ text: string; file: string }> {
+const POLICY_KEYS = new Set(["groups", "apps", "guards"]);
+
+/**
+ * The policy text of a request, from its body only: a YAML body, JSON {yaml, file?}, or the policy as a JSON
+ * object (YAML 1.2 reads JSON, so it is loaded as text and issues still carry lines). A `path` is refused
+ * without touching the file system: the admin API must not become a way to read the broker host's files.
+ */
+function policySource(req: Request): { text: string; file: string } {
   if (typeof req.body === "string") return { text: req.body, file: str(req.query.file) ?? "(request)" };
   const b = bodyOf(req);
   if (typeof b.yaml === "string") return { text: b.yaml, file: str(b.file) ?? "(request)" };
-  const path = str(b.path);
-  if (path) {
-    try { return { text: await readFile(path, "utf8"), file: path }; } catch (e) {
-      throw badRequest("invalidValue", `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  }
-  throw badRequest("invalidValue", "send the policy as a YAML body (Content-Type: application/yaml), or JSON {yaml} or {path}");
+  const keys = Object.keys(b);
+  if (keys.length > 0 && keys.every((k) => POLICY_KEYS.has(k))) return { text: JSON.stringify(b, null, 2), file: "(request)" };
+  throw badRequest("invalidValue",
+    "send the policy in the request body: YAML (Content-Type: application/yaml), JSON {yaml}, or the policy as JSON {groups, apps, guards}; file paths are not accepted");
 }
 
 export function lifecycleRouter(d: LifecycleRouterDeps): Router {
@@ -123,12 +126,12 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
     });
   });
   r.post("/policy/validate", yaml, async (req, res) => {
-    const { text, file } = await policySource(req);
+    const { text, file } = policySource(req);
     const p = lc.policy.validate(text, file);
     res.json({ ok: true, version: p.version, groups: p.groups.length, apps: p.apps.length });
   });
-  r.post("/policy/plan", yaml, async (req, res) => { const { text, file } = await policySource(req); res.json(await lc.policy.plan(text, file)); });
-  r.post("/policy/apply", yaml, async (req, res) => { const { text, file } = await policySource(req); res.json(await lc.policy.apply(text, file, actorOf(req))); });
+  r.post("/policy/plan", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.plan(text, file)); });
+  r.post("/policy/apply", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.apply(text, file, actorOf(req))); });
 
   r.use(jsonErrors(d.log));
   return r;

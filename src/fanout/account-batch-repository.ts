@@ -5,12 +5,10 @@
 import type pg from "pg";
 import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
 import { auditInsert } from "../audit/audit-log.ts";
-import { rowToAccount, type AppGate, type ClaimedUser, type Completion, type CompletionResult } from "./account-repository.ts";
+import { ACCOUNT_COLUMNS, rowToAccount, type AppGate, type ClaimedUser, type Completion, type CompletionResult } from "./account-repository.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
-const ACCOUNT_COLUMNS = ["app", "user_id", "user_name", "remote_id", "status", "leaver", "change_id", "desired_version", "delivered_version",
-  "delivered_hash", "attempts", "last_error", "pending_since", "delivered_at", "created_at", "updated_at"];
 const A = ACCOUNT_COLUMNS.map((c) => `c.${c} AS a_${c}`).join(", ");
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
@@ -64,9 +62,10 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
   const audit = items.flatMap((i) => i.c.audit ?? []);
   const { rows } = await q.query({ name: "fanout_complete_users", text:
     `WITH x AS (
-       SELECT * FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[]) AS x(user_id, remote_id, version, hash, status, confirms)),
+       SELECT * FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $16::text[]) AS x(user_id, remote_id, version, hash, status, confirms, attrs)),
      a AS (
        UPDATE app_account t SET remote_id = x.remote_id, delivered_version = x.version, delivered_hash = x.hash, delivered_at = $9, updated_at = $9,
+              delivered_attrs = CASE WHEN x.attrs IS NULL THEN t.delivered_attrs ELSE ARRAY(SELECT jsonb_array_elements_text(x.attrs::jsonb)) END,
               status = CASE WHEN t.desired_version > x.version THEN 'pending' ELSE x.status END,
               pending_since = CASE WHEN t.desired_version > x.version THEN t.pending_since END,
               leaver = CASE WHEN t.desired_version > x.version THEN t.leaver ELSE false END,
@@ -79,17 +78,18 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
         WHERE user_id IN (SELECT user_id FROM a WHERE confirms) AND completed_at IS NULL AND $1 = ANY(pending_apps)
        RETURNING user_id, requested_at, completed_at),
      audit AS (${AUDIT_SQL})
-     SELECT a.user_id, a.desired_version, a.version,
+     SELECT a.user_id, a.desired_version, a.version, coalesce((SELECT quarantined FROM app_state WHERE app = $1), false) AS app_quarantined,
             (SELECT coalesce(json_agg(json_build_object('requestedAt', s.requested_at, 'completedAt', s.completed_at)), '[]'::json)
                FROM sla s WHERE s.user_id = a.user_id AND s.completed_at IS NOT NULL) AS slas
        FROM a`,
     values: [app, owner, items.map((i) => i.userId), items.map((i) => i.c.remoteId), items.map((i) => i.c.version), items.map((i) => i.c.hash),
-      items.map((i) => i.c.status), items.map((i) => i.c.confirmsLeaver), ...auditInsert(audit, at, 9).params] });
+      items.map((i) => i.c.status), items.map((i) => i.c.confirmsLeaver), ...auditInsert(audit, at, 9).params,
+      items.map((i) => (i.c.attrs ? JSON.stringify(i.c.attrs) : null))] });
   const out = new Map<string, CompletionResult>();
   for (const i of items) out.set(i.userId, { recorded: false, newer: false, completedSlas: [] });
   for (const r of rows) {
     out.set(r.user_id, {
-      recorded: true, newer: r.desired_version > r.version,
+      recorded: true, newer: r.desired_version > r.version, appQuarantined: r.app_quarantined === true,
       completedSlas: (r.slas as Array<{ requestedAt: string; completedAt: string }>).map((s) => ({ requestedAt: new Date(s.requestedAt), completedAt: new Date(s.completedAt) })),
     });
   }
@@ -109,5 +109,5 @@ export async function markStatus(q: Q, app: string, userIds: readonly string[], 
   if (userIds.length) await q.query(`UPDATE app_account SET status = $4, updated_at = $3 WHERE app = $1 AND user_id = ANY($2::uuid[]) AND status = 'pending'`, [app, userIds, at, status]);
 }
 
-/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $9; $9 is also our `at`. */
+/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered $9–$15; $9 is also our `at`. */
 const AUDIT_SQL = auditInsert([], new Date(0), 9).sql;

@@ -27,6 +27,8 @@ export interface AccountRow {
   desiredVersion: number;
   deliveredVersion: number;
   deliveredHash: string | null;
+  /** Attribute paths last delivered (owned-attributes.ts); null when not recorded yet. */
+  deliveredAttrs: string[] | null;
   attempts: number;
   lastError: Record<string, unknown> | null;
   pendingSince: Date | null;
@@ -59,12 +61,12 @@ export interface ClaimedUser {
 export const rowToAccount = (r: any, p = ""): AccountRow => ({
   app: r[`${p}app`], userId: r[`${p}user_id`], userName: r[`${p}user_name`], remoteId: r[`${p}remote_id`], status: r[`${p}status`],
   leaver: r[`${p}leaver`], changeId: r[`${p}change_id`] === null ? null : Number(r[`${p}change_id`]), desiredVersion: r[`${p}desired_version`],
-  deliveredVersion: r[`${p}delivered_version`], deliveredHash: r[`${p}delivered_hash`], attempts: r[`${p}attempts`], lastError: r[`${p}last_error`],
+  deliveredVersion: r[`${p}delivered_version`], deliveredHash: r[`${p}delivered_hash`], deliveredAttrs: r[`${p}delivered_attrs`] ?? null, attempts: r[`${p}attempts`], lastError: r[`${p}last_error`],
   pendingSince: r[`${p}pending_since`], deliveredAt: r[`${p}delivered_at`], createdAt: r[`${p}created_at`], updatedAt: r[`${p}updated_at`],
 });
 
-const ACCOUNT_COLUMNS = ["app", "user_id", "user_name", "remote_id", "status", "leaver", "change_id", "desired_version", "delivered_version",
-  "delivered_hash", "attempts", "last_error", "pending_since", "delivered_at", "created_at", "updated_at"];
+export const ACCOUNT_COLUMNS = ["app", "user_id", "user_name", "remote_id", "status", "leaver", "change_id", "desired_version", "delivered_version",
+  "delivered_hash", "delivered_attrs", "attempts", "last_error", "pending_since", "delivered_at", "created_at", "updated_at"];
 const A = ACCOUNT_COLUMNS.map((c) => `c.${c} AS a_${c}`).join(", ");
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
@@ -113,6 +115,8 @@ export interface Completion {
   /** desired_version read at claim time: what this delivery satisfied. */
   version: number;
   hash: string;
+  /** Attribute paths the app now holds from us; null keeps the recorded ones (a deprovision changes none). */
+  attrs: string[] | null;
   at: Date;
   /** Deprovisioning confirmed: closes this app in the user's open leaver SLAs. */
   confirmsLeaver: boolean;
@@ -127,6 +131,8 @@ export interface CompletionResult {
   newer: boolean;
   /** Leaver SLAs this confirmation completed. */
   completedSlas: Array<{ requestedAt: Date; completedAt: Date }>;
+  /** The app is quarantined now (a request that succeeded meanwhile releases it, app-health.ts). */
+  appQuarantined?: boolean;
 }
 
 /** Records a delivered state and releases the lease; completes leaver SLAs whose last app this was. */
@@ -134,6 +140,7 @@ export async function completeUser(q: Q, app: string, userId: string, owner: str
   const { rows } = await q.query({ name: "fanout_complete_user", text:
     `WITH a AS (
        UPDATE app_account SET remote_id = $4, delivered_version = $5, delivered_hash = $6, delivered_at = $7, updated_at = $7,
+              delivered_attrs = coalesce($10::text[], delivered_attrs),
               status = CASE WHEN desired_version > $5 THEN 'pending' ELSE $8 END,
               pending_since = CASE WHEN desired_version > $5 THEN pending_since END,
               leaver = CASE WHEN desired_version > $5 THEN leaver ELSE false END,
@@ -149,13 +156,15 @@ export async function completeUser(q: Q, app: string, userId: string, owner: str
      audit AS (${AUDIT_SQL})
      SELECT (SELECT desired_version FROM a) AS desired_version,
             (SELECT coalesce(json_agg(json_build_object('requestedAt', requested_at, 'completedAt', completed_at)), '[]'::json)
-               FROM sla WHERE completed_at IS NOT NULL) AS slas`,
-    values: [app, userId, owner, c.remoteId, c.version, c.hash, c.at, c.status, c.confirmsLeaver, ...auditInsert(c.audit ?? [], c.at, 10).params] });
+               FROM sla WHERE completed_at IS NOT NULL) AS slas,
+            coalesce((SELECT quarantined FROM app_state WHERE app = $1), false) AS app_quarantined`,
+    values: [app, userId, owner, c.remoteId, c.version, c.hash, c.at, c.status, c.confirmsLeaver, c.attrs, ...auditInsert(c.audit ?? [], c.at, 11).params] });
   const r = rows[0];
   return {
     recorded: r.desired_version !== null,
     newer: r.desired_version !== null && r.desired_version > c.version,
     completedSlas: (r.slas as Array<{ requestedAt: string; completedAt: string }>).map((s) => ({ requestedAt: new Date(s.requestedAt), completedAt: new Date(s.completedAt) })),
+    appQuarantined: r.app_quarantined === true,
   };
 }
 
@@ -187,11 +196,21 @@ export async function accountsOfApp(q: Q, app: string, opts: { status?: string; 
   return rows.map((r) => rowToAccount(r));
 }
 
-/** Counts per status for each app. */
-export async function accountCounts(q: Q): Promise<Map<string, Record<string, number>>> {
-  const { rows } = await q.query(`SELECT app, status, count(*)::int AS n FROM app_account GROUP BY app, status`);
-  const out = new Map<string, Record<string, number>>();
-  for (const r of rows) out.set(r.app, { ...(out.get(r.app) ?? {}), [r.status]: r.n });
+/**
+ * Counts per status for each app, and the app's last confirmed delivery (of a user or a group): the real
+ * "last success", read in the same scan rather than written on every delivery (one hot row per app).
+ */
+export async function accountCounts(q: Q): Promise<Map<string, { counts: Record<string, number>; lastDeliveredAt: Date | null }>> {
+  const { rows } = await q.query(
+    `SELECT app, status, count(*)::int AS n, max(delivered_at) AS last FROM app_account GROUP BY app, status
+     UNION ALL SELECT app, NULL, 0, max(delivered_at) FROM app_group GROUP BY app`);
+  const out = new Map<string, { counts: Record<string, number>; lastDeliveredAt: Date | null }>();
+  for (const r of rows) {
+    const entry = out.get(r.app) ?? { counts: {}, lastDeliveredAt: null };
+    if (r.status !== null) entry.counts[r.status] = r.n;
+    if (r.last && (!entry.lastDeliveredAt || r.last > entry.lastDeliveredAt)) entry.lastDeliveredAt = r.last;
+    out.set(r.app, entry);
+  }
   return out;
 }
 
@@ -204,5 +223,5 @@ export async function markForRedelivery(q: Q, app: string, userIds: readonly str
       WHERE app = $1 AND user_id = ANY($2::uuid[])`, [app, userIds, at]);
 }
 
-/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $10, inside our statements. */
-const AUDIT_SQL = auditInsert([], new Date(0), 10).sql;
+/** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $11, inside our statements. */
+const AUDIT_SQL = auditInsert([], new Date(0), 11).sql;

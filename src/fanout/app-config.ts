@@ -1,27 +1,23 @@
 // One downstream app entry of the policy file, validated once at start-up so a typo fails the boot, not the
-// first leaver (house style 8). `${VAR}` substitution happens in the policy loader *before* this schema runs;
-// here we only refuse a secret that still looks like an unsubstituted placeholder.
+// first leaver (house style 8). Credentials are usually `${VAR}` references: the policy keeps them as
+// written and the fan-out resolves them from the server's environment when it authenticates (auth.ts);
+// the loader has checked their syntax (src/rules/env-substitution.ts).
 //
 // Zod issues carry paths and messages, never the offending input, so a validation error is safe to log.
 import SCIMMY from "scimmy";
 import { z } from "zod";
 import { validateMapping } from "./mapping.ts";
 
-const placeholder = /^\$\{[^}]*\}$/;
-const secret = (what: string) =>
-  z
-    .string()
-    .min(1, `${what} is empty`)
-    .refine((v) => !placeholder.test(v), `${what} is an unsubstituted \${VAR} placeholder`);
+const secret = (what: string) => z.string().min(1, `${what} is empty`);
 
 const BearerAuth = z.object({ type: z.literal("bearer"), token: secret("token") }).strict();
-const BasicAuth = z.object({ type: z.literal("basic"), username: z.string().min(1), password: secret("password") }).strict();
+const BasicAuth = z.object({ type: z.literal("basic"), username: secret("username"), password: secret("password") }).strict();
 // RFC 6749 §4.4 client credentials grant.
 const OAuth2Auth = z
   .object({
     type: z.literal("oauth2"),
     tokenUrl: z.url({ protocol: /^https?$/ }),
-    clientId: z.string().min(1),
+    clientId: secret("clientId"),
     clientSecret: secret("clientSecret"),
     scope: z.string().min(1).optional(),
   })
@@ -64,6 +60,8 @@ export const AppConfigSchema = z
       .optional(),
     // Attribute used to find an account the app already has (RFC 7644 §3.4.2.2 `eq` filter).
     matchAttribute: z.string().regex(/^(urn:[^\s"]+:)?[A-Za-z][\w$.-]*$/, "matchAttribute: a SCIM attribute path").default("userName"),
+    // After a 409, an app with at most this many users may be read whole to find the account (user-provisioning.ts).
+    matchScanMax: z.number().int().min(0).max(100_000).default(1000),
     mapping: z
       .record(z.string(), z.string().nullable())
       .superRefine((mapping, ctx) => {
@@ -84,7 +82,8 @@ export function parseAppConfig(input: unknown): AppConfig {
   return AppConfigSchema.parse(input);
 }
 
-/** The values an app config must never show in logs, errors or dead letters. */
+/** The literal values an app config must never show in logs, errors or dead letters (references are resolved
+ * at use: auth.ts scrubs the resolved values). */
 export function appSecrets(config: Pick<AppConfig, "auth">): string[] {
   const { auth } = config;
   if (auth.type === "bearer") return [auth.token];
@@ -92,14 +91,18 @@ export function appSecrets(config: Pick<AppConfig, "auth">): string[] {
   return [auth.clientSecret, Buffer.from(`${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`).toString("base64")];
 }
 
-/** A copy that is safe to log (admin API, start-up summary). */
+/** A reference alone (`${NAME}`) names a variable, which is no secret: operators see which one the app uses. */
+const REFERENCE_ONLY = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+const hide = (value: string) => (REFERENCE_ONLY.test(value) ? value : "[redacted]");
+
+/** A copy that is safe to log and show (admin API, CLI, start-up summary): secrets hidden, references named. */
 export function redactAppConfig(config: AppConfig): AppConfig {
   const { auth } = config;
   const redacted: AppAuth =
     auth.type === "bearer"
-      ? { ...auth, token: "[redacted]" }
+      ? { ...auth, token: hide(auth.token) }
       : auth.type === "basic"
-        ? { ...auth, password: "[redacted]" }
-        : { ...auth, clientSecret: "[redacted]" };
+        ? { ...auth, password: hide(auth.password) }
+        : { ...auth, clientSecret: hide(auth.clientSecret) };
   return { ...config, auth: redacted };
 }

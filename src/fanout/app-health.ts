@@ -1,12 +1,27 @@
-// App health: a failure streak quarantines an app, a probe releases it. While quarantined, the app's jobs
-// make no requests: they are re-scheduled past the next probe (spread over one probe interval) and their
-// accounts show "quarantined", so no worker slot waits on a dead app and every other app is served as
-// usual. The probe — one job per app, keyed, so one per cluster — asks the app a cheap question (a filter
-// that matches nobody); when it answers, the app is released and its whole backlog is enqueued to run now
-// ("catches up when it recovers"). Failed probes back off exponentially up to 10× the probe interval.
+// App health: a failure streak quarantines an app, a success releases it. While quarantined, the app's jobs
+// make no requests: they are re-scheduled past the next probe and their accounts show "quarantined", so no
+// worker slot waits on a dead app and every other app is served as usual.
 //
-// Only outage-like failures count (network, timeout, 5xx, an OAuth token endpoint down); a 4xx is about one
-// request, and a 429 is the app pacing us (handled by its Retry-After pause), not the app being down.
+// Two kinds of quarantine (app_state.quarantine_kind), one mechanism:
+//   outage  after BROKER_FANOUT_QUARANTINE_AFTER consecutive outage-like failures (network, timeout, 5xx,
+//           an OAuth2 token endpoint down); a 4xx is about one request, and a 429 is the app pacing us
+//           (handled by its Retry-After pause), not the app being down;
+//   auth    at the first authentication failure (401/403 after one OAuth2 token refresh, a token endpoint
+//           refusing our client, a credential variable not set): one rotated token fails every request,
+//           so waiting for a streak would only burn leavers' attempts. Shown as status `auth-failing`.
+// Nothing of either kind is ever dead-lettered: deliveries wait (leavers included) and go out the moment
+// the app answers again.
+//
+// Release: the probe — one job per app, keyed, so one per cluster — asks a cheap question (a filter that
+// matches nobody, authenticated like every request) at `probe_at`, first ~1 s after the quarantine, then
+// doubling up to the probe interval (a 20 s outage costs seconds, not a 30 s probe period); and any request
+// that succeeds, in any process (a delivery in flight, `apps test`), releases it at once. Release enqueues
+// the whole backlog. Events older than the last transition are ignored (a request started before a release
+// that fails after it does not re-quarantine; one started before a quarantine that succeeds after it does
+// not end an auth episode), so each episode logs FANOUT_APP_QUARANTINED or FANOUT_APP_AUTH_FAILING once
+// and FANOUT_APP_RECOVERED once.
+//
+// probe_at is on the injected clock: tests move time and call probe() instead of waiting.
 import type { Task } from "graphile-worker";
 import type pg from "pg";
 import type { FanoutSettings } from "../config/config.ts";
@@ -19,27 +34,65 @@ import { enqueueBacklog, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, type 
 
 export const OUTAGE_CODES: ReadonlySet<string> = new Set(["FANOUT_NETWORK", "FANOUT_TIMEOUT", "FANOUT_UNAVAILABLE", "FANOUT_AUTH_TOKEN"]);
 
+/** First probe after a quarantine (then doubling, capped at the configured probe interval). */
+export const FIRST_PROBE_MS = 1000;
+
 export interface HealthDeps { pool: pg.Pool; apps: AppRegistry; log: Logger; clock: Clock; settings: FanoutSettings }
+
+export type ProbeOutcome = "released" | "failing" | "not-due" | "not-quarantined";
 
 export class AppHealth {
   constructor(private readonly d: HealthDeps) {}
 
-  /** Counts an outage-like failure; quarantines the app (and schedules its probe) at the threshold. */
-  async recordFailure(app: string, error: AppHttpError): Promise<void> {
-    if (!OUTAGE_CODES.has(error.code) || (error.code === "FANOUT_AUTH_TOKEN" && !error.retryable)) return;
-    const { settings, pool, log } = this.d;
-    const r = await states.recordFailure(pool, app, summary(error), this.d.clock.now(), settings.quarantineAfter, settings.probeIntervalMs);
+  get #firstProbeMs(): number { return Math.min(FIRST_PROBE_MS, this.d.settings.probeIntervalMs); }
+
+  /**
+   * A request failed. Auth failures quarantine the app as auth-failing at once; outage-like ones count
+   * towards the threshold; others are about the request, not the app. `startedAt`: when the failed
+   * request began. Returns what the caller should do with its delivery:
+   *   "stale"       the app was released after this request began (it hung through the outage): try again now;
+   *   "quarantined" the app is quarantined: wait for the release (which enqueues the delivery), no attempt used;
+   *   "retry"       back off as usual.
+   */
+  async recordFailure(app: string, error: AppHttpError, startedAt: Date): Promise<"stale" | "quarantined" | "retry"> {
+    const { settings, pool, log, clock } = this.d;
+    if (error.authFailure) {
+      const r = await states.recordAuthFailure(pool, app, summary(error), clock.now(), startedAt, this.#firstProbeMs);
+      if (r === "now") {
+        log.error({ app, code: "FANOUT_APP_AUTH_FAILING", status: error.status ?? null, reason: error.code },
+          `app '${app}' refuses the broker's credentials (${error.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
+        await this.#scheduleProbe(app);
+      }
+      return r === "stale" ? "stale" : "quarantined";
+    }
+    if (!OUTAGE_CODES.has(error.code) || (error.code === "FANOUT_AUTH_TOKEN" && !error.retryable)) return "retry";
+    const r = await states.recordFailure(pool, app, summary(error), clock.now(), startedAt, settings.quarantineAfter, this.#firstProbeMs);
     if (r.quarantined === "now") {
       // Stable code for alerting on logs; the metric broker_app_quarantined{app} reads app_state.
       log.error({ app, code: "FANOUT_APP_QUARANTINED", failures: r.failures, lastError: summary(error) },
-        `app '${app}' quarantined after ${r.failures} consecutive failures; deliveries wait for a successful probe`);
-      await rescheduleJob(pool, PROBE_TASK, probeJobKey(app), { app } satisfies ProbeJob, settings.probeIntervalMs, PRIORITY.maintenance);
+        `app '${app}' quarantined after ${r.failures} consecutive failures; deliveries wait for it to answer again`);
+      await this.#scheduleProbe(app);
     }
+    return r.stale ? "stale" : r.quarantined ? "quarantined" : "retry";
   }
 
-  /** Ends a failure streak (the caller only asks when it saw one). */
-  async recordSuccess(app: string): Promise<void> {
-    await states.recordSuccess(this.d.pool, app, this.d.clock.now());
+  /**
+   * A request to the app succeeded (a delivery, a test, a probe): the failure streak ends and a quarantine
+   * is released, with its backlog enqueued. `startedAt`: when the request began.
+   */
+  async recordSuccess(app: string, startedAt: Date, probeMs?: number): Promise<boolean> {
+    const { pool, log, clock } = this.d;
+    const released = await states.recordSuccess(pool, app, clock.now(), startedAt);
+    if (!released) return false;
+    if (released === "streak") {
+      // A failure streak ended short of a quarantine: deliveries backing off from it need not wait any longer.
+      await enqueueBacklog(pool, app, ["pending"], { retryingOnly: true });
+      return false;
+    }
+    const queued = await enqueueBacklog(pool, app);
+    log.warn({ app, code: "FANOUT_APP_RECOVERED", kind: released, ...(probeMs !== undefined ? { probeMs: Math.round(probeMs) } : {}), backlog: queued },
+      `app '${app}' answers again; quarantine released, ${queued} deliveries catching up`);
+    return true;
   }
 
   /** Persists a Retry-After pause so every broker process honours it. */
@@ -47,27 +100,62 @@ export class AppHealth {
     await states.pauseApp(this.d.pool, app, new Date(Date.now() + ms));
   }
 
-  /** The probe task: release on success (and enqueue the backlog), else try again later. */
+  /** How long a job of a quarantined app sleeps: past the next probe, spread (release enqueues it anyway). */
+  waitMs(probeAt: Date | null): number {
+    const now = this.d.clock.now().getTime();
+    const spread = Math.random() * this.d.settings.probeIntervalMs;
+    return Math.max((probeAt?.getTime() ?? now) - now, FIRST_PROBE_MS) + spread;
+  }
+
+  /** A job found the app quarantined: re-adds a probe lost to a crash (the probe job is keyed: harmless). */
+  async ensureProbe(app: string, probeAt: Date | null): Promise<void> {
+    if ((probeAt?.getTime() ?? 0) < this.d.clock.now().getTime() - this.d.settings.probeIntervalMs)
+      await rescheduleJob(this.d.pool, PROBE_TASK, probeJobKey(app), { app } satisfies ProbeJob, 0, PRIORITY.maintenance);
+  }
+
+  /**
+   * Probes a quarantined app when its probe is due (on the injected clock): releases it on success, else
+   * backs off (doubling, up to the probe interval). The probe task runs this; tests call it directly.
+   */
+  async probe(app: string): Promise<ProbeOutcome> {
+    const { pool, apps, log, settings, clock } = this.d;
+    const runtime = apps.get(app);
+    if (!runtime) return "not-quarantined";
+    const now = clock.now();
+    // The statement that finds the probe due also takes it: concurrent probers never probe twice.
+    const claim = await states.claimProbe(pool, app, now, runtime.config.timeoutMs + FIRST_PROBE_MS);
+    if (!claim.quarantined) return "not-quarantined";
+    if (!claim.claimed) {
+      // (the probe job re-reads the clock then: a test's manual clock decides when it is due)
+      await this.#scheduleProbe(app, Math.max((claim.probeAt?.getTime() ?? now.getTime()) - now.getTime(), 0));
+      return "not-due";
+    }
+    const started = performance.now();
+    try {
+      await runtime.probe(AbortSignal.timeout(runtime.config.timeoutMs));
+      await this.recordSuccess(app, now, performance.now() - started);
+      return "released";
+    } catch (e) {
+      if (!(e instanceof AppHttpError)) throw e;
+      const next = await states.deferProbe(pool, app, clock.now(), this.#firstProbeMs, settings.probeIntervalMs, summary(e), e.authFailure);
+      if (next.becameAuthFailing)
+        log.error({ app, code: "FANOUT_APP_AUTH_FAILING", status: e.status ?? null, reason: e.code },
+          `app '${app}' refuses the broker's credentials (${e.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
+      log.info({ app, code: e.code, nextProbe: next.probeAt }, "quarantined app still failing");
+      await this.#scheduleProbe(app, next.probeAt.getTime() - clock.now().getTime());
+      return "failing";
+    }
+  }
+
+  /** The probe task (keyed per app: one per cluster). */
   probeTask(): Task {
     return async (payload) => {
-      const { app } = payload as ProbeJob;
-      const { pool, apps, log, settings, clock } = this.d;
-      const runtime = apps.get(app);
-      const state = await states.appState(pool, app);
-      if (!runtime || !state?.quarantined) return;
-      try {
-        const { ms } = await runtime.probe(AbortSignal.timeout(runtime.config.timeoutMs));
-        if (await states.releaseQuarantine(pool, app, clock.now())) {
-          const queued = await enqueueBacklog(pool, app);
-          log.warn({ app, code: "FANOUT_APP_RECOVERED", probeMs: Math.round(ms), backlog: queued }, `app '${app}' answers again; quarantine released, ${queued} deliveries catching up`);
-        }
-      } catch (e) {
-        if (!(e instanceof AppHttpError)) throw e;
-        const next = await states.deferProbe(pool, app, clock.now(), settings.probeIntervalMs, settings.probeIntervalMs * 10, summary(e));
-        log.info({ app, code: e.code, nextProbe: next }, "quarantined app still failing");
-        await rescheduleJob(pool, PROBE_TASK, probeJobKey(app), { app } satisfies ProbeJob, next.getTime() - Date.now(), PRIORITY.maintenance);
-      }
+      await this.probe((payload as ProbeJob).app);
     };
+  }
+
+  async #scheduleProbe(app: string, inMs = this.#firstProbeMs): Promise<void> {
+    await rescheduleJob(this.d.pool, PROBE_TASK, probeJobKey(app), { app } satisfies ProbeJob, inMs, PRIORITY.maintenance);
   }
 }
 

@@ -11,11 +11,17 @@
 //   FANOUT_NOT_IMPLEMENTED  501 / 405: the app lacks the method (PATCH)     permanent: fix the dialect
 //   FANOUT_NOT_FOUND        404 (RFC 7644 §3.12)                            permanent: apply onMissing
 //   FANOUT_CONFLICT         409 uniqueness (RFC 7644 §3.3, §3.12)           permanent: look up and link
-//   FANOUT_UNAUTHORIZED     401/403 (after one token refresh)               permanent: credentials
+//   FANOUT_UNAUTHORIZED     401/403 (after one token refresh)               auth failure of the app (below)
+//   FANOUT_CREDENTIAL_MISSING a credential's ${VAR} is not set on the server auth failure of the app
 //   FANOUT_REJECTED         any other 4xx, e.g. 400 invalidValue            permanent
-//   FANOUT_AUTH_TOKEN       OAuth2 token endpoint failed                    retryable if 5xx/network
+//   FANOUT_AUTH_TOKEN       OAuth2 token endpoint failed                    retryable if 5xx/network, else
+//                                                                           an auth failure of the app
 //   FANOUT_BAD_RESPONSE     2xx we cannot use (no id, not JSON)             permanent
 //   FANOUT_AMBIGUOUS_MATCH  a lookup by the matching attribute found > 1    permanent: a human decides
+//
+// An auth failure (`authFailure`) is about the app, not the request: one rotated token fails every delivery.
+// It is never dead-lettered: the app is marked auth-failing and quarantined, deliveries wait, and the first
+// request that authenticates again releases them (app-health.ts).
 
 export type FanoutErrorCode =
   | "FANOUT_NETWORK"
@@ -26,6 +32,7 @@ export type FanoutErrorCode =
   | "FANOUT_NOT_FOUND"
   | "FANOUT_CONFLICT"
   | "FANOUT_UNAUTHORIZED"
+  | "FANOUT_CREDENTIAL_MISSING"
   | "FANOUT_REJECTED"
   | "FANOUT_AUTH_TOKEN"
   | "FANOUT_BAD_RESPONSE"
@@ -81,6 +88,12 @@ export class AppHttpError extends Error {
     this.scimType = scim.scimType;
     this.retryable = isRetryableCode(init.code, init.status);
     this.retryAfterMs = init.retryAfterMs;
+  }
+
+  /** The app refuses our credentials (or we have none): an app-level condition, never one request's fault. */
+  get authFailure(): boolean {
+    if (this.code === "FANOUT_UNAUTHORIZED" || this.code === "FANOUT_CREDENTIAL_MISSING") return true;
+    return this.code === "FANOUT_AUTH_TOKEN" && !this.retryable;
   }
 
   /** True when the target resource does not exist (the caller applies the app's onMissing policy). */

@@ -19,6 +19,8 @@ export interface AppRuntimeOptions {
   onResponse?: (e: ResponseEvent) => void;
   /** Shared, encrypted OAuth2 tokens (token-vault.ts). */
   tokens?: TokenVault;
+  /** The server's environment, for credentials' `${VAR}` references (resolved when used, auth.ts). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export class AppRuntime {
@@ -39,7 +41,7 @@ export class AppRuntime {
 
   constructor(readonly config: AppConfig, opts: AppRuntimeOptions) {
     this.name = config.name;
-    this.client = createScimClient(config, { onResponse: opts.onResponse, tokenCache: opts.tokens?.cacheFor(config) });
+    this.client = createScimClient(config, { onResponse: opts.onResponse, tokenCache: opts.tokens?.cacheFor(config), env: opts.env });
     this.#matches = compileCondition(config.assign).matches;
     this.groups = new Set(config.groups);
     this.maxInFlight = config.rateLimit?.concurrency ?? Math.max(1, Math.ceil(opts.workerConcurrency / 2));

@@ -1,9 +1,15 @@
 // Authorization header for one app: bearer (RFC 6750 §2.1), basic (RFC 7617) or an OAuth2 access token from
 // the client-credentials grant (RFC 6749 §4.4), cached until shortly before it expires and fetched once for
 // all concurrent requests. After a 401 the client calls invalidate() and retries once with a fresh token.
+//
+// Credentials in the policy are usually `${VAR}` references (src/rules/env-substitution.ts): they are
+// resolved here, at the point of use, from the server's environment handed over by the config module, and
+// nowhere else — so no other part of the broker ever holds a secret from the environment. An unset variable
+// is an authentication failure of the app (FANOUT_CREDENTIAL_MISSING, naming the variable only).
 import type { Dispatcher } from "undici";
 import type { AppAuth } from "./app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
+import { resolveReferences } from "../rules/env-substitution.ts";
 import { send, TransportError } from "./http-transport.ts";
 import { systemClock, type Clock } from "./rate-limiter.ts";
 
@@ -23,6 +29,19 @@ export interface AuthDeps {
   clock?: Clock;
   /** OAuth2: tokens shared with other processes (token-vault.ts); wall-clock expiry in ms since the epoch. */
   tokenCache?: TokenCache;
+  /** The server's environment, for `${VAR}` references in credentials. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Resolves a credential's references (a literal value is returned as is); throws FANOUT_CREDENTIAL_MISSING. */
+export function resolveCredential(value: string, deps: Pick<AuthDeps, "app" | "env">): string {
+  if (!value.includes("${")) return value;
+  const { value: resolved, missing } = resolveReferences(value, deps.env ?? {});
+  if (missing.length === 0) return resolved;
+  throw new AppHttpError({
+    app: deps.app, method: "AUTH", path: "-", code: "FANOUT_CREDENTIAL_MISSING",
+    detail: `credential ${missing.map((n) => `\${${n}}`).join(", ")} is not set in the broker's environment`,
+  });
 }
 
 /** Where an OAuth2 token can be found before asking the token endpoint, and stored after. Failures are ignored. */
@@ -34,14 +53,32 @@ export interface TokenCache {
 /** Tokens without expires_in (it is only RECOMMENDED, RFC 6749 §5.1) are kept this long. */
 const DEFAULT_TOKEN_LIFETIME_S = 300;
 
+/** The `${VAR}`s of an app's credentials that the environment does not set (names only; for a start-up check). */
+export function missingCredentials(auth: AppAuth, env: Readonly<Record<string, string | undefined>>): string[] {
+  const fields = auth.type === "bearer" ? [auth.token] : auth.type === "basic" ? [auth.username, auth.password] : [auth.clientId, auth.clientSecret];
+  return [...new Set(fields.flatMap((f) => resolveReferences(f, env).missing))];
+}
+
 export function createAuthProvider(auth: AppAuth, deps: AuthDeps): AuthProvider {
   if (auth.type === "bearer") {
-    const header = `Bearer ${auth.token}`;
-    return { header: async () => header, invalidate: () => false, secrets: () => [auth.token] };
+    let token: string | undefined;
+    return {
+      header: async () => `Bearer ${(token ??= resolveCredential(auth.token, deps))}`,
+      invalidate: () => false,
+      secrets: () => (token ? [token] : []),
+    };
   }
   if (auth.type === "basic") {
-    const encoded = Buffer.from(`${auth.username}:${auth.password}`).toString("base64");
-    return { header: async () => `Basic ${encoded}`, invalidate: () => false, secrets: () => [auth.password, encoded] };
+    let resolved: { password: string; encoded: string } | undefined;
+    const resolve = () => {
+      const password = resolveCredential(auth.password, deps);
+      return { password, encoded: Buffer.from(`${resolveCredential(auth.username, deps)}:${password}`).toString("base64") };
+    };
+    return {
+      header: async () => `Basic ${(resolved ??= resolve()).encoded}`,
+      invalidate: () => false,
+      secrets: () => (resolved ? [resolved.password, resolved.encoded] : []),
+    };
   }
   return new OAuth2ClientCredentials(auth, deps);
 }
@@ -53,15 +90,21 @@ class OAuth2ClientCredentials implements AuthProvider {
   #pending: Promise<string> | undefined;
   #rejected: string | undefined;
   readonly #clock: Clock;
-  readonly #basic: string;
+  #client: { secret: string; basic: string } | undefined;
 
   constructor(
     private readonly auth: OAuth2Auth,
     private readonly deps: AuthDeps,
   ) {
     this.#clock = deps.clock ?? systemClock;
-    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    this.#basic = Buffer.from(`${encodeURIComponent(auth.clientId)}:${encodeURIComponent(auth.clientSecret)}`).toString("base64");
+  }
+
+  /** RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
+  #credentials(): { secret: string; basic: string } {
+    if (this.#client) return this.#client;
+    const id = resolveCredential(this.auth.clientId, this.deps);
+    const secret = resolveCredential(this.auth.clientSecret, this.deps);
+    return (this.#client = { secret, basic: Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString("base64") });
   }
 
   async header(signal?: AbortSignal): Promise<string> {
@@ -79,10 +122,11 @@ class OAuth2ClientCredentials implements AuthProvider {
   }
 
   secrets(): string[] {
-    return [this.auth.clientSecret, this.#basic, ...(this.#token ? [this.#token.value] : [])];
+    return [...(this.#client ? [this.#client.secret, this.#client.basic] : []), ...(this.#token ? [this.#token.value] : [])];
   }
 
   async #fetch(signal?: AbortSignal): Promise<string> {
+    const { basic } = this.#credentials();
     const cached = await this.deps.tokenCache?.load().catch(() => null);
     if (cached && cached.value !== this.#rejected) {
       const leftMs = cached.expiresAt - Date.now();
@@ -105,7 +149,7 @@ class OAuth2ClientCredentials implements AuthProvider {
         path: url.pathname + url.search,
         method: "POST",
         headers: {
-          authorization: `Basic ${this.#basic}`,
+          authorization: `Basic ${basic}`,
           "content-type": "application/x-www-form-urlencoded",
           accept: "application/json",
         },

@@ -12,7 +12,7 @@ import { AppHttpError } from "./app-http-error.ts";
 import * as groups from "./app-group-repository.ts";
 import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
-import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
 import { GROUP_TASK, groupJobKey, nudgeJob, PRIORITY, rescheduleJob, type GroupJob } from "./fanout-jobs.ts";
 import type { ScimClient } from "./scim-client.ts";
 
@@ -28,20 +28,23 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
     const owner = `${helpers.job.locked_by}/${helpers.job.id}`;
     const key = groupJobKey(job.app, job.groupId);
     const attempt = job.attempt ?? 0;
-    const later = (ms: number, nextAttempt = attempt) =>
-      rescheduleJob(ctx.pool, GROUP_TASK, key, { app: job.app, groupId: job.groupId, ...(nextAttempt ? { attempt: nextAttempt } : {}) }, ms, PRIORITY.group);
+    const later = (ms: number, nextAttempt = attempt) => {
+      const payload = { app: job.app, groupId: job.groupId, ...(nextAttempt ? { attempt: nextAttempt } : {}) };
+      // "now" overrides a waiting job parked later (preserve_run_at would keep its run_at)
+      return ms <= 0 ? nudgeJob(ctx.pool, GROUP_TASK, key, payload, PRIORITY.group) : rescheduleJob(ctx.pool, GROUP_TASK, key, payload, ms, PRIORITY.group);
+    };
     const release = (patch: { status?: string; lastError?: object; attempts?: number }) =>
       groups.releaseGroup(ctx.pool, job.app, job.groupId, owner, { ...patch, at: ctx.clock.now() });
 
     const claim = await groups.claimGroup(ctx.pool, job.app, job.groupId, owner, leaseMs(runtime));
     if (claim === null) return;
-    if ("busy" in claim) return later(Math.min(Math.max(claim.busy.getTime() - Date.now(), 20), leaseMs(runtime)));
+    if ("busy" in claim) return later(busyWaitMs(claim.busy, runtime));
     const { group, gate } = claim;
     try {
       if (gate.disabled) return (await release({}), later(DISABLED_RECHECK_MS));
       if (gate.quarantined) {
-        const wait = Math.max((gate.probeAt?.getTime() ?? Date.now()) - Date.now(), 1000) + Math.random() * ctx.settings.probeIntervalMs;
-        return (await release({ status: "quarantined" }), later(wait));
+        await ctx.health.ensureProbe(job.app, gate.probeAt);
+        return (await release({ status: "quarantined" }), later(ctx.health.waitMs(gate.probeAt)));
       }
       if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
       const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
@@ -66,6 +69,7 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
 
       let remoteId = group.remoteId;
       let recordAdd = addNow, recordRemove = removeUsersNow;
+      const startedAt = ctx.clock.now();
       runtime.inFlight++;
       try {
         // No AbortSignal: each request has the app's timeout (see deliveryDeadlineMs).
@@ -83,11 +87,11 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
         }
       } catch (e) {
         if (!(e instanceof AppHttpError)) throw e;
-        return await failed(e);
+        return await failed(e, startedAt);
       } finally {
         runtime.inFlight--;
       }
-      if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
+      if (gate.failures > 0) await ctx.health.recordSuccess(job.app, startedAt);
       const done = await withTransaction(ctx.pool, (tx) => groups.completeGroup(tx, job.app, job.groupId, owner, {
         remoteId: remoteId!, version: group.desiredVersion, added: recordAdd, removed: recordRemove, more, at: ctx.clock.now(),
       }));
@@ -98,11 +102,16 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
       throw e;
     }
 
-    async function failed(error: AppHttpError): Promise<void> {
+    async function failed(error: AppHttpError, startedAt: Date): Promise<void> {
+      if (error.retryable || error.authFailure) {
+        if (error.retryAfterMs) await ctx.health.pause(job.app, error.retryAfterMs);
+        const health = await ctx.health.recordFailure(job.app, error, startedAt);
+        // As for users (deliver-user-task.ts): a stale failure retries now; a quarantined app is waited for.
+        if (health === "stale") return void (await release({ lastError: summary(error) }), await later(0));
+        if (health === "quarantined") return void (await release({ status: "quarantined", lastError: summary(error) }), await later(ctx.health.waitMs(null)));
+      }
       const next = attempt + 1;
       if (error.retryable && next < ctx.settings.maxAttempts) {
-        if (error.retryAfterMs) await ctx.health.pause(job.app, error.retryAfterMs);
-        await ctx.health.recordFailure(job.app, error);
         await release({ lastError: summary(error), attempts: next });
         await later(nextDelay(next, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs }), next);
         ctx.metrics.deliveries.inc({ app: job.app, outcome: "retry" });

@@ -16,8 +16,8 @@ import { AppHttpError } from "./app-http-error.ts";
 import type { AppRuntime } from "./app-registry.ts";
 import { desiredUser } from "./desired-state.ts";
 import { UserDelivery, type NoopResult } from "./deliver-user-task.ts";
-import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { batchJobKey, bucketOf, nudgeJob, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
+import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { batchJobKey, bucketOf, nudgeJob, PRIORITY, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
 import type { DeliveryResult } from "./user-delivery.ts";
 
 export const MAX_BATCH = 100;
@@ -38,11 +38,9 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
   const gate = await batches.appGate(ctx.pool, app);
   if (gate.disabled) return requeue(now, DISABLED_RECHECK_MS, "deferred");
   if (gate.quarantined) {
-    const probeAt = gate.probeAt?.getTime() ?? Date.now();
-    if (probeAt < Date.now() - ctx.settings.probeIntervalMs)
-      await rescheduleJob(ctx.pool, PROBE_TASK, probeJobKey(app), { app }, 0, PRIORITY.maintenance);
+    await ctx.health.ensureProbe(app, gate.probeAt);
     await batches.markStatus(ctx.pool, app, now, "quarantined", ctx.clock.now());
-    return requeue(now, Math.max(probeAt - Date.now(), 1000) + Math.random() * ctx.settings.probeIntervalMs, "quarantined");
+    return requeue(now, ctx.health.waitMs(gate.probeAt), "quarantined");
   }
   if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
   const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
@@ -50,8 +48,8 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
 
   const owner = `${job.locked_by}/${job.id}`;
   const claim = await batches.claimUsers(ctx.pool, app, now, owner, leaseMs(runtime), gate);
-  for (const b of claim.busy) // the holder nudges these when it finishes
-    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, Math.min(Math.max(b.until.getTime() - Date.now(), 20), leaseMs(runtime)), PRIORITY.user);
+  for (const b of claim.busy) // own jobs, looking again shortly (busyWaitMs)
+    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, busyWaitMs(b.until, runtime), PRIORITY.user);
   for (const userId of claim.missing) {
     await accounts.ensureAccount(ctx.pool, app, userId, "");
     await nudgeJob(ctx.pool, USER_TASK, userJobKey(app, userId), { app, userId }, PRIORITY.user);
@@ -78,7 +76,7 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
           done.push({ d, claim: c, desired, result: { remoteId: c.account.remoteId, outcome: "noop" } });
           continue;
         }
-        const result = await d.deliver(c.account.remoteId, desired, c.account.userName);
+        const result = await d.deliver(c.account, desired);
         if (result instanceof AppHttpError) await d.failed(c, result);
         else done.push({ d, claim: c, desired, result });
       }
@@ -92,7 +90,6 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
     await batches.releaseUsers(ctx.pool, app, owner, skipped, null, ctx.clock.now());
     await requeue(skipped, 0, "deferred");
   }
-  if (done.length && gate.failures > 0) await ctx.health.recordSuccess(app);
 
   // Record: the plain outcomes in one statement; those that also queue group syncs one by one.
   const prepared = done.map((x) => ({ ...x, ...x.d.prepareCompletion(x.claim, x.desired, x.result) }));
@@ -103,9 +100,14 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
   } catch (e) {
     if ((e as { code?: string }).code !== "23505") throw e; // a remote id already linked: sort it out one by one
   }
+  let released = false;
   for (const x of prepared) {
     const r = x.groupsAffected || !recorded ? null : recorded.get(x.claim.account.userId);
-    if (r) await x.d.completed(r, x.result);
-    else await x.d.complete(x.claim, x.desired, x.result);
+    const success = x.result.outcome !== "noop";
+    if (r) {
+      // A success ends a failure streak, or a quarantine that began while the batch ran (app-health.ts).
+      if (success && !released && (gate.failures > 0 || r.appQuarantined)) released = (await ctx.health.recordSuccess(app, x.d.startedAt), true);
+      await x.d.completed(r, x.result);
+    } else await x.d.complete(x.claim, x.desired, x.result, success && !released && gate.failures > 0);
   }
 }

@@ -8,7 +8,9 @@
 //   5. record the outcome, release the lease, close leaver SLAs, write the audit event — one statement —
 //      and queue the group syncs the change affects (then in one transaction with it);
 //   failures: retryable (network, timeout, 429, 5xx) → re-scheduled with exponential backoff and full
-//   jitter, never before the app's Retry-After; permanent (other 4xx) or retries exhausted → dead letter.
+//   jitter, never before the app's Retry-After; an authentication failure (401/403, credentials) → the app
+//   is auth-failing and the delivery waits for it like for any quarantine (app-health.ts), never dead-
+//   lettered; permanent (other 4xx) or retries exhausted → dead letter.
 import type { Task } from "graphile-worker";
 import type { AuditInput } from "../audit/audit-log.ts";
 import { withTransaction } from "../store/database.ts";
@@ -19,8 +21,8 @@ import * as accounts from "./account-repository.ts";
 import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
 import { desiredUser, type DesiredUser } from "./desired-state.ts";
-import { admissionDelay, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { enqueueGroupJobs, nudgeJob, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
+import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { enqueueGroupJobs, nudgeJob, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
 import { deliverUser, type DeliveryResult } from "./user-delivery.ts";
 import { deliverBatch } from "./deliver-user-batch.ts";
 
@@ -50,6 +52,8 @@ export type NoopResult = { remoteId: string | null; outcome: "noop" };
 export class UserDelivery {
   readonly key: string;
   readonly attempt: number;
+  /** When this delivery's requests began (app-health.ts ignores events older than the app's last transition). */
+  startedAt: Date;
 
   constructor(
     private readonly ctx: FanoutContext,
@@ -61,6 +65,7 @@ export class UserDelivery {
   ) {
     this.key = userJobKey(job.app, job.userId);
     this.attempt = job.attempt ?? 0;
+    this.startedAt = ctx.clock.now();
   }
 
   async execute(): Promise<void> {
@@ -72,8 +77,8 @@ export class UserDelivery {
     }
     if (claim === null) return;
     if ("busy" in claim) {
-      // An earlier delivery of this key is in flight; it nudges us when it finishes (or its lease expires).
-      return this.later(Math.min(Math.max(claim.busy.getTime() - Date.now(), 20), leaseMs(runtime)), "busy");
+      // An earlier delivery of this key is in flight: look again shortly (busyWaitMs).
+      return this.later(busyWaitMs(claim.busy, runtime), "busy");
     }
     const { account, gate } = claim;
     try {
@@ -89,10 +94,9 @@ export class UserDelivery {
       if (desired.hash === account.deliveredHash && (desired.kind === "deprovision" || account.remoteId !== null)) {
         return await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
       }
-      const result = await this.deliver(account.remoteId, desired, account.userName);
+      const result = await this.deliver(account, desired);
       if (result instanceof Error) return await this.failed(claim, result);
-      if (gate.failures > 0) await ctx.health.recordSuccess(job.app);
-      await this.complete(claim, desired, result);
+      await this.complete(claim, desired, result, gate.failures > 0);
     } catch (e) {
       // Unexpected (a database error): free the key for the retry graphile-worker will make.
       await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() }).catch(() => {});
@@ -106,12 +110,8 @@ export class UserDelivery {
     const now = Date.now();
     if (gate.disabled) return this.release({}, DISABLED_RECHECK_MS, "disabled");
     if (gate.quarantined) {
-      const probeAt = gate.probeAt?.getTime() ?? now;
-      // The probe job is keyed; re-adding it is harmless and recovers a probe lost to a crash.
-      if (probeAt < now - ctx.settings.probeIntervalMs)
-        await rescheduleJob(ctx.pool, PROBE_TASK, probeJobKey(job.app), { app: job.app }, 0, PRIORITY.maintenance);
-      const spreadMs = Math.random() * ctx.settings.probeIntervalMs;
-      return this.release({ status: "quarantined" }, Math.max(probeAt - now, 1000) + spreadMs, "quarantined");
+      await ctx.health.ensureProbe(job.app, gate.probeAt);
+      return this.release({ status: "quarantined" }, ctx.health.waitMs(gate.probeAt), "quarantined");
     }
     if (gate.pausedUntil && gate.pausedUntil.getTime() > now) {
       runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - now);
@@ -122,13 +122,14 @@ export class UserDelivery {
   }
 
   /** The HTTP part. Every request has the app's timeout; a shutdown lets in-flight deliveries finish. */
-  async deliver(remoteId: string | null, desired: DesiredUser, userName: string): Promise<DeliveryResult | AppHttpError> {
+  async deliver(account: accounts.AccountRow, desired: DesiredUser): Promise<DeliveryResult | AppHttpError> {
     const { runtime } = this;
     const started = performance.now();
     runtime.inFlight++;
+    this.startedAt = this.ctx.clock.now();
     try {
       await runtime.ready();
-      return await deliverUser(runtime.client, runtime.config, remoteId, desired, userName);
+      return await deliverUser(runtime.client, runtime.config, account.remoteId, desired, account.userName, undefined, account.deliveredAttrs);
     } catch (e) {
       if (e instanceof AppHttpError) return e;
       throw e;
@@ -138,7 +139,8 @@ export class UserDelivery {
     }
   }
 
-  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult): Promise<void> {
+  /** Records the outcome; a success ends a failure streak (`streak`) or a quarantine begun meanwhile. */
+  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult, streak = false): Promise<void> {
     const { ctx, runtime, job } = this;
     const { completion, groupsAffected } = this.prepareCompletion(claim, desired, result);
     let done: accounts.CompletionResult;
@@ -157,6 +159,7 @@ export class UserDelivery {
         detail: `the app's account ${result.remoteId} is already linked to another user` });
       return this.deadLetter(claim, err);
     }
+    if (result.outcome !== "noop" && (streak || done.appQuarantined)) await ctx.health.recordSuccess(job.app, this.startedAt);
     await this.completed(done, result);
   }
 
@@ -172,7 +175,7 @@ export class UserDelivery {
     return {
       completion: {
         remoteId: result.remoteId, status: provisioned ? "delivered" : "deprovisioned", version: account.desiredVersion, hash: desired.hash,
-        at: this.ctx.clock.now(), confirmsLeaver: !provisioned, audit: auditEvents(this.job, account, desired, result),
+        attrs: "attrs" in result && result.attrs ? result.attrs : null, at: this.ctx.clock.now(), confirmsLeaver: !provisioned, audit: auditEvents(this.job, account, desired, result),
       },
       groupsAffected: this.runtime.groups.size > 0 && (provisioned !== wasProvisioned || result.remoteId !== account.remoteId),
     };
@@ -189,9 +192,17 @@ export class UserDelivery {
 
   async failed(claim: accounts.ClaimedUser, error: AppHttpError): Promise<void> {
     const { ctx, job } = this;
-    if (!error.retryable) return this.deadLetter(claim, error);
+    if (!error.retryable && !error.authFailure) return this.deadLetter(claim, error);
     if (error.retryAfterMs !== undefined && error.retryAfterMs > 0) await ctx.health.pause(job.app, error.retryAfterMs);
-    await ctx.health.recordFailure(job.app, error);
+    const health = await ctx.health.recordFailure(job.app, error, this.startedAt);
+    if (health === "stale") // the app came back while this request hung: again now, as a fresh attempt
+      return void (await this.release({ lastError: summary(error) }, 0, "retry"));
+    if (health === "quarantined") {
+      // The app's condition (an outage, or its credentials), not this delivery's: wait for its release,
+      // which enqueues the backlog at once; no attempt is used, so a long outage never dead-letters.
+      ctx.log.debug({ app: job.app, userId: job.userId, code: error.code, status: error.status }, "delivery waits for the app");
+      return void (await this.release({ status: "quarantined", lastError: summary(error) }, ctx.health.waitMs(null), error.authFailure ? "auth-failing" : "quarantined"));
+    }
     const attempt = this.attempt + 1;
     if (attempt >= ctx.settings.maxAttempts) return this.deadLetter(claim, error, attempt);
     const delay = nextDelay(attempt, { baseMs: ctx.settings.backoffBaseMs, maxMs: ctx.settings.backoffMaxMs, retryAfterMs: error.retryAfterMs });
@@ -220,7 +231,10 @@ export class UserDelivery {
 
   async later(delayMs: number, outcome: string, attempt = this.attempt): Promise<void> {
     const { ctx, job } = this;
-    await rescheduleJob(ctx.pool, USER_TASK, this.key, { app: job.app, userId: job.userId, ...(attempt ? { attempt } : {}) }, delayMs, this.priority);
+    const payload = { app: job.app, userId: job.userId, ...(attempt ? { attempt } : {}) };
+    // "Now" must be now, even if a waiting job of this key is parked later (preserve_run_at would keep it).
+    if (delayMs <= 0) await nudgeJob(ctx.pool, USER_TASK, this.key, payload, this.priority);
+    else await rescheduleJob(ctx.pool, USER_TASK, this.key, payload, delayMs, this.priority);
     ctx.metrics.deliveries.inc({ app: job.app, outcome: outcome === "retry" ? "retry" : "deferred" });
   }
 }

@@ -31,6 +31,15 @@ export const deliveryDeadlineMs = (runtime: AppRuntime) => runtime.config.timeou
  */
 export const leaseMs = (runtime: AppRuntime) => deliveryDeadlineMs(runtime) + 5_000;
 
+/**
+ * How long a job whose key another delivery holds waits before looking again. The holder nudges it when it
+ * records a newer change, but not when it only re-schedules itself (a failure, a stale request after an
+ * outage), and graphile-worker's preserve_run_at keeps the waiter's run_at: so the waiter must not sleep
+ * until the lease expires (minutes, for an app that hangs), only this long.
+ */
+export const busyWaitMs = (until: Date, runtime: AppRuntime) => Math.min(Math.max(until.getTime() - Date.now(), 20), BUSY_POLL_MS, leaseMs(runtime));
+const BUSY_POLL_MS = 1000;
+
 /** How long a disabled app's jobs sleep before looking again (re-enabling enqueues the backlog at once). */
 export const DISABLED_RECHECK_MS = 15 * 60_000;
 

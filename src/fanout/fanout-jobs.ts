@@ -22,6 +22,8 @@ export const USER_TASK = "fanout:user";
 export const GROUP_TASK = "fanout:group";
 export const PROBE_TASK = "fanout:probe";
 export const RECONCILE_TASK = "fanout:reconcile";
+/** A connection test the CLI asked for (app_test_run): only a server process holds the app's credentials. */
+export const TEST_TASK = "fanout:test";
 
 /** graphile-worker runs lower numbers first: leavers jump the queue, group syncs follow their users. */
 export const PRIORITY = Object.freeze({ leaver: -10, user: 0, group: 1, maintenance: 5 });
@@ -38,6 +40,7 @@ export interface UserJob { app: string; userId: string; attempt?: number }
 export interface GroupJob { app: string; groupId: string; attempt?: number }
 export interface ProbeJob { app: string }
 export interface ReconcileJob { app: string; fix?: boolean; runId?: number; scheduled?: boolean }
+export interface TestJob { app: string; runId: number }
 
 /** Re-adds a running job's key to run after `delayMs` (see header). */
 export async function rescheduleJob(q: Q, task: string, jobKey: string, payload: unknown, delayMs: number, priority: number): Promise<void> {
@@ -109,18 +112,20 @@ export async function enqueueGroupJobs(q: Q, groupId: string, apps: readonly str
  * Re-enqueues, now, every account and group of an app whose delivery is owed (pending, quarantined): the
  * catch-up after a quarantine ends or an operator re-enables the app. Keyset-paged. Returns the count.
  */
-export async function enqueueBacklog(q: Q, app: string, statuses: readonly string[] = ["pending", "quarantined"]): Promise<number> {
+export async function enqueueBacklog(q: Q, app: string, statuses: readonly string[] = ["pending", "quarantined"], opts: { retryingOnly?: boolean } = {}): Promise<number> {
   let total = 0;
   for (let after = "00000000-0000-0000-0000-000000000000"; ;) {
+    // retryingOnly: those backing off after a failure (attempts > 0), not a backlog already queued.
     const { rows } = await q.query(
-      `SELECT user_id, leaver FROM app_account WHERE app = $1 AND status = ANY($2::text[]) AND user_id > $3::uuid ORDER BY user_id LIMIT 1000`,
-      [app, statuses, after]);
+      `SELECT user_id, leaver FROM app_account WHERE app = $1 AND status = ANY($2::text[]) AND user_id > $3::uuid AND (NOT $4::boolean OR attempts > 0)
+        ORDER BY user_id LIMIT 1000`,
+      [app, statuses, after, opts.retryingOnly ?? false]);
     if (rows.length === 0) break;
     await enqueueUserJobs(q, rows.map((r) => ({ app, userId: r.user_id as string, leaver: r.leaver as boolean })));
     total += rows.length;
     after = rows[rows.length - 1].user_id;
   }
-  const { rows } = await q.query(`SELECT group_id FROM app_group WHERE app = $1 AND status = ANY($2::text[])`, [app, statuses]);
+  const { rows } = await q.query(`SELECT group_id FROM app_group WHERE app = $1 AND status = ANY($2::text[]) AND (NOT $3::boolean OR attempts > 0)`, [app, statuses, opts.retryingOnly ?? false]);
   for (const r of rows) await enqueueGroupJobs(q, r.group_id, [app]);
   return total + rows.length;
 }

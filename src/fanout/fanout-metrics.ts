@@ -1,10 +1,12 @@
 // Prometheus metrics of the fan-out, on the broker's own registry (src/http/metrics.ts). Gauges that
-// describe shared state (quarantine, queue depth, open dead letters) are read from the database at scrape
-// time, so every broker process reports the same truth, not what it happened to see itself.
+// describe shared state (quarantine, auth failures, queue depth, open dead letters) are read from the
+// database at scrape time, so every broker process reports the same truth, not what it happened to see
+// itself; every configured app has a sample, zero included (alerts built on absent() must not misfire).
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type pg from "pg";
 
-export function createFanoutMetrics(registry: Registry, pool: pg.Pool) {
+/** `apps`: the names of the active policy's apps (each gets a sample, 0 when the database has no row). */
+export function createFanoutMetrics(registry: Registry, pool: pg.Pool, apps: () => readonly string[] = () => []) {
   const registers = [registry];
   const leaverSla = new Histogram({
     name: "broker_leaver_sla_seconds",
@@ -30,6 +32,7 @@ export function createFanoutMetrics(registry: Registry, pool: pg.Pool) {
     try {
       const { rows } = await pool.query(sql);
       gauge.reset();
+      for (const app of apps()) gauge.set({ app }, 0);
       for (const r of rows) gauge.set({ app: r.app }, Number(r.n));
     } catch { /* database unavailable: /readyz reports it */ }
   };
@@ -39,6 +42,13 @@ export function createFanoutMetrics(registry: Registry, pool: pg.Pool) {
     labelNames: ["app"],
     registers,
     async collect() { await readInto(this, `SELECT app, CASE WHEN quarantined THEN 1 ELSE 0 END AS n FROM app_state`); },
+  });
+  new Gauge({
+    name: "broker_app_auth_failing",
+    help: "1 while an app refuses the broker's credentials (401/403, token endpoint, unset credential); its deliveries wait",
+    labelNames: ["app"],
+    registers,
+    async collect() { await readInto(this, `SELECT app, CASE WHEN quarantined AND quarantine_kind = 'auth' THEN 1 ELSE 0 END AS n FROM app_state`); },
   });
   new Gauge({
     name: "broker_fanout_queue_depth",

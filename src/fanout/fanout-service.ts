@@ -2,7 +2,7 @@
 // (src/admin/cli-fanout.ts): list/show/test/disable/replay apps, reconcile, and per-user delivery status
 // with the leaver SLA. Plain objects out; secrets never (app configs are redacted).
 import type pg from "pg";
-import { notFound, badRequest } from "../shared/errors.ts";
+import { notFound, badRequest, conflict } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { withTransaction } from "../store/database.ts";
@@ -10,11 +10,12 @@ import { isUuid } from "../store/user-repository.ts";
 import { redactAppConfig } from "./app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
 import type { AppRegistry, AppRuntime } from "./app-registry.ts";
+import type { AppHealth } from "./app-health.ts";
 import * as accounts from "./account-repository.ts";
 import * as states from "./app-state-repository.ts";
 import { groupsOfApp } from "./app-group-repository.ts";
 import { listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./dead-letter-repository.ts";
-import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, type ReconcileJob } from "./fanout-jobs.ts";
+import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, TEST_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
 import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./leaver-sla-repository.ts";
 import { reconcileApp, type DriftReport } from "./reconcile.ts";
 import { addJob } from "../jobs/job-queue.ts";
@@ -28,6 +29,19 @@ export interface FanoutServiceDeps {
   log: Logger;
   /** Brings the app registry up to the latest recorded policy. */
   sync(): Promise<void>;
+  /** A successful test releases a quarantine (app-health.ts). */
+  health?: AppHealth;
+}
+
+const latest = (a: Date | null, b: Date | null) => (a && b ? (a > b ? a : b) : (a ?? b));
+
+/** ok | failing (a streak below the threshold) | quarantined (outage) | auth-failing | disabled */
+export type AppStatus = "ok" | "failing" | "quarantined" | "auth-failing" | "disabled";
+
+export function appStatus(s: states.AppStateRow | undefined): AppStatus {
+  if (s?.disabled) return "disabled";
+  if (s?.quarantined) return s.quarantineKind === "auth" ? "auth-failing" : "quarantined";
+  return (s?.consecutiveFailures ?? 0) > 0 ? "failing" : "ok";
 }
 
 export class FanoutService {
@@ -38,12 +52,17 @@ export class FanoutService {
     const [stateMap, counts, dead] = await Promise.all([states.appStates(this.d.pool), accounts.accountCounts(this.d.pool), openDeadLetterCounts(this.d.pool)]);
     return this.d.apps.list().map((a) => {
       const s = stateMap.get(a.name);
+      const c = counts.get(a.name);
+      const status = appStatus(s);
+      // The last success is the latest of a confirmed delivery and a successful probe or test.
+      const lastSuccessAt = latest(c?.lastDeliveredAt ?? null, s?.lastSuccessAt ?? null);
       return {
         name: a.name, url: a.config.url, auth: a.config.auth.type, deprovision: a.config.deprovision, groups: [...a.groups],
-        status: s?.disabled ? "disabled" : s?.quarantined ? "quarantined" : (s?.consecutiveFailures ?? 0) > 0 ? "failing" : "ok",
-        quarantinedSince: s?.quarantinedSince ?? null, nextProbeAt: s?.probeAt ?? null, consecutiveFailures: s?.consecutiveFailures ?? 0,
-        lastSuccessAt: s?.lastSuccessAt ?? null, lastFailureAt: s?.lastFailureAt ?? null,
-        accounts: counts.get(a.name) ?? {}, deadLetters: dead.get(a.name) ?? 0,
+        status, quarantinedSince: s?.quarantinedSince ?? null, nextProbeAt: s?.quarantined ? s.probeAt : null, consecutiveFailures: s?.consecutiveFailures ?? 0,
+        lastSuccessAt, lastFailureAt: s?.lastFailureAt ?? null,
+        // An error is news only while the app is not ok; the episode it belonged to is over.
+        lastError: status === "ok" ? null : (s?.lastError ?? null),
+        accounts: c?.counts ?? {}, deadLetters: dead.get(a.name) ?? 0,
       };
     });
   }
@@ -55,7 +74,7 @@ export class FanoutService {
     const { rows } = await this.d.pool.query(`SELECT id, fix, trigger, started_at, finished_at, error, report->'counts' AS counts FROM reconcile_run WHERE app = $1 ORDER BY id DESC LIMIT 5`, [name]);
     return {
       ...summary, config: redactAppConfig(runtime.config), dialect: runtime.client.dialect, capabilities: runtime.client.capabilities,
-      lastError: state?.lastError ?? null, pausedUntil: state?.pausedUntil ?? null, disabledReason: state?.disabledReason ?? null,
+      pausedUntil: state?.pausedUntil ?? null, disabledReason: state?.disabledReason ?? null,
       groupsPushed: await groupsOfApp(this.d.pool, name), deadLetters: await listDeadLetters(this.d.pool, { app: name, open: true, limit: 20 }),
       reconcileRuns: rows,
     };
@@ -65,14 +84,46 @@ export class FanoutService {
   async testApp(name: string): Promise<{ app: string; ok: boolean; ms: number; dialect?: object; error?: { code: string; status: number | null; message: string } }> {
     const runtime = await this.runtime(name);
     const started = performance.now();
+    const startedAt = this.d.clock.now();
     try {
       await runtime.ready(AbortSignal.timeout(runtime.config.timeoutMs));
       await runtime.probe(AbortSignal.timeout(runtime.config.timeoutMs));
+      // The app answers (authenticated): a quarantine or auth-failing episode ends now, not at the next probe.
+      await this.d.health?.recordSuccess(name, startedAt);
       return { app: name, ok: true, ms: Math.round(performance.now() - started), dialect: runtime.client.dialect };
     } catch (e) {
       if (!(e instanceof AppHttpError)) throw e;
       return { app: name, ok: false, ms: Math.round(performance.now() - started), error: { code: e.code, status: e.status ?? null, message: e.message } };
     }
+  }
+
+  /**
+   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see auth.ts);
+   * the result lands in app_test_run (testRun).
+   */
+  async requestTest(name: string): Promise<{ runId: number }> {
+    await this.runtime(name);
+    const { rows } = await this.d.pool.query(`INSERT INTO app_test_run (app) VALUES ($1) RETURNING id`, [name]);
+    const runId = Number(rows[0].id);
+    await addJob(this.d.pool, TEST_TASK, { app: name, runId } satisfies TestJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
+    return { runId };
+  }
+
+  /** The worker side of requestTest. */
+  async runTest(name: string, runId: number): Promise<void> {
+    let result: Awaited<ReturnType<FanoutService["testApp"]>>;
+    try {
+      result = await this.testApp(name);
+    } catch (e) {
+      result = { app: name, ok: false, ms: 0, error: { code: (e as { code?: string }).code ?? "INTERNAL", status: null, message: (e as Error).message } };
+    }
+    await this.d.pool.query(`UPDATE app_test_run SET finished_at = now(), result = $2 WHERE id = $1`, [runId, JSON.stringify(result)]);
+  }
+
+  async testRun(id: number): Promise<{ id: number; app: string; finishedAt: Date | null; result: Awaited<ReturnType<FanoutService["testApp"]>> | null }> {
+    const { rows } = await this.d.pool.query(`SELECT id, app, finished_at, result FROM app_test_run WHERE id = $1`, [id]);
+    if (!rows[0]) throw notFound(`Test run ${id}`);
+    return { id: Number(rows[0].id), app: rows[0].app, finishedAt: rows[0].finished_at, result: rows[0].result };
   }
 
   /** Operator switch. Disabled: deliveries wait (accounts stay pending); enabling enqueues the backlog now. */
@@ -104,6 +155,36 @@ export class FanoutService {
     });
   }
 
+  /**
+   * The operator says which app account is this user's (`apps link`): for an account the broker cannot find
+   * itself (reconcile lists it as unlinked). Records the id, closes the user's open dead letter for the app
+   * and queues a delivery, which then addresses the account by id (a wrong id: 404 → the app's onMissing).
+   * Refused when the id belongs to another broker user of the app.
+   */
+  async link(name: string, userRef: string, remoteId: string): Promise<{ app: string; userId: string; userName: string; remoteId: string; previous: string | null }> {
+    await this.runtime(name);
+    if (typeof remoteId !== "string" || remoteId.trim() === "" || remoteId.length > 1024) throw badRequest("invalidValue", "remoteId must be the app's id of the account (1 to 1024 characters)");
+    const userId = await this.#userId(userRef);
+    const at = this.d.clock.now();
+    return withTransaction(this.d.pool, async (tx) => {
+      const { rows: users } = await tx.query(
+        `SELECT u.user_name, NOT u.active OR ls.status = 'leaver' AS leaver FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id WHERE u.id = $1
+         UNION ALL SELECT user_name, true FROM app_account WHERE user_id = $1 LIMIT 1`, [userId]);
+      if (!users[0]) throw notFound(`User ${userRef}`);
+      const { rows: holder } = await tx.query(`SELECT user_id, user_name FROM app_account WHERE app = $1 AND remote_id = $2 AND user_id <> $3`, [name, remoteId, userId]);
+      if (holder[0]) throw conflict(`app account ${remoteId} of ${name} is already linked to ${holder[0].user_name}`);
+      const { rows: before } = await tx.query(`SELECT remote_id FROM app_account WHERE app = $1 AND user_id = $2 FOR UPDATE`, [name, userId]);
+      await tx.query(
+        `INSERT INTO app_account (app, user_id, user_name, remote_id, pending_since, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (app, user_id) DO UPDATE SET remote_id = EXCLUDED.remote_id`, [name, userId, users[0].user_name, remoteId, at]);
+      await accounts.markForRedelivery(tx, name, [userId], at);
+      await tx.query(`UPDATE dead_letter SET replayed_at = $3 WHERE app = $1 AND kind = 'user' AND key = $2 AND replayed_at IS NULL`, [name, userId, at]);
+      await enqueueUserJobs(tx, [{ app: name, userId, leaver: users[0].leaver === true }]);
+      this.d.log.warn({ app: name, userId, remoteId, previous: before[0]?.remote_id ?? null }, "app account linked by an operator");
+      return { app: name, userId, userName: users[0].user_name, remoteId, previous: before[0]?.remote_id ?? null };
+    });
+  }
+
   /** Runs a reconciliation now (CLI) and records it. */
   async reconcile(name: string, fix: ReconcileFix, trigger: "cli" | "api" | "schedule", runId?: number): Promise<{ runId: number; report: DriftReport }> {
     const runtime = await this.runtime(name);
@@ -123,9 +204,9 @@ export class FanoutService {
   }
 
   /** Queues a reconciliation on the workers (admin API: it may read thousands of accounts). */
-  async requestReconcile(name: string, fix: ReconcileFix): Promise<{ runId: number }> {
+  async requestReconcile(name: string, fix: ReconcileFix, trigger: "api" | "cli" = "api"): Promise<{ runId: number }> {
     await this.runtime(name);
-    const { rows } = await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, 'api') RETURNING id`, [name, fix !== "none"]);
+    const { rows } = await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, $3) RETURNING id`, [name, fix !== "none", trigger]);
     const runId = Number(rows[0].id);
     await addJob(this.d.pool, RECONCILE_TASK, { app: name, fix: fix === "all", runId } satisfies ReconcileJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
     return { runId };

@@ -16,11 +16,12 @@ import { addJob } from "../jobs/job-queue.ts";
 import type { AppConfig } from "./app-config.ts";
 import { AppHealth } from "./app-health.ts";
 import { AppRegistry } from "./app-registry.ts";
+import { missingCredentials } from "./auth.ts";
 import { ensureAppStates } from "./app-state-repository.ts";
 import { groupSyncTask } from "./deliver-group-task.ts";
 import { userDeliveryTask } from "./deliver-user-task.ts";
 import type { FanoutContext } from "./fanout-context.ts";
-import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, USER_TASK, type ReconcileJob } from "./fanout-jobs.ts";
+import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
 
 /** An owed delivery without a job for this long is enqueued again (enqueueOrphans). */
 const ORPHAN_STALE_MS = 5 * 60_000;
@@ -48,19 +49,33 @@ export interface FanoutOptions {
   refreshPolicy?(): Promise<unknown>;
   /** Where the key for secrets at rest comes from: BROKER_SECRET_KEY, else <BROKER_DATA_DIR>/secret.key. */
   secrets: { secretKey?: string; dataDir: string };
+  /**
+   * The server's environment, the only source of app credentials' `${VAR}` references (resolved when the
+   * fan-out authenticates, auth.ts). The CLI passes none: it never uses an operator's shell secrets.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 export function createFanout(o: FanoutOptions) {
   const log = o.log.child({ component: "fanout" });
-  const metrics = createFanoutMetrics(o.registry, o.pool);
+  const metrics = createFanoutMetrics(o.registry, o.pool, () => o.policy().apps.map((a) => a.name));
   // Encryption key loaded (or generated into the data directory) only when an OAuth2 app first needs it.
-  const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets));
+  const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets), o.env);
   const apps = new AppRegistry({
-    log, workerConcurrency: o.workerConcurrency, tokens,
+    log, workerConcurrency: o.workerConcurrency, tokens, env: o.env,
     onResponse: (e) => metrics.requests.observe({ app: e.app, method: e.method, status: String(e.status ?? "none") }, e.durationMs / 1000),
   });
   let version: string | undefined;
   let statesPending = false;
+  let serving = false;
+  /** A worker process says at once which app credentials it cannot resolve (names only, never values). */
+  const checkCredentials = () => {
+    for (const a of apps.list()) {
+      const missing = missingCredentials(a.config.auth, o.env ?? {});
+      if (missing.length) log.error({ app: a.name, code: "FANOUT_CREDENTIAL_MISSING", variables: missing },
+        `app '${a.name}': ${missing.map((n) => `\${${n}}`).join(", ")} not set in the broker's environment; the app will be auth-failing`);
+    }
+  };
   /** In-memory: adopt the policy's apps if its version changed. */
   const syncNow = () => {
     const p = o.policy();
@@ -68,6 +83,7 @@ export function createFanout(o: FanoutOptions) {
     apps.update(p.apps);
     version = p.version;
     statesPending = true;
+    if (serving) checkCredentials();
   };
   const ensureStates = async () => {
     if (!statesPending) return;
@@ -83,7 +99,7 @@ export function createFanout(o: FanoutOptions) {
   const processes = new ProcessRegistry({ databaseUrl: o.databaseUrl, pool: o.pool, log, sweepIntervalMs: o.settings.sweepIntervalMs });
   const health = new AppHealth({ pool: o.pool, apps, log, clock: o.clock, settings: o.settings });
   const ctx: FanoutContext = { pool: o.pool, apps, log, clock: o.clock, settings: o.settings, metrics, health, processes };
-  const service = new FanoutService({ pool: o.pool, apps, clock: o.clock, log, sync });
+  const service = new FanoutService({ pool: o.pool, apps, clock: o.clock, log, sync, health });
   const outbox = new FanoutOutbox(apps);
 
   const port: FanoutPort = {
@@ -121,18 +137,24 @@ export function createFanout(o: FanoutOptions) {
       }
       await service.reconcile(job.app, job.fix ? "all" : "none", "api", job.runId).catch((e) => log.warn({ app: job.app, err: (e as Error).message }, "reconciliation failed"));
     }),
+    [TEST_TASK]: synced(async (payload) => {
+      const job = payload as TestJob;
+      await service.runTest(job.app, job.runId);
+    }),
   };
 
   let refresher: NodeJS.Timeout | undefined;
   let orphans: NodeJS.Timeout | undefined;
   return {
-    port, tasks, service, apps, metrics, processes,
+    port, tasks, service, apps, metrics, processes, health,
     /** Brings the app registry up to the latest recorded policy. */
     sync,
     /** Worker side: register this process (crash recovery), schedule reconciliations, refresh the policy. */
     async start(runner?: Runner): Promise<void> {
       runner?.events.on("job:start", ({ job }) => processes.notePool(job.locked_by));
       await sync();
+      serving = true;
+      checkCredentials();
       await processes.start();
       if (o.settings.reconcileIntervalMs > 0) {
         for (const app of apps.list())

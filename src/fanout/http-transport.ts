@@ -72,9 +72,11 @@ export async function send(dispatcher: Dispatcher, req: SendRequest): Promise<Ra
     const text = await res.body.text();
     return { status: res.statusCode, headers: res.headers, text };
   } catch (e) {
-    if (req.signal?.aborted && !deadline.aborted) throw new TransportError("aborted", "request aborted by caller", { cause: e });
+    // A caller's own deadline (AbortSignal.timeout, e.g. a connection test's) is a timeout too, not an abort.
+    const callerTimeout = (req.signal?.reason as Error | undefined)?.name === "TimeoutError";
+    if (req.signal?.aborted && !deadline.aborted && !callerTimeout) throw new TransportError("aborted", "request aborted by caller", { cause: e });
     const code = (e as { code?: string }).code;
-    if (deadline.aborted || (code !== undefined && UNDICI_TIMEOUTS.has(code)))
+    if (deadline.aborted || callerTimeout || (code !== undefined && UNDICI_TIMEOUTS.has(code)))
       throw new TransportError("timeout", `no response within ${req.timeoutMs} ms`, { cause: e });
     // Only the error code/name: messages of some errors embed the request URL, never the headers.
     throw new TransportError("network", code ?? (e as Error).name ?? "network error", { cause: e });

@@ -45,7 +45,8 @@ interface CompiledRule {
   targetSeed: Array<Record<string, unknown> | undefined>;
 }
 
-export type UserMapper = (user: ScimResource) => ScimResource;
+/** Maps a broker user; `targets` are the attribute paths the mapping writes (what the broker owns in the app). */
+export type UserMapper = ((user: ScimResource) => ScimResource) & { readonly targets: readonly string[] };
 
 /** Validates a mapping; returns one message per bad entry (empty when valid). Used by the config schema. */
 export function validateMapping(mapping: UserMapping | undefined): string[] {
@@ -63,10 +64,9 @@ export function validateMapping(mapping: UserMapping | undefined): string[] {
 /** Compiles an app's mapping once (at client construction) so each user costs only evaluation. */
 export function compileUserMapping(mapping: UserMapping | undefined, dialect: Pick<Dialect, "stringBooleans">): UserMapper {
   const merged: Record<string, string | null> = { ...DEFAULT_USER_MAPPING, ...(mapping ?? {}) };
-  const rules = Object.entries(merged)
-    .filter((entry): entry is [string, string] => entry[1] !== null)
-    .map(([target, source]) => compileRule(target, source));
-  return (user) => {
+  const entries = Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== null);
+  const rules = entries.map(([target, source]) => compileRule(target, source));
+  const map = (user: ScimResource): ScimResource => {
     const out: ScimResource = { schemas: [CORE_USER_SCHEMA] };
     for (const rule of rules) {
       const value = evaluate(rule.source, user);
@@ -76,6 +76,7 @@ export function compileUserMapping(mapping: UserMapping | undefined, dialect: Pi
     out.schemas = [CORE_USER_SCHEMA, ...Object.keys(out).filter((k) => /^urn:/i.test(k))];
     return encodeBooleans(out, dialect);
   };
+  return Object.assign(map, { targets: Object.freeze(entries.map(([target]) => target)) });
 }
 
 /** One-off convenience; prefer compileUserMapping in a loop. */

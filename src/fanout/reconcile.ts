@@ -5,12 +5,15 @@
 //   missing         an assigned user without an account in the app
 //   unlinked        the app has the user's account (matched by the matching attribute) but our id map
 //                   does not point to it
-//   attributeDrift  an account whose attributes differ from the mapped desired ones
+//   attributeDrift  an account whose attributes differ from the mapped desired ones, or that holds a value
+//                   for an attribute the broker owns (its mapping's targets) and HR cleared
 //   unknown         an app account that belongs to no broker user (only ever reported, never touched)
 //   membershipDrift a pushed group whose members differ from the desired set
 // --fix corrects what we own through the normal delivery path (marks the accounts owed and enqueues their
-// jobs, so rate limits, retries and dead letters apply): everything above but unknown accounts. A leaver
-// is always re-disabled, even by the scheduled, report-only run.
+// jobs, so rate limits, retries and dead letters apply): everything above but unknown accounts. An account
+// found by the matching attribute (compared case-insensitively, RFC 7643 §4.1.1 — the app's own filter may
+// be case-exact) is linked first, so the delivery addresses it by id instead of failing on a 409 again. A
+// leaver is always re-disabled (and its account linked), even by the scheduled, report-only run.
 import type pg from "pg";
 import { withTransaction } from "../store/database.ts";
 import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
@@ -21,6 +24,7 @@ import { desiredUser } from "./desired-state.ts";
 import { enqueueGroupJobs, enqueueUserJobs } from "./fanout-jobs.ts";
 import { parsePath, resolvePath } from "./mapping-expression.ts";
 import { driftingAttributes, isActive } from "./reconcile-diff.ts";
+import { clearedButHeld } from "./owned-attributes.ts";
 import type { ScimResourceWithId } from "./scim-client.ts";
 
 /** Entries listed per category (counts are always complete). */
@@ -68,12 +72,20 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
   }
   report.appAccounts = byId.size;
   const known = new Set<string>();
-  const redeliver = new Map<string, { userName: string; leaver: boolean }>();
+  /** Users to deliver again; `stale`: owned attribute paths the app holds that the delivery must remove. */
+  const redeliver = new Map<string, { userName: string; leaver: boolean; stale?: string[] }>();
+  const owned = client.ownedPaths;
+  /** Accounts found by matching whose id our map lacks (or has wrong): linked before a fix redelivers. */
+  const links = new Map<string, string>();
 
   // 2. Our id map, then every broker user (keyset pages) against it.
   const accounts = new Map<string, { userName: string; remoteId: string | null }>();
-  for (const r of (await pool.query(`SELECT user_id, user_name, remote_id FROM app_account WHERE app = $1`, [runtime.name])).rows)
+  /** app id → the broker userName it is linked to (membership drift names people, not app ids). */
+  const nameOfRemote = new Map<string, string>();
+  for (const r of (await pool.query(`SELECT user_id, user_name, remote_id FROM app_account WHERE app = $1`, [runtime.name])).rows) {
     accounts.set(r.user_id, { userName: r.user_name, remoteId: r.remote_id });
+    if (r.remote_id) nameOfRemote.set(r.remote_id, r.user_name);
+  }
   const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
   for (let after = "00000000-0000-0000-0000-000000000000"; ;) {
     const { rows } = await pool.query(
@@ -92,6 +104,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
         const v = resolvePath(desired.resource ?? { userName: user.userName }, matchPath);
         const id = typeof v === "string" ? byMatch.get(v.toLowerCase()) : undefined;
         remote = id ? byId.get(id) : undefined;
+        if (remote) links.set(user.id, remote.id);
         if (remote && desired.kind === "provision") add("unlinked", { userId: user.id, userName: user.userName, remoteId: remote.id });
       }
       if (remote) known.add(remote.id);
@@ -101,9 +114,10 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
           redeliver.set(user.id, { userName: user.userName, leaver: false });
           continue;
         }
-        const drift = driftingAttributes(desired.resource, remote);
+        const stale = clearedButHeld(desired.resource, remote, owned);
+        const drift = [...driftingAttributes(desired.resource, remote), ...stale].sort();
         if (drift.length) add("attributeDrift", { userId: user.id, userName: user.userName, remoteId: remote.id, attributes: drift });
-        if (drift.length || account?.remoteId !== remote.id) redeliver.set(user.id, { userName: user.userName, leaver: false });
+        if (drift.length || account?.remoteId !== remote.id) redeliver.set(user.id, { userName: user.userName, leaver: false, ...(stale.length ? { stale } : {}) });
       } else if (remote && (desired.mode === "delete" || isActive(remote))) {
         add("leaverActive", { userId: user.id, userName: user.userName, remoteId: remote.id, reason: desired.reason });
         redeliver.set(user.id, { userName: user.userName, leaver: true });
@@ -116,6 +130,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
     const remote = id ? byId.get(id) : undefined;
     if (!remote) continue;
     known.add(remote.id);
+    if (account.remoteId !== remote.id) links.set(userId, remote.id);
     if (config.deprovision === "delete" || isActive(remote)) {
       add("leaverActive", { userId, userName: account.userName, remoteId: remote.id, reason: "deleted" });
       redeliver.set(userId, { userName: account.userName, leaver: true });
@@ -137,7 +152,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
     const missing = [...want].filter((v) => !actual.has(v));
     const extra = [...actual].filter((v) => !want.has(v));
     if (!full || missing.length || extra.length) {
-      const label = (v: string) => String(byId.get(v)?.userName ?? v);
+      const label = (v: string) => nameOfRemote.get(v) ?? (typeof byId.get(v)?.userName === "string" ? String(byId.get(v)!.userName) : `app id ${v}`);
       add("membershipDrift", { group: name, missing: missing.map(label), extra: extra.map(label) });
       const remoteToUser = new Map<string, string>([...desired].map(([u, r]) => [r, u]));
       const ours = await pool.query(`SELECT user_id, remote_id FROM app_account WHERE app = $1 AND remote_id = ANY($2::text[])`, [runtime.name, [...actual]]);
@@ -155,12 +170,28 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
     const users = [...redeliver].filter(([, v]) => opts.fix === "all" || v.leaver);
     let removedUnknownMembers = 0;
     await withTransaction(pool, async (tx) => {
+      const taken = new Set<string>(); // one broker user per app account, even across chunks
       for (let i = 0; i < users.length; i += 500) {
         const chunk = users.slice(i, i + 500);
         await tx.query(
           `INSERT INTO app_account (app, user_id, user_name, pending_since) SELECT $1, u, n, $4 FROM unnest($2::uuid[], $3::text[]) AS x(u, n) ON CONFLICT DO NOTHING`,
           [runtime.name, chunk.map(([u]) => u), chunk.map(([, v]) => v.userName), opts.now]);
+        const linked = chunk.filter(([u]) => links.has(u) && !taken.has(links.get(u)!) && (taken.add(links.get(u)!), true));
+        // (never a remote id another broker user already holds: app_account is unique per app both ways)
+        if (linked.length)
+          await tx.query(
+            `UPDATE app_account a SET remote_id = x.remote_id FROM unnest($2::uuid[], $3::text[]) AS x(user_id, remote_id)
+              WHERE a.app = $1 AND a.user_id = x.user_id
+                AND NOT EXISTS (SELECT 1 FROM app_account o WHERE o.app = $1 AND o.remote_id = x.remote_id AND o.user_id <> x.user_id)`,
+            [runtime.name, linked.map(([u]) => u), linked.map(([u]) => links.get(u)!)]);
         await markForRedelivery(tx, runtime.name, chunk.map(([u]) => u), opts.now);
+        // Attributes the app holds that HR cleared: recorded as delivered, so the delivery removes them.
+        const stale = chunk.filter(([, v]) => v.stale);
+        if (stale.length)
+          await tx.query(
+            `UPDATE app_account a SET delivered_attrs = ARRAY(SELECT DISTINCT unnest(coalesce(a.delivered_attrs, '{}') || ARRAY(SELECT jsonb_array_elements_text(x.stale::jsonb))))
+               FROM unnest($2::uuid[], $3::text[]) AS x(user_id, stale) WHERE a.app = $1 AND a.user_id = x.user_id`,
+            [runtime.name, stale.map(([u]) => u), stale.map(([, v]) => JSON.stringify(v.stale))]);
         await enqueueUserJobs(tx, chunk.map(([userId, v]) => ({ app: runtime.name, userId, leaver: v.leaver })));
       }
       if (opts.fix === "all") for (const f of groupFixes) {

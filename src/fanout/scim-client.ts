@@ -7,13 +7,14 @@
 // either); PUT-only apps get a read-modify-PUT (§3.5.1); lookups re-check the match client-side because
 // some apps ignore `filter` and return everyone.
 import type { Dispatcher } from "undici";
-import { appSecrets, type AppConfig } from "./app-config.ts";
+import type { AppConfig } from "./app-config.ts";
 import { AppHttpError, codeForStatus, parseRetryAfter } from "./app-http-error.ts";
 import { createAuthProvider, type AuthProvider, type TokenCache } from "./auth.ts";
 import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "./dialect.ts";
 import { createAgent, send, TransportError } from "./http-transport.ts";
 import { getCI, parsePath, resolvePath } from "./mapping-expression.ts";
 import { compileUserMapping, type ScimResource, type UserMapper } from "./mapping.ts";
+import { ownedPrefixes } from "./owned-attributes.ts";
 import { RateLimiter, systemClock, type Clock } from "./rate-limiter.ts";
 
 export type { ScimResource } from "./mapping.ts";
@@ -50,6 +51,8 @@ export interface ScimClientOptions {
   onResponse?: (event: ResponseEvent) => void;
   /** OAuth2 apps: tokens shared across processes and restarts (token-vault.ts). */
   tokenCache?: TokenCache;
+  /** The server's environment: credentials' `${VAR}` references are resolved from it when used (auth.ts). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 type Kind = "Users" | "Groups";
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -96,7 +99,7 @@ export class ScimClient {
     this.#dispatcher = options.dispatcher ?? createAgent({ connections: config.rateLimit?.concurrency });
     // Without a configured rate the limiter still matters: a 429's Retry-After pauses all requests to the app.
     this.#limiter = options.limiter !== undefined ? options.limiter : new RateLimiter(config.rateLimit ?? UNLIMITED, this.#clock);
-    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock, tokenCache: options.tokenCache });
+    this.#auth = createAuthProvider(config.auth, { app: config.name, dispatcher: this.#dispatcher, timeoutMs: config.timeoutMs, clock: this.#clock, tokenCache: options.tokenCache, env: options.env });
     this.#capabilities = options.capabilities ?? null;
     this.#dialect = resolveDialect(config.dialect, this.#capabilities);
     this.#mapper = compileUserMapping(config.mapping, this.#dialect);
@@ -133,6 +136,11 @@ export class ScimClient {
     return this.#mapper(brokerUser);
   }
 
+  /** Attribute paths the mapping writes, lower-cased (owned-attributes.ts): what the broker owns in this app. */
+  get ownedPaths(): readonly string[] {
+    return ownedPrefixes(this.#mapper.targets);
+  }
+
   // ---- Users (RFC 7644 §3.3 create, §3.4.1 get, §3.4.2 query, §3.5.1 PUT, §3.5.2 PATCH, §3.6 DELETE) ----
   findUserBy(attribute: string, value: string, signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#findBy("Users", attribute, value, signal);
@@ -149,11 +157,15 @@ export class ScimClient {
   patchUser(id: string, ops: readonly PatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#patch("Users", id, ops, signal);
   }
-  /** Pushes the mapped attributes: PATCH replace without path (§3.5.2.3) or, PUT-only apps, full PUT. */
-  async updateUser(id: string, resource: ScimResource, signal?: AbortSignal): Promise<void> {
+  /**
+   * Pushes the mapped attributes: PATCH replace without path (§3.5.2.3) plus a `remove` (§3.5.2.2) per owned
+   * attribute HR cleared (`remove`: paths, see owned-attributes.ts) — a replace alone would leave their old
+   * values — or, PUT-only apps, the full resource (§3.5.1), which clears whatever it does not carry.
+   */
+  async updateUser(id: string, resource: ScimResource, signal?: AbortSignal, remove: readonly string[] = []): Promise<void> {
     if (!this.#dialect.patch) return void (await this.replaceUser(id, resource, signal));
     const { schemas: _s, id: _i, ...value } = resource;
-    await this.patchUser(id, [{ op: "replace", value }], signal);
+    await this.patchUser(id, [{ op: "replace", value }, ...remove.map((path) => ({ op: "remove" as const, path }))], signal);
   }
   /** active=false (RFC 7643 §4.1.1). PUT-only apps get the app's current resource (or `current`) re-PUT. */
   async disableUser(id: string, current?: ScimResource, signal?: AbortSignal): Promise<void> {
@@ -351,7 +363,7 @@ export class ScimClient {
         if (res.status >= 200 && res.status < 300) return res;
         const retryAfterMs = parseRetryAfter(res.headers["retry-after"], Date.now());
         if (retryAfterMs !== undefined && (res.status === 429 || res.status === 503)) this.#limiter?.pauseFor(retryAfterMs);
-        throw new AppHttpError({ app: this.app, method, path, code: codeForStatus(res.status), status: res.status, body: res.text, retryAfterMs, secrets: [...appSecrets(this.#config), ...this.#auth.secrets()] });
+        throw new AppHttpError({ app: this.app, method, path, code: codeForStatus(res.status), status: res.status, body: res.text, retryAfterMs, secrets: this.#auth.secrets() });
       }
     } finally {
       permit?.release();

@@ -7,16 +7,25 @@ import type pg from "pg";
 import type { AppConfig } from "./app-config.ts";
 import type { TokenCache } from "./auth.ts";
 import type { SecretBox } from "./secret-box.ts";
+import { resolveReferences } from "../rules/env-substitution.ts";
 
 export class TokenVault {
   #box: Promise<SecretBox> | undefined;
 
-  constructor(private readonly pool: pg.Pool, private readonly loadBox: () => Promise<SecretBox>) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly loadBox: () => Promise<SecretBox>,
+    /** The server's environment: the client id may be a `${VAR}` reference. */
+    private readonly env: Readonly<Record<string, string | undefined>> = {},
+  ) {}
 
   /** The cache for one app's OAuth2 credentials (undefined for bearer/basic: nothing to share). */
   cacheFor(config: AppConfig): TokenCache | undefined {
     if (config.auth.type !== "oauth2") return undefined;
-    const aad = `${config.name}\n${config.auth.clientId}\n${config.auth.tokenUrl}`;
+    // Bound to the client id's value, not its reference: a rotated client never sees the old client's token.
+    const clientId = resolveReferences(config.auth.clientId, this.env);
+    if (clientId.missing.length) return undefined;
+    const aad = `${config.name}\n${clientId.value}\n${config.auth.tokenUrl}`;
     const box = () => (this.#box ??= this.loadBox());
     return {
       load: async () => {

@@ -2,8 +2,11 @@
 // between claiming the account and recording the outcome. Every step is idempotent, because a crash after
 // the app applied a request but before we stored its answer replays the whole step:
 //   provision, no id known   → look up by the matching attribute, link or create (user-provisioning.ts),
-//                              and bring a pre-existing account to the desired attributes
-//   provision, id known      → update by id; 404 (the account vanished) → re-create or report (onMissing)
+//                              and bring a pre-existing account to the desired attributes (owned ones it
+//                              holds but HR has no value for are removed)
+//   provision, id known      → update by id, removing the owned attributes HR cleared since the last
+//                              delivery (owned-attributes.ts); 404 (the account vanished) → re-create or
+//                              report (onMissing)
 //   deprovision              → disable (PATCH active=false, or a full PUT for PUT-only apps) or delete;
 //                              an account that is already gone is the desired state
 // Never creates an account just to deprovision it.
@@ -17,7 +20,8 @@ import { AppHttpError } from "./app-http-error.ts";
 import type { DesiredUser } from "./desired-state.ts";
 import { parsePath, resolvePath } from "./mapping-expression.ts";
 import type { ScimClient, ScimResource } from "./scim-client.ts";
-import { linkOrCreateUser } from "./user-provisioning.ts";
+import { findExistingUser, linkOrCreateUser, type MatchOptions } from "./user-provisioning.ts";
+import { attributePaths, clearedButHeld, removedPaths } from "./owned-attributes.ts";
 
 export type DeliveryOutcome =
   | "created" | "matched" | "linked-after-conflict" | "updated" | "recreated" | "disabled" | "deleted" | "absent";
@@ -26,9 +30,12 @@ export interface DeliveryResult {
   /** The app's id for the account; null when it does not exist (deleted, or never created). */
   remoteId: string | null;
   outcome: DeliveryOutcome;
+  /** Provisioned: the attribute paths the app now holds from us (app_account.delivered_attrs). */
+  attrs?: string[];
 }
 
-type AppSettings = Pick<AppConfig, "matchAttribute" | "onMissing">;
+type AppSettings = Pick<AppConfig, "matchAttribute" | "onMissing"> & Partial<Pick<AppConfig, "matchScanMax">>;
+const matchOf = (config: AppSettings): MatchOptions => ({ matchAttribute: config.matchAttribute, scanMax: config.matchScanMax ?? 0 });
 
 export async function deliverUser(
   client: ScimClient,
@@ -37,11 +44,18 @@ export async function deliverUser(
   desired: DesiredUser,
   fallbackUserName: string,
   signal?: AbortSignal,
+  /** Attribute paths delivered last time (null: unknown, e.g. before the broker recorded them). */
+  previousAttrs: readonly string[] | null = null,
 ): Promise<DeliveryResult> {
-  if (desired.kind === "provision") return provision(client, config, remoteId, desired.resource, signal);
+  if (desired.kind === "provision") {
+    const result = await provision(client, config, remoteId, desired.resource, previousAttrs, signal);
+    return { ...result, attrs: attributePaths(desired.resource) };
+  }
   // A deleted user has no resource left; its stored userName still finds an account we never linked.
   const lookup = desired.resource ?? { userName: fallbackUserName };
-  const id = remoteId ?? (await findId(client, config.matchAttribute, lookup, signal));
+  // Never linked: look as far as a 409 would (case variants, externalId, emails, a small app read whole), so
+  // a leaver's account whose userName differs in case on a case-exact app is found and disabled.
+  const id = remoteId ?? (await findId(client, config.matchAttribute, lookup, signal)) ?? (await findExistingUser(client, lookup, matchOf(config), signal))?.id ?? null;
   if (id === null) return { remoteId: null, outcome: "absent" };
   try {
     if (desired.mode === "delete") {
@@ -56,28 +70,29 @@ export async function deliverUser(
       // Gone from the app: nothing is active there. Re-check by attribute in case it was re-created by hand.
       const other = remoteId ? await findId(client, config.matchAttribute, lookup, signal) : null;
       if (other === null || other === id) return { remoteId: null, outcome: "absent" };
-      return deliverUser(client, config, other, desired, fallbackUserName, signal);
+      return deliverUser(client, config, other, desired, fallbackUserName, signal, previousAttrs);
     }
     throw e;
   }
 }
 
-async function provision(client: ScimClient, config: AppSettings, remoteId: string | null, resource: ScimResource, signal?: AbortSignal): Promise<DeliveryResult> {
+async function provision(client: ScimClient, config: AppSettings, remoteId: string | null, resource: ScimResource, previousAttrs: readonly string[] | null, signal?: AbortSignal): Promise<DeliveryResult> {
   if (remoteId === null) {
-    const linked = await linkOrCreateUser(client, resource, config.matchAttribute, signal);
+    const linked = await linkOrCreateUser(client, resource, matchOf(config), signal);
     // An account found by matching (made by hand, by a previous IdP, or by us before a crash) may be
-    // disabled or stale: the desired attributes are pushed to it once.
-    if (linked.outcome !== "created") await client.updateUser(linked.id, resource, signal);
+    // disabled or stale: the desired attributes are pushed to it once, and the owned ones it holds that
+    // HR has no value for are removed (we read them in the lookup).
+    if (linked.outcome !== "created") await client.updateUser(linked.id, resource, signal, clearedButHeld(resource, linked.resource, client.ownedPaths));
     return { remoteId: linked.id, outcome: linked.outcome };
   }
   try {
-    await client.updateUser(remoteId, resource, signal);
+    await client.updateUser(remoteId, resource, signal, removedPaths(previousAttrs, resource));
     return { remoteId, outcome: "updated" };
   } catch (e) {
     if (!(await isMissing(e, client, config.matchAttribute, resource, remoteId, signal))) throw e;
     if (config.onMissing === "report") throw asNotFound(e, client.app);
-    const linked = await linkOrCreateUser(client, resource, config.matchAttribute, signal);
-    if (linked.outcome !== "created") await client.updateUser(linked.id, resource, signal);
+    const linked = await linkOrCreateUser(client, resource, matchOf(config), signal);
+    if (linked.outcome !== "created") await client.updateUser(linked.id, resource, signal, clearedButHeld(resource, linked.resource, client.ownedPaths));
     return { remoteId: linked.id, outcome: "recreated" };
   }
 }

@@ -28,8 +28,6 @@ export interface LifecycleOptions {
   /** the fan-out layer's port, or a function returning it (resolved at each use, so the fan-out may be built
    *  after lifecycle, e.g. from lifecycle.policies); without apps a no-op */
   fanout?: FanoutPort | (() => FanoutPort);
-  /** values for ${VAR} in broker.yaml (the config module hands them over; nothing here reads process.env) */
-  env: Readonly<Record<string, string | undefined>>;
   /** the policy file to load at start */
   policyFile?: string;
   /** the file was named explicitly (BROKER_CONFIG): a missing file is an error, not "no policy" */
@@ -37,7 +35,7 @@ export interface LifecycleOptions {
 }
 
 export function createLifecycle(o: LifecycleOptions) {
-  const policies = new PolicyHolder(o.env, o.log);
+  const policies = new PolicyHolder(o.log);
   const fanout = o.fanout;
   const ctx: LifecycleContext = {
     policies, log: o.log,

@@ -30,15 +30,15 @@ export class PolicyHolder {
   /** a version that failed to load here: not re-parsed (nor re-logged) on every transaction */
   private failedId: number | null = null;
 
-  constructor(private readonly env: Readonly<Record<string, string | undefined>>, private readonly log: Logger) {
+  constructor(private readonly log: Logger) {
     this.active = { id: null, policy: PolicyHolder.empty() };
   }
 
   /** No groups, no apps, default guards: what a broker without broker.yaml runs with. */
   static empty(): Policy { return loadPolicy("groups: []\n", { file: "(none)" }); }
 
-  /** Parses a policy file's text with this process's environment for ${VAR}; throws PolicyError. */
-  parse(text: string, file: string): Policy { return loadPolicy(text, { file, env: this.env }); }
+  /** Parses a policy file's text; throws PolicyError. No environment: credentials keep their ${VAR} references. */
+  parse(text: string, file: string): Policy { return loadPolicy(text, { file }); }
 
   /** The policy last seen (no database round trip): for read-only views and the fan-out's app list. */
   get last(): ActivePolicy { return this.active; }
@@ -64,7 +64,7 @@ export class PolicyHolder {
     try {
       this.active = { id, policy: this.parse(row.yaml, row.file ?? "(stored)") };
     } catch (e) {
-      // Another process recorded a file this one cannot resolve (e.g. a ${VAR} missing here). Keep serving
+      // Another process (a newer version of the broker, say) recorded a file this one cannot load. Keep serving
       // with the last good policy rather than failing every HR write; say so loudly.
       if (!(e instanceof PolicyError)) throw e;
       this.failedId = id;

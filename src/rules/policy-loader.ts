@@ -1,20 +1,22 @@
-// broker.yaml → Policy. Reads text (the caller reads the file and passes the environment: the config module
-// is the only reader of process.env), and either returns an immutable, fully checked policy or throws one
-// PolicyError listing every problem with file, line and column — an operator fixes a broken file in one
-// round, not one error per restart. Nothing here touches the database or the network.
+// broker.yaml → Policy. Reads text (the caller reads the file), and either returns an immutable, fully
+// checked policy or throws one PolicyError listing every problem with file, line and column — an operator
+// fixes a broken file in one round, not one error per restart. Nothing here touches the database, the
+// network or the environment: `${VAR}` is allowed in app credentials only and kept as written (resolved by
+// the fan-out when it authenticates, see env-substitution.ts), so a recorded policy reads the same in every
+// broker process and in the CLI, and a policy sent over the admin API can never pull a server value out.
 import { createHash } from "node:crypto";
 import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
 import { redactAppConfig, type AppConfig } from "../fanout/app-config.ts";
 import type { MassDeprovisionConfig } from "../lifecycle/guard.ts";
 import { ConditionError, compileCondition, type Condition } from "./condition.ts";
-import { substituteEnv } from "./env-substitution.ts";
+import { checkReferences } from "./env-substitution.ts";
 import { deepFreeze } from "./freeze.ts";
 import { policySchema, type PolicyData } from "./policy-schema.ts";
 
 export interface PolicyGroup {
   readonly name: string;
-  /** The condition as written (after ${VAR} substitution). */
+  /** The condition as written. */
   readonly when: string;
   readonly condition: Condition;
   readonly privileged: boolean;
@@ -61,8 +63,6 @@ export const formatIssue = (i: PolicyIssue) => `  ${i.file}:${i.line}:${i.column
 export interface LoadPolicyOptions {
   /** Named in every issue; also recorded in the Policy. */
   file?: string;
-  /** Values for ${VAR} references. */
-  env?: Readonly<Record<string, string | undefined>>;
 }
 
 type Path = (string | number)[];
@@ -82,9 +82,9 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Polic
   const report = (path: Path, message: string, node?: Node | null) =>
     issues.push(at(offsetOf(doc, path, node), path, message));
 
-  const envProblems = substituteEnv(doc, options.env ?? {});
+  const envProblems = checkReferences(doc);
   for (const p of envProblems) report(p.path, p.message, p.node);
-  // A node whose substitution failed still holds "${VAR}"; problems found below it would only echo that.
+  // A node with a refused reference still holds "${VAR}"; problems found below it would only echo that.
   const broken = envProblems.map((p) => formatPath(p.path));
   const isBroken = (path: Path) => {
     const s = formatPath(path);
@@ -134,10 +134,10 @@ function buildPolicy(data: PolicyData, conditions: Map<number, Condition>, file:
 }
 
 /**
- * Hash of the effective policy (after substitution and defaults) in canonical JSON, so comments, key
- * order and formatting do not make a new version, while an env value that changes a condition does. App
- * credentials are hashed redacted: rotating a token is not a policy change, and a hash of a document
- * whose only unknown is a short password would let that password be guessed offline.
+ * Hash of the effective policy (after defaults) in canonical JSON, so comments, key order and formatting do
+ * not make a new version. App credentials are hashed redacted (a reference by its name): rotating a token
+ * is not a policy change, and a hash of a document whose only unknown is a short password would let that
+ * password be guessed offline.
  */
 function contentHash(data: PolicyData): string {
   const canonical = canonicalJson({ ...data, apps: data.apps.map(redactAppConfig) });

@@ -8,7 +8,10 @@ import request from "supertest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
+import { REDACT_PATHS, type Logger } from "../../src/shared/logger.ts";
+import type { Clock } from "../../src/shared/clock.ts";
 import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA } from "../helpers/scim.ts";
 import type { FakeScimServer } from "../helpers/fake-apps/harness.ts";
 
@@ -20,6 +23,8 @@ export interface AppSpec {
   /** extra YAML lines for the app entry (indented by the caller's convention: "    key: value") */
   extra?: string[];
   groups?: string[];
+  /** the `auth:` value as YAML flow (default: bearer with a ${TOKEN_<NAME>} reference) */
+  auth?: string;
 }
 
 /** broker.yaml with managed groups by department and one entry per app; tokens come from ${VAR}s. */
@@ -32,7 +37,7 @@ export function policyYaml(apps: AppSpec[], groups: Record<string, string> = { f
   for (const a of apps) {
     const v = `TOKEN_${a.name.toUpperCase().replace(/-/g, "_")}`;
     env[v] = a.app.auth.bearer ?? "";
-    lines.push(`  - name: ${a.name}`, `    url: ${a.app.url}`, `    auth: { type: bearer, token: "\${${v}}" }`);
+    lines.push(`  - name: ${a.name}`, `    url: ${a.app.url}`, `    auth: ${a.auth ?? `{ type: bearer, token: "\${${v}}" }`}`);
     if (a.groups?.length) lines.push(`    groups: [${a.groups.join(", ")}]`);
     for (const l of a.extra ?? []) lines.push(`    ${l}`);
   }
@@ -61,10 +66,12 @@ export const FAST_ENV = {
   BROKER_FANOUT_QUARANTINE_AFTER: "4", BROKER_FANOUT_RECONCILE_INTERVAL: "off", BROKER_FANOUT_SWEEP_INTERVAL: "1s",
 };
 
-export async function startFanoutBroker(apps: AppSpec[], opts: { env?: Record<string, string>; groups?: Record<string, string>; guard?: string } = {}): Promise<FanoutBroker> {
+export interface FanoutBrokerOptions { env?: Record<string, string>; groups?: Record<string, string>; guard?: string; log?: Logger; clock?: Clock }
+
+export async function startFanoutBroker(apps: AppSpec[], opts: FanoutBrokerOptions = {}): Promise<FanoutBroker> {
   const { yaml, env } = policyYaml(apps, opts.groups, opts.guard);
   const policy = await writePolicy(yaml);
-  const t = await startTestBroker({ env: { BROKER_CONFIG: policy.file, ...FAST_ENV, ...env, ...opts.env } });
+  const t = await startTestBroker({ env: { BROKER_CONFIG: policy.file, ...FAST_ENV, ...env, ...opts.env }, log: opts.log, clock: opts.clock });
   const db = new pg.Pool({ connectionString: t.databaseUrl, max: 3 });
   const scim = scimClient(t.base, t.token);
   const auth = { Authorization: `Bearer ${t.token}` };
@@ -90,6 +97,13 @@ export function person(userName: string, over: Record<string, unknown> = {}) {
     name: { givenName: "Given", familyName: userName.split("@")[0] }, emails: [{ value: userName, type: "work", primary: true }],
     [ENTERPRISE_SCHEMA]: { department: department ?? "Sales", employeeNumber: userName.split("@")[0] }, ...rest,
   };
+}
+
+/** A logger like the broker's (same redaction) whose lines stay in memory, for assertions on logs. */
+export function capturingLogger(level = "debug"): { log: Logger; lines: Array<Record<string, unknown>>; text(): string } {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" } }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines, text: () => lines.map((l) => JSON.stringify(l)).join("\n") };
 }
 
 /** Polls `check` until it returns without throwing (assertions on the apps' state), or rethrows at the deadline. */

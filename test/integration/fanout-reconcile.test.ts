@@ -17,14 +17,23 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
   let strict: StrictScimApp, quirky: QuirkyScimApp;
   let b: FanoutBroker;
   let cliEnv: NodeJS.ProcessEnv;
-  const cli = async (...args: string[]) => run(process.execPath, ["bin/scim-broker.mjs", ...args], { env: cliEnv });
+  /** The CLI as a child process; exit code 2 (drift found) is an answer, not a failure. */
+  const cli = async (...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> => {
+    try {
+      return { ...(await run(process.execPath, ["bin/scim-broker.mjs", ...args], { env: cliEnv })), code: 0 };
+    } catch (e: any) {
+      if (e.code !== 2) throw e;
+      return { stdout: e.stdout, stderr: e.stderr, code: 2 };
+    }
+  };
 
   before(async () => {
     strict = await startStrictApp();
     quirky = await startQuirkyApp();
     b = await startFanoutBroker([{ name: "strict", app: strict, groups: ["finance"] }, { name: "quirky", app: quirky }]);
     const { DATABASE_URL: _d, ...rest } = process.env;
-    cliEnv = { ...rest, DATABASE_URL: b.t.databaseUrl, TOKEN_STRICT: "strict-token", TOKEN_QUIRKY: "quirky-token", BROKER_LOG_LEVEL: "warn" };
+    // No app secrets in the operator's shell: the server runs whatever talks to an app.
+    cliEnv = { ...rest, DATABASE_URL: b.t.databaseUrl, BROKER_LOG_LEVEL: "warn" };
   });
   after(async () => {
     await b?.stop();
@@ -60,7 +69,8 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
     expect(run1.report.fixed).to.equal(null);
     expect(accountIn(strict, "bob@example.com")!.active, "report only").to.equal(true);
 
-    const { stdout } = await cli("reconcile", "strict", "--fix");
+    const { stdout, code } = await cli("reconcile", "strict", "--fix");
+    expect(code, "drift found: exit 2").to.equal(2);
     expect(stdout).to.match(/active accounts of leavers 1, missing 1/).and.to.match(/unknown account: stranger@example.com \(reported only\)/);
     await eventually(() => {
       expect(accountIn(strict, "bob@example.com")!.active).to.equal(false);
@@ -71,7 +81,8 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
       expect(members).to.not.include(stranger.id);
     });
     expect(strict.users.has(stranger.id), "unknown accounts are never touched").to.equal(true);
-    const { stdout: again } = await cli("reconcile", "strict", "--json");
+    const { stdout: again, code: againCode } = await cli("reconcile", "strict", "--json");
+    expect(againCode, "the unknown account is still drift").to.equal(2);
     expect(JSON.parse(again).counts).to.deep.equal({ leaverActive: 0, missing: 0, unlinked: 0, attributeDrift: 0, unknown: 1, membershipDrift: 0 });
   });
 
@@ -79,14 +90,17 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
     const list = JSON.parse((await cli("apps", "list", "--json")).stdout);
     expect(list.map((a: any) => [a.name, a.status])).to.deep.equal([["strict", "ok"], ["quirky", "ok"]]);
     expect((await cli("apps", "test", "quirky")).stdout).to.match(/quirky: ok in \d+ ms/);
-    await cli("apps", "disable", "quirky", "--reason", "maintenance window");
+    // Output is the command's alone: the broker's log lines (this one is a warning) go to stderr.
+    const disabled = await cli("apps", "disable", "quirky", "--reason", "maintenance window");
+    expect(disabled.stdout).to.equal("quirky: disabled\n");
+    expect(disabled.stderr).to.include("app disabled by an operator");
     const user = await b.create("eve@example.com");
     await eventually(() => expect(accountIn(strict, "eve@example.com")).to.not.equal(undefined));
     await new Promise((r) => setTimeout(r, 500)); // the disabled app must stay quiet over an interval
     expect(accountIn(quirky, "eve@example.com")).to.equal(undefined);
     const shown = await b.admin.get("/apps/quirky").expect(200);
     expect(shown.body).to.include({ status: "disabled", disabledReason: "maintenance window" });
-    expect(shown.body.config.auth.token).to.equal("[redacted]");
+    expect(shown.body.config.auth.token).to.equal("${TOKEN_QUIRKY}"); // the reference, never its value
     expect((await b.admin.get(`/users/${user.id}/apps`)).body.apps.find((a: any) => a.app === "quirky").status).to.equal("pending");
     expect((await cli("apps", "enable", "quirky")).stdout).to.match(/quirky: enabled, [1-9]\d* deliveries queued/);
     await eventually(() => expect(isActiveIn(accountIn(quirky, "eve@example.com"))).to.equal(true));

@@ -17,6 +17,8 @@ export interface StrictAppOptions {
   auth?: FakeAuth;
   /** filter.maxResults: the app never returns more per page (RFC 7644 §3.4.2.4). Default 100. */
   maxResults?: number;
+  /** Compare userName exactly in filters, as a plain scimmy server does (its Filter.match is case-exact). */
+  caseExactUserName?: boolean;
 }
 
 interface Collection {
@@ -39,7 +41,7 @@ export class StrictScimApp extends FakeScimServer {
     super(options.auth ?? { bearer: options.token ?? "strict-token" });
     this.maxResults = options.maxResults ?? 100;
     this.#collections = {
-      Users: { schema: AppUser, resourceType: "User", store: this.users, unique: "userName", filterable: { username: false, externalid: true, id: true } },
+      Users: { schema: AppUser, resourceType: "User", store: this.users, unique: "userName", filterable: { username: options.caseExactUserName ?? false, externalid: true, id: true } },
       Groups: { schema: AppGroup, resourceType: "Group", store: this.groups, unique: "displayName", filterable: { displayname: false, externalid: true, id: true } },
     };
   }

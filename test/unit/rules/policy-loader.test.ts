@@ -3,8 +3,6 @@ import { expect } from "chai";
 import { DEFAULT_MASS_DEPROVISION } from "../../../src/lifecycle/guard.ts";
 import { loadPolicy, policyGroup, PolicyError, POLICY_INVALID, type PolicyIssue } from "../../../src/rules/policy-loader.ts";
 
-const env = { SLACK_SCIM_TOKEN: "xoxp-secret", AWS_SCIM_TOKEN: "aws-secret" };
-
 function issuesOf(text: string, options: Parameters<typeof loadPolicy>[1] = { file: "bad.yaml" }): PolicyIssue[] {
   try {
     loadPolicy(text, options);
@@ -18,13 +16,13 @@ function issuesOf(text: string, options: Parameters<typeof loadPolicy>[1] = { fi
 
 describe("rules/policy-loader", () => {
   describe("examples", () => {
-    it("when the shipped example is loaded with its variables set, then it yields its groups, apps and guard", () => {
-      const policy = loadPolicy(readFileSync("examples/broker.yaml", "utf8"), { file: "examples/broker.yaml", env });
+    it("when the shipped example is loaded, then it yields its groups, apps (credentials as references) and guard", () => {
+      const policy = loadPolicy(readFileSync("examples/broker.yaml", "utf8"), { file: "examples/broker.yaml" });
       expect(policy.groups.map((g) => g.name)).to.deep.equal(["finance", "engineering", "prod-admin", "all-staff-london", "contractors"]);
       expect(policyGroup(policy, "prod-admin")).to.include({ privileged: true, portable: false, owner: "security@example.com" });
       expect(policyGroup(policy, "all-staff-london")!.portable).to.equal(true);
       expect(policy.apps.map((a) => a.name)).to.deep.equal(["slack", "aws-identity-center"]);
-      expect(policy.apps[0]!.auth).to.deep.include({ token: "xoxp-secret" });
+      expect(policy.apps[0]!.auth).to.deep.include({ token: "${SLACK_SCIM_TOKEN}" });
       expect(policy.guards.massDeprovision).to.deep.equal({ maxUsers: 10, maxPercent: 5, windowMs: 3_600_000 });
       expect(policy.version).to.match(/^[0-9a-f]{16}$/);
     });
@@ -80,28 +78,30 @@ describe("rules/policy-loader", () => {
     });
   });
 
-  describe("environment variables", () => {
-    it("when a string references ${VAR}, then the value is substituted and $${ stays literal", () => {
-      const policy = loadPolicy('groups:\n  - name: g\n    when: department eq "${DEPT}" and title ne "$${X}"\n', { env: { DEPT: "Finance" } });
-      expect(policy.groups[0]!.when).to.equal('department eq "Finance" and title ne "${X}"');
+  describe("environment references", () => {
+    const app = (auth: string, extra = "") => `apps:\n  - name: chat\n    url: https://chat.example.com/scim\n    auth: ${auth}\n${extra}`;
+
+    it("when app credentials reference ${VAR}s, then the policy keeps the references as written (resolved only when the fan-out authenticates)", () => {
+      const bearer = loadPolicy(app('{ type: bearer, token: "${CHAT_TOKEN}" }'));
+      expect(bearer.apps[0]!.auth).to.deep.equal({ type: "bearer", token: "${CHAT_TOKEN}" });
+      const basic = loadPolicy(app('{ type: basic, username: "${U}", password: "p-${P}-$${x}" }'));
+      expect(basic.apps[0]!.auth).to.deep.equal({ type: "basic", username: "${U}", password: "p-${P}-$${x}" });
+      const oauth = loadPolicy(app('{ type: oauth2, tokenUrl: "https://idp.example.com/token", clientId: "${ID}", clientSecret: "${SECRET}" }'));
+      expect(oauth.apps[0]!.auth).to.include({ clientId: "${ID}", clientSecret: "${SECRET}" });
     });
 
-    it("when an unquoted value is exactly one reference, then it is typed like YAML would type the value", () => {
-      const policy = loadPolicy("guards:\n  massDeprovision:\n    maxUsers: ${MAX}\n", { env: { MAX: "12" } });
-      expect(policy.guards.massDeprovision.maxUsers).to.equal(12);
+    it("when a reference appears outside app credentials, then it is refused at its line without any value, and $${ stays a literal", () => {
+      const policy = loadPolicy('groups:\n  - name: g\n    when: title ne "$${X}"\n');
+      expect(policy.groups[0]!.when).to.equal('title ne "${X}"');
+      const issues = issuesOf('groups:\n  - name: g\n    when: department eq "${DEPT}"\nguards:\n  massDeprovision:\n    maxUsers: ${MAX}\n' +
+        app('{ type: bearer, token: t }', '    url2: x\n').replace("url: https://chat.example.com/scim", 'url: "https://${HOST}/scim"'));
+      expect(issues.map((i) => [i.line, i.path])).to.deep.include.members([[3, "groups[0].when"], [6, "guards.massDeprovision.maxUsers"], [9, "apps[0].url"]]);
+      for (const i of issues.filter((x) => x.path !== "apps[0].url2")) expect(i.message).to.match(/environment references are only allowed in app credentials/);
     });
 
-    it("when variables are missing, then each is reported at its line, once", () => {
-      const issues = issuesOf(readFileSync("examples/broker.yaml", "utf8"), { file: "examples/broker.yaml", env: {} });
-      expect(issues.map((i) => [i.line, i.path, i.message])).to.deep.equal([
-        [38, "apps[0].auth.token", "environment variable SLACK_SCIM_TOKEN is not set"],
-        [44, "apps[1].auth.token", "environment variable AWS_SCIM_TOKEN is not set"],
-      ]);
-    });
-
-    it("when a reference is malformed, then it is an error rather than literal text", () => {
-      const issues = issuesOf('groups:\n  - name: g\n    when: department eq "${not-a-name}"\n');
-      expect(issues[0]!.message).to.match(/not a valid variable reference/);
+    it("when a reference is malformed, then it is an error rather than literal text, in credentials too", () => {
+      expect(issuesOf('groups:\n  - name: g\n    when: department eq "${not-a-name}"\n')[0]!.message).to.match(/not a valid variable reference/);
+      expect(issuesOf(app('{ type: bearer, token: "${unterminated" }'))[0]!.message).to.match(/unterminated/);
     });
   });
 
