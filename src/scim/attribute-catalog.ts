@@ -6,6 +6,7 @@
 import type SCIMMY from "scimmy";
 import { DomainError, badRequest } from "../shared/errors.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, groupDefinition, userDefinition } from "./schemas.ts";
+import type { FilterAst } from "./filter-parser.ts";
 
 export type ResourceType = "User" | "Group";
 type Attribute = SCIMMY.Types.Attribute;
@@ -161,27 +162,27 @@ const ALIASES = new Map<string, string>([
 ]);
 
 const isCore = (name: string) => { try { userDefinition().attribute(name); return true; } catch { return false; } };
-const asList = (v: unknown): unknown[] => (Array.isArray(v) && v.length > 0 && v.every((e) => typeof e === "object" && e !== null) ? v : [v]);
+
+/** The canonical path of a short policy name (`department` → `urn:…:enterprise:2.0:User:department`). */
+function aliased(path: string): string {
+  if (path.includes(":")) return path;
+  const [first, ...rest] = path.split(".");
+  const target = ALIASES.get(first!.toLowerCase());
+  return target && !isCore(first!) ? [target, ...rest].join(".") : path;
+}
 
 /**
  * Rewrites the short names used in policy conditions (`department eq "Sales"`, `manager.value eq "…"`,
- * `startDate le "…"`) to their extension URN paths, unless the name is a core User attribute. Only
- * top-level keys are rewritten; a key present both short and qualified keeps both conditions (AND).
- * The original `expression` travels along (non-enumerable) so filter-match can still vet it.
+ * `startDate le "…"`) to their extension URN paths, unless the name is a core User attribute. Only paths
+ * at the resource root are rewritten, never the sub-attributes inside a value path.
  */
-export function expandAliases<T extends object>(parsed: readonly T[]): Record<string, unknown>[] & { expression?: string } {
-  const out = parsed.map((branch) => {
-    const result: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(branch)) {
-      const target = ALIASES.get(key.toLowerCase());
-      const name = target && !isCore(key) ? target : key;
-      result[name] = name in result ? [...asList(result[name]), ...asList(value)] : value;
-    }
-    return result;
-  });
-  const expression = (parsed as { expression?: unknown }).expression;
-  if (typeof expression === "string") Object.defineProperty(out, "expression", { value: expression, enumerable: false });
-  return out;
+export function expandAliases(ast: FilterAst): FilterAst {
+  switch (ast.op) {
+    case "and": case "or": return { op: ast.op, nodes: ast.nodes.map(expandAliases) };
+    case "not": return { op: "not", node: expandAliases(ast.node) };
+    case "attr": return { ...ast, path: aliased(ast.path) };
+    case "valuePath": return { ...ast, path: aliased(ast.path) };
+  }
 }
 
 // ---- SQL expressions shared by filter-sql and sortBy -------------------------------------------------

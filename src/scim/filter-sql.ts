@@ -11,6 +11,7 @@ import {
   type AttrRef, type ResourceType, type SqlContext, columnSql, dataColumn, jsonSql, relationSql, valueSql,
 } from "./attribute-catalog.ts";
 import { buildFilterTree, type FilterNode } from "./filter-match.ts";
+import type { FilterAst } from "./filter-parser.ts";
 
 export { sortExpression } from "./attribute-catalog.ts";
 
@@ -91,11 +92,11 @@ function compile(n: FilterNode, ctx: SqlContext, s: State): string {
 }
 
 /**
- * Compiles a parsed filter (scimmy's `new SCIMMY.Types.Filter(expr)`, or the same OR-of-ANDs shape) to a
+ * Compiles a parsed filter (filter-parser.ts `parseFilter(expr)`) to a
  * WHERE expression over alias `u` (User) or `g` (Group) with bind parameters numbered from `firstParam`.
  * Throws DomainError 400 invalidFilter for an unknown attribute or operator, a missing or ill-typed value.
  */
-export function compileFilter(parsed: unknown, resourceType: ResourceType, firstParam = 1): CompiledFilter {
+export function compileFilter(parsed: FilterAst, resourceType: ResourceType, firstParam = 1): CompiledFilter {
   const tree = buildFilterTree(parsed, resourceType);
   const state: State = { params: [], first: firstParam, exists: 0 };
   const sql = compile(tree, { json: dataColumn(resourceType), el: "" }, state);

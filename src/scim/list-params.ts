@@ -1,12 +1,11 @@
 // Query parameters of list and /.search requests (RFC 7644 §3.4.2, §3.4.3) and RFC 9865 cursors, from
 // either a query string or a SearchRequest body, validated into one shape.
-import SCIMMY from "scimmy";
 import { badRequest } from "../shared/errors.ts";
-import { fromScimmy } from "./scimmy-errors.ts";
+import { parseFilter, type FilterAst } from "./filter-parser.ts";
 import type { Projection } from "./projection.ts";
 
 export interface ListParams extends Projection {
-  filter?: unknown[]; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
+  filter?: FilterAst; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
   startIndex: number; count: number; cursor?: string;
 }
 
@@ -26,10 +25,7 @@ function int(v: unknown, name: string): number | undefined {
 export function parseListParams(src: Record<string, unknown>, paging: { defaultPageSize: number; maxPageSize: number }): ListParams {
   const get = (name: string) => src[Object.keys(src).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name];
   const filterText = get("filter") === undefined || get("filter") === "" ? undefined : String(get("filter"));
-  let filter: unknown[] | undefined;
-  if (filterText !== undefined) {
-    try { filter = new SCIMMY.Types.Filter(filterText) as unknown as unknown[]; } catch (e) { throw fromScimmy(e, "invalidFilter"); }
-  }
+  const filter = filterText === undefined ? undefined : parseFilter(filterText);
   const sortOrderRaw = get("sortOrder");
   if (sortOrderRaw !== undefined && !["ascending", "descending"].includes(String(sortOrderRaw)))
     throw badRequest("invalidValue", "sortOrder must be 'ascending' or 'descending'");
