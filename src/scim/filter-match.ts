@@ -4,6 +4,8 @@
 //
 // Semantics, identical in both places:
 // - caseExact:false strings compare case-insensitively; gt/ge/lt/le on strings use code-point order.
+//   Identifiers with a key column (userName, Group displayName, groups.display) compare their keys
+//   (identifier.ts: NFKC + full case fold), computed in JavaScript for both the column and the value.
 // - dateTime values compare as instants; a value without offset is UTC. Booleans take eq/ne only,
 //   and Entra's "True"/"False" strings are accepted as filter values.
 // - `pr`: present and non-empty (not null, not "", not [], not {}); `eq null` ≡ not present
@@ -21,6 +23,10 @@ import {
   elementOf, invalidFilter, rootAttribute,
 } from "./attribute-catalog.ts";
 import type { CompValue, FilterAst } from "./filter-parser.ts";
+import { identifierKey } from "./identifier.ts";
+
+/** Identifiers with a stored key column (userName, Group displayName): compared by identifierKey on both sides. */
+export const isKeyed = (attr: AttrRef): boolean => !attr.caseExact && attr.kind === "string" && attr.column?.key !== undefined;
 
 export type Comparison = "eq" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le";
 export type FilterNode =
@@ -221,9 +227,12 @@ function compare(node: Extract<FilterNode, { op: "cmp" }>, actual: unknown): boo
   if (attr.kind === "dateTime") { a = instant(actual); v = instant(v)!; }
   else if (attr.kind === "string" || attr.kind === "uuid") {
     if (typeof actual !== "string") return false;
-    const fold = attr.kind === "uuid" || !attr.caseExact;
-    a = fold ? actual.toLowerCase() : actual;
-    v = fold ? String(v).toLowerCase() : v;
+    if (isKeyed(attr)) { a = identifierKey(actual); v = identifierKey(String(v)); }
+    else {
+      const fold = attr.kind === "uuid" || !attr.caseExact;
+      a = fold ? actual.toLowerCase() : actual;
+      v = fold ? String(v).toLowerCase() : v;
+    }
   } else a = typeof actual === typeof v ? (actual as number | boolean) : undefined;
   if (a === undefined) return false;
   const c = typeof a === "string" ? order(a, v as string) : a === v ? 0 : a < v ? -1 : 1;

@@ -12,7 +12,7 @@
 // descent, so its depth must be bounded, and its cost must not let one request stall the process.
 import { EmbeddedActionsParser, Lexer, createToken, type IToken, type TokenType } from "chevrotain";
 import { badRequest } from "../shared/errors.ts";
-import { FILTER_LIMITS, assertFilterWithinLimits } from "./input-limits.ts";
+import { FILTER_LIMITS, assertFilterWithinLimits, textProblem } from "./input-limits.ts";
 
 export type CompValue = string | number | boolean | null;
 /** A parsed filter: plain JSON (so it can be frozen, stored and compared), as deep as the text's nesting. */
@@ -125,7 +125,11 @@ const parser = new FilterParser();
 function stringValue(t: IToken): string {
   // During grammar recording chevrotain passes placeholder tokens; their image is not JSON.
   if (!t.image.startsWith('"')) return "";
-  return JSON.parse(t.image) as string;
+  const value = JSON.parse(t.image) as string;
+  // `"\u0000"` and `"\ud800"` are valid JSON escapes but cannot be compared with PostgreSQL text.
+  const problem = textProblem(value);
+  if (problem) throw invalid(`the filter value at offset ${t.startOffset} ${problem}`);
+  return value;
 }
 
 const invalid = (message: string) => badRequest("invalidFilter", message);

@@ -4,7 +4,7 @@
 // taken from the schema definitions and fixed SQL fragments.
 //
 // NULL handling: under AND/OR alone a NULL comparison behaves like FALSE in a WHERE clause, so positive
-// conditions stay bare (and can use indexes: `u.user_name_key = lower($1)`). Only `not` could turn
+// conditions stay bare (and can use indexes: `u.user_name_key = $1`). Only `not` could turn
 // an unknown into a match or a miss, so it reads `NOT COALESCE(x, FALSE)`: `not (title eq "x")` and
 // `title ne "x"` match users without a title, exactly like the in-memory matcher.
 import {
@@ -12,6 +12,8 @@ import {
 } from "./attribute-catalog.ts";
 import { buildFilterTree, type FilterNode } from "./filter-match.ts";
 import type { FilterAst } from "./filter-parser.ts";
+import { identifierKey } from "./identifier.ts";
+import { isKeyed } from "./filter-match.ts";
 
 export { sortExpression } from "./attribute-catalog.ts";
 
@@ -50,10 +52,12 @@ function comparison(n: Extract<FilterNode, { op: "cmp" }>, ctx: SqlContext, s: S
     case "number": return `${lhs} ${cmp === "eq" ? "=" : ORDER[cmp as keyof typeof ORDER]} ${bind(s, value)}::numeric`;
     case "dateTime": return `${lhs} ${cmp === "eq" ? "=" : ORDER[cmp as keyof typeof ORDER]} ${bind(s, value)}::timestamptz`;
     default: {
-      // Strings and ids: caseExact:false folds both sides with lower() (RFC 7644 §3.4.2.2).
-      const fold = attr.kind === "uuid" || !attr.caseExact;
+      // Strings and ids: caseExact:false folds both sides with lower() (RFC 7644 §3.4.2.2); identifiers
+      // with a stored key compare keys, the value's computed here as the column's was (identifier.ts).
+      const keyed = isKeyed(attr);
+      const fold = !keyed && (attr.kind === "uuid" || !attr.caseExact);
       const rhs = (v: string) => (fold ? `lower(${bind(s, v)})` : bind(s, v));
-      const str = String(value);
+      const str = keyed ? identifierKey(String(value)) : String(value);
       switch (cmp) {
         case "eq": return `${lhs} = ${rhs(str)}`;
         case "co": return `${lhs} LIKE ${rhs(`%${likeEscape(str)}%`)} ESCAPE '\\'`;

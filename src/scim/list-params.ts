@@ -15,10 +15,12 @@ const list = (v: unknown): string[] | undefined => {
   return arr.map((s) => s.trim()).filter(Boolean);
 };
 
+// Integers beyond 2^53 lose precision in JavaScript and beyond 2^63 overflow PostgreSQL's bigint (22003):
+// both are refused rather than silently rounded or clamped.
 function int(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;
-  const n = typeof v === "number" ? v : Number(String(v));
-  if (!Number.isInteger(n)) throw badRequest("invalidValue", `${name} must be an integer`);
+  const n = typeof v === "number" ? v : /^\s*[+-]?\d{1,20}\s*$/.test(String(v)) ? Number(String(v)) : NaN;
+  if (!Number.isSafeInteger(n)) throw badRequest("invalidValue", `${name} must be an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`);
   return n;
 }
 
@@ -50,8 +52,8 @@ export function encodeCursor(seq: number, queryKey: string): string {
 export function decodeCursor(cursor: string, queryKey: string): number | null {
   if (cursor === "") return null; // first page
   try {
-    const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof v.s === "number" && v.q === queryKey) return v.s;
+    const v = cursor.length <= 512 && /^[A-Za-z0-9_-]+$/.test(cursor) ? JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) : undefined;
+    if (v && Number.isSafeInteger(v.s) && v.s >= 0 && v.q === queryKey) return v.s;
   } catch { /* fall through */ }
   throw badRequest("invalidCursor", "the cursor is not valid for this query (RFC 9865 §2.3)");
 }

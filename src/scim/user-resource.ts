@@ -4,6 +4,11 @@ import SCIMMY from "scimmy";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA, declareSchemas } from "./schemas.ts";
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
+import { assertAttributeLengths } from "./input-limits.ts";
+import { assertUserIdentifiers, identifierKey } from "./identifier.ts";
+
+// RFC 7643 §4.1.2: x509Certificates values are binary (base64 DER), longer than any text attribute.
+const BINARY_ATTRIBUTES = new Set(["x509certificates.value"]);
 
 export type UserResource = Record<string, any>;
 
@@ -34,6 +39,8 @@ export function validateUser(body: Record<string, unknown>): UserResource {
   delete resource.id; delete resource.meta; delete resource.groups; delete resource.password;
   if (typeof resource.userName !== "string" || resource.userName.trim() === "")
     throw badRequest("invalidValue", "userName is required (RFC 7643 §4.1.1)");
+  assertAttributeLengths(resource, BINARY_ATTRIBUTES);
+  assertUserIdentifiers(resource);
   if (resource.active === undefined) resource.active = true;
   return resource;
 }
@@ -45,7 +52,7 @@ export function toColumns(r: UserResource): UserColumns {
   const ent = (r[ENTERPRISE_SCHEMA] ?? {}) as Record<string, any>;
   const hr = (r[HR_SCHEMA] ?? {}) as Record<string, any>;
   return {
-    userName: r.userName, userNameKey: String(r.userName).toLowerCase(), externalId: str(r.externalId),
+    userName: r.userName, userNameKey: identifierKey(String(r.userName)), externalId: str(r.externalId),
     active: r.active !== false, displayName: str(r.displayName), userType: str(r.userType), title: str(r.title),
     department: str(ent.department), costCenter: str(ent.costCenter), division: str(ent.division),
     organization: str(ent.organization), employeeNumber: str(ent.employeeNumber), managerId: str(ent.manager?.value),
