@@ -31,6 +31,8 @@ export interface AttrRef {
   attribute: Attribute;
   column?: ColumnDef;
   relation?: RelationDef;
+  /** A text[] column holding identifierKey of each value, aligned with the jsonb array (emails.value). */
+  elementKey?: string;
 }
 
 /** Resolution failure; callers turn it into invalidFilter (filters) or invalidValue (sortBy). */
@@ -86,10 +88,14 @@ const GROUP_RELATIONS: Record<string, RelationDef> = {
   },
 };
 
+// Keys of identifiers inside multi-valued attributes (docs/identifiers.md): u.email_keys[n] is
+// identifierKey(emails[n].value), written with the row (src/store/user-repository.ts).
+const USER_ELEMENT_KEYS: Record<string, string> = { "emails.value": "u.email_keys" };
+
 const lowerKeys = <T>(o: Record<string, T>) => new Map(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 const CATALOG = {
-  User: { alias: "u", data: "u.data", columns: lowerKeys(USER_COLUMNS), relations: lowerKeys(USER_RELATIONS), definition: userDefinition },
-  Group: { alias: "g", data: "g.data", columns: lowerKeys(GROUP_COLUMNS), relations: lowerKeys(GROUP_RELATIONS), definition: groupDefinition },
+  User: { alias: "u", data: "u.data", columns: lowerKeys(USER_COLUMNS), relations: lowerKeys(USER_RELATIONS), elementKeys: lowerKeys(USER_ELEMENT_KEYS), definition: userDefinition },
+  Group: { alias: "g", data: "g.data", columns: lowerKeys(GROUP_COLUMNS), relations: lowerKeys(GROUP_RELATIONS), elementKeys: lowerKeys<string>({}), definition: groupDefinition },
 } as const;
 
 export const tableAlias = (rt: ResourceType) => CATALOG[rt].alias;
@@ -118,8 +124,9 @@ function make(rt: ResourceType, attribute: Attribute, path: string, segments: st
   if (returned === "never" || returned === false) throw new AttributePathError(`attribute '${path}' cannot be filtered or sorted on`);
   if ((/^meta\./i.test(path) || inRelation) && !column)
     throw new AttributePathError(`attribute '${path}' is not supported in filters or sortBy`);
+  const elementKey = scope === "element" && !inRelation ? cat.elementKeys.get(path.toLowerCase()) : undefined;
   return {
-    path, segments, scope, attribute, column, relation: relation ?? (inRelation ? parent!.relation : undefined),
+    path, segments, scope, attribute, column, elementKey, relation: relation ?? (inRelation ? parent!.relation : undefined),
     kind: column?.kind === "uuid" ? "uuid" : kindOf(attribute),
     caseExact: attribute.config.caseExact === true,
     multiValued: attribute.config.multiValued === true,
@@ -187,7 +194,7 @@ export function expandAliases(ast: FilterAst): FilterAst {
 
 // ---- SQL expressions shared by filter-sql and sortBy -------------------------------------------------
 /** Where the current evaluation context lives in SQL: the jsonb of the resource or element, and the EXISTS alias. */
-export interface SqlContext { json: string; el: string }
+export interface SqlContext { json: string; el: string; ord?: string }
 
 const SAFE_KEY = /^[A-Za-z0-9$_:.-]+$/;
 /** Attribute names come from the schema definitions, never from the request; still, quote defensively. */
@@ -220,6 +227,8 @@ export function valueSql(ref: AttrRef, ctx: SqlContext): string {
     if (ref.column.kind === "text") return ref.caseExact ? col : ref.column.key ? columnSql({ ...ref.column, sql: ref.column.key }, ctx.el) : `lower(${col})`;
     return ref.column.kind === "uuid" ? `${col}::text` : col;
   }
+  // An identifier inside an array element compares its stored key, found by the element's ordinality.
+  if (ref.elementKey && !ref.caseExact && ctx.ord) return `${ref.elementKey}[${ctx.ord}]`;
   const j = jsonSql(ref, ctx);
   switch (ref.kind) {
     case "boolean": return `(CASE WHEN jsonb_typeof(${j}) = 'boolean' THEN (${j})::boolean END)`;

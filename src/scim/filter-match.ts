@@ -25,8 +25,9 @@ import {
 import type { CompValue, FilterAst } from "./filter-parser.ts";
 import { identifierKey } from "./identifier.ts";
 
-/** Identifiers with a stored key column (userName, Group displayName): compared by identifierKey on both sides. */
-export const isKeyed = (attr: AttrRef): boolean => !attr.caseExact && attr.kind === "string" && attr.column?.key !== undefined;
+/** Identifiers with a stored key column (userName, emails.value, Group displayName): compared by identifierKey on both sides. */
+export const isKeyed = (attr: AttrRef): boolean =>
+  !attr.caseExact && attr.kind === "string" && (attr.column?.key !== undefined || attr.elementKey !== undefined);
 
 export type Comparison = "eq" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le";
 export type FilterNode =

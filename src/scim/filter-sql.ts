@@ -77,8 +77,8 @@ function anyValue(n: Extract<FilterNode, { op: "any" }>, ctx: SqlContext, s: Sta
     return `EXISTS (SELECT 1 FROM ${from} WHERE ${correlate} AND ${compile(n.where, { json: "NULL::jsonb", el }, s)})`;
   }
   const arr = jsonSql(n.attr, ctx);
-  const where = compile(n.where, { json: `e${el}.v`, el: ctx.el }, s);
-  return `EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${arr}) = 'array' THEN ${arr} ELSE '[]'::jsonb END) AS e${el}(v) WHERE ${where})`;
+  const where = compile(n.where, { json: `e${el}.v`, el: ctx.el, ord: `e${el}.n` }, s);
+  return `EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${arr}) = 'array' THEN ${arr} ELSE '[]'::jsonb END) WITH ORDINALITY AS e${el}(v, n) WHERE ${where})`;
 }
 
 function compile(n: FilterNode, ctx: SqlContext, s: State): string {

@@ -19,6 +19,8 @@ export interface UserColumns {
   division: string | null; organization: string | null; employeeNumber: string | null; managerId: string | null;
   employmentStatus: string | null; startDate: Date | null; endDate: Date | null; location: string | null;
   sponsorId: string | null; data: UserResource;
+  /** identifierKey of each emails[].value, aligned with data.emails (null where a value is missing). */
+  emailKeys?: Array<string | null>;
 }
 
 export interface UserRow extends UserColumns {
@@ -58,6 +60,7 @@ export function toColumns(r: UserResource): UserColumns {
     organization: str(ent.organization), employeeNumber: str(ent.employeeNumber), managerId: str(ent.manager?.value),
     employmentStatus: str(hr.employmentStatus), startDate: date(hr.startDate), endDate: date(hr.endDate),
     location: str(hr.location), sponsorId: str(hr.sponsor?.value), data: r,
+    emailKeys: Array.isArray(r.emails) ? r.emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [],
   };
 }
 

@@ -36,7 +36,23 @@ async function rekey(q: Q, table: "scim_user" | "scim_group", nameColumn: string
   return { table, rekeyed: ids.length, unresolved };
 }
 
+/** email_keys of every user from its data (no uniqueness involved). */
+async function keyEmails(q: Q): Promise<number> {
+  const { rows } = await q.query(`SELECT id, data -> 'emails' AS emails FROM scim_user`);
+  const ids: string[] = [], keys: string[] = [];
+  for (const r of rows) {
+    const list = Array.isArray(r.emails) ? r.emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [];
+    ids.push(r.id); keys.push(JSON.stringify(list));
+  }
+  if (ids.length) {
+    await q.query(`UPDATE scim_user u SET email_keys = ARRAY(SELECT jsonb_array_elements_text(v.k::jsonb))
+      FROM unnest($1::uuid[], $2::text[]) AS v(id, k) WHERE u.id = v.id`, [ids, keys]);
+  }
+  return ids.length;
+}
+
 export async function rekeyIdentifiers(q: Q): Promise<RekeyResult[]> {
+  await keyEmails(q);
   return [
     await rekey(q, "scim_user", "user_name", "user_name_key", "scim_user_user_name_key_key"),
     await rekey(q, "scim_group", "display_name", "display_name_key", "scim_group_display_name_key_key"),

@@ -23,12 +23,13 @@ function expectError(f: () => unknown, scimType: string, fragment?: string) {
 }
 
 describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
-  it("when userName eq is compiled, then it uses the lower-cased key column so the unique index applies", () => {
-    expect(users('userName eq "Bob@X"')).to.deep.equal({ sql: "u.user_name_key = lower($1)", params: ["Bob@X"] });
+  it("when userName eq is compiled, then it compares the identifier key column with the value's key (unique index)", () => {
+    expect(users('userName eq "Bob@X"')).to.deep.equal({ sql: "u.user_name_key = $1", params: ["bob@x"] });
+    expect(users('userName eq "ＳＴＲＡßＥ"')).to.deep.equal({ sql: "u.user_name_key = $1", params: ["strasse"] });
   });
   it("when firstParam is given, then placeholders are numbered from it", () => {
     const r = users('userName eq "a" or externalId eq "B"', 4);
-    expect(r.sql).to.equal("(u.user_name_key = lower($4) OR u.external_id = $5)");
+    expect(r.sql).to.equal("(u.user_name_key = $4 OR u.external_id = $5)");
     expect(r.params).to.deep.equal(["a", "B"]);
   });
   it("when a caseExact:false column has no key column, then both sides are lower-cased", () => {
@@ -37,7 +38,7 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
   });
   it("when co/sw/ew carry LIKE wildcards, then %, _ and \\ are escaped", () => {
     const r = users('userName co "50%_off\\\\"');
-    expect(r.sql).to.equal("u.user_name_key LIKE lower($1) ESCAPE '\\'");
+    expect(r.sql).to.equal("u.user_name_key LIKE $1 ESCAPE '\\'");
     expect(r.params).to.deep.equal(["%50\\%\\_off\\\\%"]);
     expect(users('title sw "a"').params).to.deep.equal(["a%"]);
     expect(users('title ew "a"').params).to.deep.equal(["%a"]);
@@ -75,17 +76,17 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
   });
   it("when a value path is used, then all its conditions apply to the same jsonb element", () => {
     const r = users('emails[type eq "work" and value co "x"]');
-    expect(r.sql).to.match(/^EXISTS \(SELECT 1 FROM jsonb_array_elements\(.*u\.data -> 'emails'.*\) AS e1\(v\) WHERE \(lower\(\(e1\.v ->> 'type'\)\) = lower\(\$1\) AND lower\(\(e1\.v ->> 'value'\)\) LIKE lower\(\$2\) ESCAPE '\\'\)\)$/);
+    expect(r.sql).to.match(/^EXISTS \(SELECT 1 FROM jsonb_array_elements\(.*u\.data -> 'emails'.*\) WITH ORDINALITY AS e1\(v, n\) WHERE \(lower\(\(e1\.v ->> 'type'\)\) = lower\(\$1\) AND u\.email_keys\[e1\.n\] LIKE \$2 ESCAPE '\\'\)\)$/);
   });
   it("when groups are filtered on a user, then EXISTS over group_member is used", () => {
     const r = users('groups.value eq "6f1c6b0e-1111-4000-8000-000000000001" and not (groups.display sw "adm")');
     expect(r.sql).to.equal("(EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_group gg1 ON gg1.id = gm1.group_id WHERE gm1.user_id = u.id AND gm1.group_id = $1::uuid)"
-      + " AND NOT EXISTS (SELECT 1 FROM group_member gm2 LEFT JOIN scim_group gg2 ON gg2.id = gm2.group_id WHERE gm2.user_id = u.id AND gg2.display_name_key LIKE lower($2) ESCAPE '\\'))");
+      + " AND NOT EXISTS (SELECT 1 FROM group_member gm2 LEFT JOIN scim_group gg2 ON gg2.id = gm2.group_id WHERE gm2.user_id = u.id AND gg2.display_name_key LIKE $2 ESCAPE '\\'))");
     expect(r.params).to.deep.equal(["6f1c6b0e-1111-4000-8000-000000000001", "adm%"]);
   });
   it("when members are filtered on a group, then EXISTS over group_member joins the user", () => {
     const r = groups('displayName eq "Admins" and members[display co "ali"]');
-    expect(r.sql).to.equal("(g.display_name_key = lower($1) AND EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_user mu1 ON mu1.id = gm1.user_id WHERE gm1.group_id = g.id AND lower(mu1.display_name) LIKE lower($2) ESCAPE '\\'))");
+    expect(r.sql).to.equal("(g.display_name_key = $1 AND EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_user mu1 ON mu1.id = gm1.user_id WHERE gm1.group_id = g.id AND lower(mu1.display_name) LIKE lower($2) ESCAPE '\\'))");
   });
   it("when policy aliases are expanded, then they compile to the extension columns", () => {
     const r = compileFilter(expandAliases(parse('department eq "Sales" and manager.value eq "m1" and employmentStatus eq "active"')), "User");
@@ -109,7 +110,8 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
       fc.assert(fc.property(attrs, ops, value, (a, op, v) => {
         const marker = `zq${v}`;
         const r = users(`${a} ${op} "${marker}"`);
-        return !r.sql.includes(marker) && r.params.some((p) => String(p).includes(marker.replace(/[\\%_]/g, "\\$&")) || p === marker);
+        const escaped = marker.replace(/[\\%_]/g, "\\$&").toLowerCase(); // identifier keys are case-folded
+        return !r.sql.includes(marker) && r.params.some((p) => String(p).toLowerCase().includes(escaped) || String(p).toLowerCase() === marker.toLowerCase());
       }));
     });
     it("when a filter compiles, then placeholders are exactly $first..$first+params-1", () => {
