@@ -68,13 +68,6 @@ export function scimRouter(d: ScimDeps): Router {
   const base = (req: Request) => baseUrlOf(req, d.publicUrl);
   const ifMatch = (req: Request) => req.get("If-Match") ?? undefined;
 
-  // Path ids are percent-decoded by the router; a malformed escape (`%ff`, `%E2%82`, `%u0041`) would
-  // surface as a URIError. RFC 3986 §2.1: it is a bad request, answered as one.
-  r.use((req, _res, next) => {
-    try { decodeURIComponent(req.path); } catch { throw badRequest("invalidSyntax", "the request path is not valid percent-encoded UTF-8 (RFC 3986 §2.1)"); }
-    next();
-  });
-
   // --- discovery (RFC 7644 §4); also behind a token: SPC details are not for anonymous callers ---
   r.get("/ServiceProviderConfig", read, (req, res) => sendScim(res, 200, serviceProviderConfig(base(req), d.limits)));
   r.get("/Schemas", read, (req, res) => { const s = schemaDocuments(base(req)); sendScim(res, 200, listResponse({ totalResults: s.length, Resources: s, startIndex: 1, itemsPerPage: s.length })); });

@@ -1,0 +1,153 @@
+// Issue 14 "Tests and measures": at least 1,000 hostile requests per run across SCIM and admin routes —
+// deep JSON, huge strings, NUL and unpaired surrogates, numbers beyond safe integers, forged cursors, broken
+// percent-encoding, broken JSON, `__proto__` keys, foreign media types, complex filters, look-alike
+// identifiers. Never a 5xx, the process alive, the database unchanged by every rejected request,
+// Object.prototype untouched, and /healthz answering within 100 ms throughout (probed concurrently over a
+// real socket while the hostile requests are in flight).
+import { expect } from "chai";
+import fc from "fast-check";
+import pg from "pg";
+import request from "supertest";
+import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
+import { GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, scimClient, userBody } from "../helpers/scim.ts";
+
+const SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+const HEALTHZ_BUDGET_MS = 100;
+
+interface Hostile { method: "get" | "post" | "put" | "patch" | "delete"; path: string; type?: string; body?: string | object; query?: Record<string, string> }
+
+describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", function () {
+  this.timeout(120_000);
+  let t: TestBroker;
+  let c: ReturnType<typeof scimClient>;
+  let db: pg.Pool;
+  let userId: string, groupId: string;
+
+  before(async () => {
+    t = await startTestBroker();
+    c = scimClient(t.base, t.token);
+    db = new pg.Pool({ connectionString: t.databaseUrl, max: 2 });
+    userId = (await c.post("/Users", userBody({ userName: "target@example.com" }))).body.id;
+    groupId = (await c.post("/Groups", { schemas: [GROUP_SCHEMA], displayName: "finance" })).body.id;
+  });
+  after(async () => { await db.end(); await t.stop(); });
+
+  const fingerprint = async () => (await db.query(`SELECT
+      (SELECT count(*) FROM scim_user)::int AS users, (SELECT count(*) FROM scim_group)::int AS groups,
+      (SELECT count(*) FROM group_member)::int AS members, (SELECT count(*) FROM change_record)::int AS changes,
+      (SELECT coalesce(sum(version), 0) FROM scim_user)::int AS user_versions, (SELECT coalesce(sum(version), 0) FROM scim_group)::int AS group_versions,
+      (SELECT count(*) FROM membership_exception)::int AS exceptions, (SELECT count(*) FROM audit_event)::int AS audit`)).rows[0];
+
+  // ---- generators of hostile pieces -----------------------------------------------------------------
+  const deepJson = fc.integer({ min: 33, max: 3_000 }).map((n) => `${"[".repeat(n)}${"]".repeat(n)}`);
+  const deepObject = fc.integer({ min: 33, max: 500 }).map((n) => { let v: unknown = 1; for (let i = 0; i < n; i++) v = { a: v }; return v; });
+  const badChar = fc.constantFrom("\u0000", "\ud800", "\udfff", "a\u0000b", "x\ud83d");
+  const invisible = fc.constantFrom("\u200b", "\u202e", "\u00ad", "\t", " ", "\u2028", "\ufeff");
+  const huge = fc.oneof(fc.integer({ min: 1_025, max: 20_000 }), fc.constant(17_000)).map((n) => "h".repeat(n));
+  const lookalike = fc.constantFrom<["User" | "Group", string]>(["User", "TARGET@example.com"], ["User", "ｔａｒｇｅｔ@example.com"], ["User", "t\u0430rget@example.com"],
+    ["User", "target@example.com\u200b"], ["Group", "ﬁnance"], ["Group", "ＦＩＮＡＮＣＥ"], ["Group", "FINANCE"], ["Group", " finance"]);
+  const bigNumber = fc.constantFrom("99999999999999999999", "9223372036854775808", "1e400", "-1e309", "NaN", "0x10", "1.5", "18446744073709551616");
+  const brokenJson = fc.constantFrom("{", '{"schemas":', "[1,2", '{"a":"\\u00"}', "nul", '{"userName":"x",}', "\u0000", '{"a":1}}');
+  const badPercent = fc.constantFrom("%ff", "%E2%82", "%u0041", "%", "%%", "a%zz", "%c0%af", "%ED%A0%80");
+  const badType = fc.constantFrom("application/evil+json", "application/json;;;", "text/plain", "application/xml", "application/json; charset=latin1", "multipart/form-data; boundary=x");
+  const filterText = fc.oneof(
+    fc.integer({ min: 101, max: 400 }).map((n) => Array.from({ length: n }, (_, i) => `title eq "${i}"`).join(" or ")),
+    fc.integer({ min: 17, max: 400 }).map((n) => `${"(".repeat(n)}title pr${")".repeat(n)}`),
+    fc.integer({ min: 17, max: 400 }).map((n) => `${"not (".repeat(n)}title pr${")".repeat(n)}`),
+    badChar.map((b) => `userName eq "${b}"`), fc.constantFrom('title eq "\\u0000"', 'title eq "\\ud800"', "((", "userName eq", "not ()", 'x[y[z eq "1"]]'),
+    fc.string({ maxLength: 40 }));
+  const protoBody = fc.constantFrom(
+    `{"schemas":["${USER_SCHEMA}"],"userName":"p1@example.com","__proto__":{"polluted":true}}`,
+    `{"schemas":["${USER_SCHEMA}"],"userName":"p2@example.com","name":{"__proto__":{"polluted":true}}}`,
+    `{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","value":{"__proto__":{"polluted":true}}}]}`,
+    `{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","path":"__proto__.polluted","value":true}]}`);
+
+  const hostileRequests = (userId: string, groupId: string): fc.Arbitrary<Hostile> => {
+  const user = (over: Record<string, unknown>) => ({ schemas: [USER_SCHEMA], userName: "new.user@example.com", ...over });
+  return fc.oneof(
+    deepJson.map((d) => ({ method: "post", path: "/scim/v2/Users", body: `{"schemas":["${USER_SCHEMA}"],"userName":"d@example.com","x":${d}}` }) as Hostile),
+    deepObject.map((d) => ({ method: "patch", path: `/scim/v2/Users/${userId}`, body: { schemas: [PATCH_OP], Operations: [{ op: "add", path: "nickName", value: d }] } }) as Hostile),
+    deepObject.map((d) => ({ method: "post", path: "/scim/v2/Bulk", body: { schemas: ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], Operations: [{ method: "POST", path: "/Users", bulkId: "b", data: user({ x: d }) }] } }) as Hostile),
+    fc.tuple(fc.constantFrom("userName", "externalId"), fc.oneof(badChar, huge, invisible.filter((i) => i !== " ").map((i) => `a${i}b`), invisible.map((i) => `${i}ab`)))
+      .map(([k, v]) => ({ method: "post", path: "/scim/v2/Users", body: user({ [k]: v }) }) as Hostile),
+    fc.tuple(fc.constantFrom("displayName", "title", "nickName", "profileUrl"), fc.oneof(badChar, huge))
+      .map(([k, v]) => ({ method: "post", path: "/scim/v2/Users", body: user({ [k]: v }) }) as Hostile),
+    fc.tuple(fc.constantFrom("department", "costCenter", "manager"), huge).map(([k, v]) => ({ method: "put", path: `/scim/v2/Users/${userId}`,
+      body: user({ userName: "target@example.com", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": { [k]: k === "manager" ? { value: v } : v } }) }) as Hostile),
+    lookalike.map(([kind, n]) => ({ method: "post", path: `/scim/v2/${kind}s`,
+      body: kind === "Group" ? { schemas: [GROUP_SCHEMA], displayName: n } : user({ userName: n }) }) as Hostile),
+    invisible.map((i) => ({ method: "patch", path: `/scim/v2/Groups/${groupId}`, body: { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "displayName", value: `finance${i}` }] } }) as Hostile),
+    fc.tuple(fc.constantFrom("startIndex", "count"), bigNumber).map(([k, v]) => ({ method: "get", path: "/scim/v2/Users", query: { [k]: v } }) as Hostile),
+    fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom(Buffer.from('{"s":1e300,"q":""}').toString("base64url"), Buffer.from('{"s":-1}').toString("base64url"), "x".repeat(4_000)))
+      .map((cursor) => ({ method: "get", path: "/scim/v2/Users", query: { cursor } }) as Hostile),
+    bigNumber.map((v) => ({ method: "get", path: "/admin/v1/events", query: { before: v } }) as Hostile),
+    bigNumber.map((v) => ({ method: "get", path: "/admin/v1/reviews", query: { limit: v } }) as Hostile),
+    fc.tuple(badPercent, fc.constantFrom("/scim/v2/Users/", "/scim/v2/Groups/", "/admin/v1/users/", "/admin/v1/reviews/", "/admin/v1/exceptions/"), fc.constantFrom<Hostile["method"]>("get", "delete"))
+      .map(([p, prefix, method]) => ({ method, path: `${prefix}${p}${prefix.startsWith("/admin/v1/users") ? "/apps" : ""}` }) as Hostile),
+    fc.tuple(brokenJson, fc.constantFrom("/scim/v2/Users", "/scim/v2/Users/.search", "/scim/v2/Bulk", "/admin/v1/exceptions", "/admin/v1/policy/validate"))
+      .map(([body, path]) => ({ method: "post", path, type: "application/json", body }) as Hostile),
+    fc.tuple(badType, fc.constantFrom("/scim/v2/Users", `/scim/v2/Users/${userId}`, "/scim/v2/.search")).map(([type, path]) => ({ method: path.endsWith(userId) ? "patch" : "post", path, type, body: JSON.stringify(user({})) }) as Hostile),
+    filterText.map((filter) => ({ method: "post", path: "/scim/v2/Users/.search", body: { schemas: [SEARCH], filter } }) as Hostile),
+    filterText.filter((f) => f.length < 6_000).map((filter) => ({ method: "get", path: "/scim/v2/Groups", query: { filter } }) as Hostile),
+    protoBody.map((body) => ({ method: body.includes(PATCH_OP) ? "patch" : "post", path: body.includes(PATCH_OP) ? `/scim/v2/Users/${userId}` : "/scim/v2/Users", type: "application/scim+json", body }) as Hostile),
+    fc.tuple(badChar, huge).map(([b, h]) => ({ method: "post", path: "/admin/v1/exceptions", body: { user: `u${b}`, group: h, kind: "grant", reason: b, owner: b } }) as Hostile),
+  );
+  };
+
+  it("when 1,000+ hostile requests arrive, then no 5xx, no write, Object.prototype intact and /healthz within 100 ms", async () => {
+    const protoKeys = Object.getOwnPropertyNames(Object.prototype).sort();
+    const before = await fingerprint();
+    let sent = 0;
+    const statuses = new Map<number, number>();
+
+    // /healthz over a real socket, concurrently with the hostile traffic; max latency of every probe.
+    let probing = true, healthMax = 0, probes = 0;
+    const probe = (async () => {
+      while (probing) {
+        const t0 = performance.now();
+        const h = await fetch(`${t.url}/healthz`);
+        await h.arrayBuffer();
+        healthMax = Math.max(healthMax, performance.now() - t0);
+        probes++;
+        expect(h.status).to.equal(200);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+
+    // fetch keeps connections alive: the client's own cost stays small beside the server's.
+    const send = async (h: Hostile) => {
+      const url = `${t.url}${h.path}${h.query ? `?${new URLSearchParams(h.query)}` : ""}`;
+      const res = await fetch(url, {
+        method: h.method.toUpperCase(),
+        headers: { Authorization: `Bearer ${t.token}`, ...(h.body !== undefined ? { "Content-Type": h.type ?? "application/scim+json" } : {}) },
+        ...(h.body !== undefined ? { body: typeof h.body === "string" ? h.body : JSON.stringify(h.body) } : {}),
+      });
+      const text = await res.text();
+      const r = { status: res.status, body: text.slice(0, 400), headers: { "content-type": res.headers.get("content-type") ?? "" } };
+      sent++;
+      statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+      expect(r.status, `${h.method.toUpperCase()} ${h.path.slice(0, 80)} ${JSON.stringify(h.query ?? "").slice(0, 80)} → ${r.body.slice(0, 300)}`).to.be.below(500);
+      if (h.method !== "get" && !h.path.endsWith("/.search")) expect(r.status, `${h.method} ${h.path} must be refused: ${r.body.slice(0, 200)}`).to.be.at.least(400);
+      if (h.path.startsWith("/scim/v2") && r.status >= 400) expect(r.headers["content-type"]).to.match(/application\/scim\+json/);
+    };
+
+    try {
+      await fc.assert(fc.asyncProperty(fc.array(hostileRequests(userId, groupId), { minLength: 10, maxLength: 10 }), async (batch) => {
+        // four in flight at a time, as a client pool would send them
+        for (let i = 0; i < batch.length; i += 4) await Promise.all(batch.slice(i, i + 4).map(send));
+        expect(await fingerprint()).to.deep.equal(before);
+      }), { numRuns: 101, endOnFailure: true });
+    } finally {
+      probing = false;
+      await probe;
+    }
+    expect(sent).to.be.at.least(1_000);
+    expect(probes).to.be.greaterThan(10);
+    expect(Object.getOwnPropertyNames(Object.prototype).sort()).to.deep.equal(protoKeys);
+    expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+    expect((await request(t.url).get("/healthz")).status).to.equal(200);
+    expect((await c.get(`/Users/${userId}`)).body.userName).to.equal("target@example.com");
+    if (process.env.BROKER_TEST_VERBOSE) console.log(`${sent} requests, ${probes} probes, max /healthz ${healthMax.toFixed(1)} ms, statuses ${JSON.stringify([...statuses])}`);
+    expect(healthMax, `max /healthz latency over ${probes} probes; statuses ${JSON.stringify([...statuses])}`).to.be.below(HEALTHZ_BUDGET_MS);
+  });
+});
