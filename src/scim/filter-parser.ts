@@ -178,3 +178,24 @@ function assertTokensWithinLimits(tokens: IToken[]): void {
   if (terms > FILTER_LIMITS.maxTerms) throw invalid(`filter too complex: ${terms} comparisons (at most ${FILTER_LIMITS.maxTerms})`);
   if (maxDepth > FILTER_LIMITS.maxDepth) throw invalid(`filter too complex: nested ${maxDepth} levels deep (at most ${FILTER_LIMITS.maxDepth})`);
 }
+
+/**
+ * The number of OR-of-AND branches scimmy's parser would expand `ast` into (its disjunctive normal form, with
+ * `not` pushed down by De Morgan), capped at `cap`. scimmy still parses the value filters of PATCH paths
+ * (RFC 7644 §3.5.2, inside its PatchOp) and that expansion is exponential: `[(a or b) and (c or d) and …]`
+ * with 16 groups is 65,536 branches and seconds of CPU. dialect.ts refuses such paths before scimmy runs.
+ */
+export function normalFormSize(ast: FilterAst, cap = 1_000_000): number {
+  const size = (n: FilterAst, negated: boolean): number => {
+    switch (n.op) {
+      case "not": return size(n.node, !negated);
+      case "attr": case "valuePath": return n.op === "valuePath" ? size(n.filter, negated) : 1;
+      default: {
+        const parts = n.nodes.map((c) => size(c, negated));
+        const conjunctive = (n.op === "and") !== negated;
+        return Math.min(cap, conjunctive ? parts.reduce((a, b) => a * b, 1) : parts.reduce((a, b) => a + b, 0));
+      }
+    }
+  };
+  return size(ast, false);
+}

@@ -13,6 +13,8 @@ import { ENTERPRISE_SCHEMA, HR_SCHEMA } from "./schemas.ts";
 export const FILTER_LIMITS = { maxLength: 4_096, maxTerms: 100, maxDepth: 16 } as const;
 export const JSON_LIMITS = { maxDepth: 32, maxStringLength: 16_384 } as const;
 export const PATH_MAX_LENGTH = 1_024;
+/** Alternatives a PATCH path's value filter may expand to (filter-parser.ts normalFormSize). */
+export const PATCH_FILTER_MAX_BRANCHES = 64;
 export const DEFAULT_MAX_LENGTH = 1_024;
 export const BINARY_MAX_LENGTH = 16_384;
 

@@ -69,6 +69,18 @@ describe("SCIM input: filters, limits, encodings and content types", function ()
     });
   });
 
+  describe("PATCH path filters (scimmy expands them exponentially)", () => {
+    it("when a PATCH path's value filter would expand to thousands of alternatives, then 400 invalidFilter at once", async () => {
+      const before = await snapshot();
+      const groups = Array.from({ length: 18 }, (_, i) => `(type eq "a${i}" or value eq "b${i}")`).join(" and ");
+      const r = await c.patch(`/Users/${userId}`, [{ op: "remove", path: `emails[${groups}]` }]);
+      expectScimError(r, 400, "invalidFilter");
+      expect(r.body.detail).to.match(/too complex/);
+      expectScimError(await c.patch(`/Users/${userId}`, [{ op: "remove", path: `emails[${"x".repeat(2_000)} eq "1"]` }]), 400, "invalidPath");
+      expect(await snapshot()).to.deep.equal(before);
+    });
+  });
+
   describe("hostile values (issue 14 defect 1)", () => {
     it("when JSON is nested 2,000 deep, then 400 invalidSyntax before any walk (no stack overflow)", async () => {
       const before = await snapshot();
