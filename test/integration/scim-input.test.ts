@@ -4,6 +4,7 @@ import { expect } from "chai";
 import pg from "pg";
 import { request as httpRequest } from "node:http";
 import request from "supertest";
+import { connect } from "node:net";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
 import { scimClient, userBody, ENTERPRISE_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from "../helpers/scim.ts";
 
@@ -169,6 +170,14 @@ describe("SCIM input: filters, limits, encodings and content types", function ()
       expect(r.status).to.equal(431);
       expect(r.type).to.match(/application\/scim\+json/);
       expect(JSON.parse(r.body)).to.include({ status: "431" });
+      // A malformed header line: Node's parser answers 400 before express sees the request.
+      const raw = await new Promise<string>((resolve, reject) => {
+        const sock = connect(Number(url.port), url.hostname, () => sock.end("GET /scim/v2/Users HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n"));
+        let got = ""; sock.on("data", (d) => (got += d)); sock.on("end", () => resolve(got)); sock.on("error", reject);
+      });
+      expect(raw).to.match(/^HTTP\/1\.1 400 /);
+      expect(raw).to.match(/Content-Type: application\/scim\+json/i);
+      expect(JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4))).to.include({ status: "400" });
     });
   });
 
