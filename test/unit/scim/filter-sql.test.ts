@@ -121,6 +121,20 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
         return used.length === r.params.length && used.every((n, i) => n === first + i);
       }));
     });
+    it("when arbitrary nested filters with not, groups and value paths compile, then no NOT is bare and placeholders stay in order", () => {
+      const leaf = fc.tuple(attrs, ops, value).map(([a, op, v]) => `${a} ${op} "x${v}"`);
+      const nested = fc.letrec<{ f: string }>((tie) => ({
+        f: fc.oneof({ depthSize: "small", maxDepth: 4 }, leaf, fc.constantFrom('emails[type eq "work" and not (value co "a")]', "title pr"),
+          fc.tuple(tie("f"), fc.constantFrom("and", "or"), tie("f")).map(([a, op, b]) => `(${a} ${op} ${b})`), tie("f").map((a) => `not (${a})`)),
+      })).f;
+      fc.assert(fc.property(nested, fc.integer({ min: 1, max: 9 }), (f, first) => {
+        const r = users(f, first);
+        const used = [...r.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+        // a NOT is over COALESCE(…, FALSE), EXISTS or a never-NULL parenthesised test, never a bare comparison
+        const bareNot = /(?<!IS )NOT (?!COALESCE\(|EXISTS |\()/.test(r.sql);
+        return used.every((n, i) => n === first + i) && used.length === r.params.length && !bareNot;
+      }));
+    });
   });
 });
 
