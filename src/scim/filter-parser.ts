@@ -49,7 +49,6 @@ const TOKENS: TokenType[] = [Space, LParen, RParen, LBracket, RBracket, StringLi
   And, Or, Not, Pr, CompareOp, True, False, Null, AttrPath, SubAttr];
 const lexer = new Lexer(TOKENS, { positionTracking: "onlyOffset", ensureOptimizations: true });
 
-export const FilterTokens = { LParen, RParen, LBracket, RBracket, CompareOp, Pr, Not, And, Or } as const;
 
 // ---- grammar ------------------------------------------------------------------------------------------
 const join = (op: "and" | "or", nodes: FilterAst[]): FilterAst =>
