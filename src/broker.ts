@@ -29,6 +29,7 @@ import { noFanout, type FanoutPort } from "./lifecycle/fanout-port.ts";
 import { lifecycleRouter } from "./admin/lifecycle-routes.ts";
 import { createFanout } from "./fanout/fanout.ts";
 import { fanoutRouter } from "./admin/fanout-routes.ts";
+import { answerClientErrors } from "./http/client-error.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -101,6 +102,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
         const s = app.listen(port, host, () => resolve(s)).once("error", reject);
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
+      answerClientErrors(server); // Node's own 400/431 answers get an error body (src/http/client-error.ts)
       await startWorkers();
       return (server.address() as { port: number }).port;
     },

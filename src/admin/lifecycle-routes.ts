@@ -111,7 +111,8 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
   // ---- lifecycle events ----
   r.get("/events", async (req, res) => {
     const before = str(req.query.before);
-    if (before !== undefined && !/^\d+$/.test(before)) throw badRequest("invalidValue", "before must be an event id");
+    // An id beyond 2^53 would be rounded here and overflow bigint in SQL (22003): refused as 400.
+    if (before !== undefined && (!/^\d{1,16}$/.test(before) || !Number.isSafeInteger(Number(before)))) throw badRequest("invalidValue", "before must be an event id");
     res.json({ items: await lc.events({ user: str(req.query.user), limit: limitOf(req.query.limit, 1000), before: before ? Number(before) : undefined }) });
   });
 

@@ -19,6 +19,7 @@ import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_
 import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./leaver-sla-repository.ts";
 import { reconcileApp, type DriftReport } from "./reconcile.ts";
 import { addJob } from "../jobs/job-queue.ts";
+import { identifierKey } from "../scim/identifier.ts";
 
 export type ReconcileFix = DriftReport["fix"];
 
@@ -235,7 +236,7 @@ export class FanoutService {
   async #userId(ref: string): Promise<string> {
     if (isUuid(ref)) return ref; // deleted users keep their accounts and SLAs
     const { rows } = await this.d.pool.query(
-      `SELECT id FROM scim_user WHERE user_name_key = lower($1) UNION ALL SELECT user_id FROM app_account WHERE lower(user_name) = lower($1) LIMIT 1`, [ref]);
+      `SELECT id FROM scim_user WHERE user_name_key = $2 UNION ALL SELECT user_id FROM app_account WHERE lower(user_name) = lower($1) LIMIT 1`, [ref, identifierKey(ref)]);
     if (!rows[0]) throw notFound(`User ${ref}`);
     return rows[0].id;
   }

@@ -26,6 +26,7 @@ import { parsePath, resolvePath } from "./mapping-expression.ts";
 import { driftingAttributes, isActive } from "./reconcile-diff.ts";
 import { clearedButHeld } from "./owned-attributes.ts";
 import type { ScimResourceWithId } from "./scim-client.ts";
+import { identifierKey } from "../scim/identifier.ts";
 
 /** Entries listed per category (counts are always complete). */
 const LIST_LIMIT = 200;
@@ -141,7 +142,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
   // 4. Pushed groups: the app's members against the desired set.
   const groupFixes: Array<{ groupId: string; remoteId: string; actual: Array<[string, string]>; unknownExtra: string[] }> = [];
   for (const name of runtime.groups) {
-    const g = (await pool.query(`SELECT g.id, ag.remote_id FROM scim_group g LEFT JOIN app_group ag ON ag.app = $2 AND ag.group_id = g.id WHERE g.display_name_key = lower($1)`, [name, runtime.name])).rows[0];
+    const g = (await pool.query(`SELECT g.id, ag.remote_id FROM scim_group g LEFT JOIN app_group ag ON ag.app = $2 AND ag.group_id = g.id WHERE g.display_name_key = $1`, [identifierKey(name), runtime.name])).rows[0];
     if (!g) continue;
     const appGroup = g.remote_id ? await client.getGroup(g.remote_id) : await client.findGroupBy("displayName", name);
     report.appGroups++;

@@ -2,13 +2,14 @@
 // scimmy-routers: we need SQL paging and cursors, ETags, membership deltas, transactional change
 // records, Bulk limits and error mapping that never turns a database fault into 404 (scimmy-notes
 // traps 1, 3, 7, 8, 9) — each would be a workaround against scimmy-routers rather than a use of it.
-import express, { type Request, type Response, type Router } from "express";
+import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { Authenticator, Principal } from "../auth/authenticator.ts";
 import type { UserService } from "../scim/user-service.ts";
 import type { GroupService } from "../scim/group-service.ts";
 import type { SearchService, ResourceType } from "../scim/search-service.ts";
 import type { BulkService } from "../scim/bulk-service.ts";
 import { parseListParams } from "../scim/list-params.ts";
+import { assertFilterWithinLimits, assertJsonWithinLimits, assertRawJsonDepth } from "../scim/input-limits.ts";
 import { userToScim } from "../scim/user-resource.ts";
 import { groupToScim } from "../scim/group-resource.ts";
 import { notModified } from "../scim/preconditions.ts";
@@ -34,9 +35,29 @@ export function writeContext(req: Request): WriteContext {
   return { tokenId: p?.tokenId ?? null, source: p?.source ?? null, requestId: (req as any).id ?? null, actor: p ? `token:${p.name}` : "anonymous" };
 }
 
-const json = (limit: number) => express.json({ type: ["application/json", "application/scim+json", "application/*+json"], limit, strict: false });
+// RFC 7644 §3.1: SCIM bodies are application/scim+json; application/json is accepted as well. JSON is UTF-8
+// (RFC 8259 §8.1), so `charset` is the one parameter allowed, and only as utf-8. Anything else — other
+// +json types, `application/json;;;` — is 415 before the body is read.
+const SCIM_MEDIA_TYPE = /^application\/(?:scim\+)?json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(?:utf-8|"utf-8")[ \t]*)?$/i;
+function unsupportedMediaType(req: Request): DomainError | undefined {
+  const type = req.get("Content-Type");
+  const hasBody = Number(req.get("Content-Length") ?? 0) > 0 || req.get("Transfer-Encoding") !== undefined;
+  if ((type === undefined && !hasBody) || SCIM_MEDIA_TYPE.test(type ?? "")) return undefined;
+  return new DomainError("UNSUPPORTED_MEDIA_TYPE", 415, `Content-Type ${JSON.stringify(type ?? "")} is not supported; send application/scim+json or application/json (RFC 7644 §3.1)`);
+}
+/** 415 for other media types, then express.json with the depth of the raw text bounded before parsing. */
+const json = (limit: number): RequestHandler => {
+  const parse = express.json({ type: () => true, limit, strict: false, verify: (_req, _res, buf) => assertRawJsonDepth(buf) });
+  return (req, res, next) => {
+    const refused = unsupportedMediaType(req);
+    return refused ? next(refused) : parse(req, res, next);
+  };
+};
 const body = (req: Request): Record<string, unknown> => {
   if (!req.body || typeof req.body !== "object" || Array.isArray(req.body)) throw badRequest("invalidSyntax", "the request body must be a JSON object");
+  // A SearchRequest's filter is bounded as a filter (400 invalidFilter "too complex"), before the generic walk.
+  if (req.path.toLowerCase().endsWith("/.search") && typeof req.body.filter === "string") assertFilterWithinLimits(req.body.filter);
+  assertJsonWithinLimits(req.body);
   return req.body as Record<string, unknown>;
 };
 

@@ -4,6 +4,7 @@
 import type pg from "pg";
 import type { CurrentMembership, MembershipCause, MembershipSource } from "../rules/diff.ts";
 import { GROUP_SCHEMA } from "../scim/schemas.ts";
+import { identifierKey } from "../scim/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -36,9 +37,9 @@ export async function membershipsOfUsers(q: Q, userIds: string[], groupIds?: str
 /** Ids of groups by exact displayName (policy names are unique case-insensitively, as display_name_key is). */
 export async function groupIdsByName(q: Q, names: string[]): Promise<Map<string, string>> {
   if (!names.length) return new Map();
-  const { rows } = await q.query(`SELECT id, display_name FROM scim_group WHERE display_name_key = ANY($1::text[])`, [names.map((n) => n.toLowerCase())]);
-  const byKey = new Map(rows.map((r) => [String(r.display_name).toLowerCase(), r.id as string]));
-  return new Map(names.filter((n) => byKey.has(n.toLowerCase())).map((n) => [n, byKey.get(n.toLowerCase())!]));
+  const { rows } = await q.query(`SELECT id, display_name FROM scim_group WHERE display_name_key = ANY($1::text[])`, [names.map(identifierKey)]);
+  const byKey = new Map(rows.map((r) => [identifierKey(String(r.display_name)), r.id as string]));
+  return new Map(names.filter((n) => byKey.has(identifierKey(n))).map((n) => [n, byKey.get(identifierKey(n))!]));
 }
 
 /**
@@ -49,7 +50,7 @@ export async function groupIdsByName(q: Q, names: string[]): Promise<Map<string,
 export async function ensureManagedGroups(q: Q, names: string[], at: Date): Promise<{ ids: Map<string, string>; changed: string[] }> {
   if (!names.length) return { ids: new Map(), changed: [] };
   const { rows } = await q.query(
-    `WITH wanted AS (SELECT n, lower(n) AS k FROM unnest($1::text[]) AS n),
+    `WITH wanted AS (SELECT n, k FROM unnest($1::text[], $4::text[]) AS w(n, k)),
      adopted AS (
        UPDATE scim_group g SET managed = true, display_name = w.n, version = g.version + 1, updated_at = $2,
               data = jsonb_set(g.data, '{displayName}', to_jsonb(w.n))
@@ -65,7 +66,7 @@ export async function ensureManagedGroups(q: Q, names: string[], at: Date): Prom
      UNION ALL SELECT id, display_name, true FROM created
      UNION ALL SELECT g.id, g.display_name, false FROM scim_group g JOIN wanted w ON g.display_name_key = w.k
        WHERE g.managed AND g.display_name = w.n`,
-    [names, at, GROUP_SCHEMA]);
+    [names, at, GROUP_SCHEMA, names.map(identifierKey)]);
   const ids = new Map<string, string>();
   const changed: string[] = [];
   for (const r of rows) { ids.set(r.display_name, r.id); if (r.changed) changed.push(r.display_name); }
@@ -76,7 +77,7 @@ export async function ensureManagedGroups(q: Q, names: string[], at: Date): Prom
 export async function unmanageGroupsExcept(q: Q, names: string[], at: Date): Promise<string[]> {
   const { rows } = await q.query(
     `UPDATE scim_group SET managed = false, version = version + 1, updated_at = $2
-     WHERE managed AND NOT (display_name_key = ANY($1::text[])) RETURNING display_name`, [names.map((n) => n.toLowerCase()), at]);
+     WHERE managed AND NOT (display_name_key = ANY($1::text[])) RETURNING display_name`, [names.map(identifierKey), at]);
   return rows.map((r) => r.display_name as string);
 }
 

@@ -6,6 +6,7 @@
 import type SCIMMY from "scimmy";
 import { DomainError, badRequest } from "../shared/errors.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, groupDefinition, userDefinition } from "./schemas.ts";
+import type { FilterAst } from "./filter-parser.ts";
 
 export type ResourceType = "User" | "Group";
 type Attribute = SCIMMY.Types.Attribute;
@@ -30,6 +31,8 @@ export interface AttrRef {
   attribute: Attribute;
   column?: ColumnDef;
   relation?: RelationDef;
+  /** A text[] column holding identifierKey of each value, aligned with the jsonb array (emails.value). */
+  elementKey?: string;
 }
 
 /** Resolution failure; callers turn it into invalidFilter (filters) or invalidValue (sortBy). */
@@ -85,10 +88,14 @@ const GROUP_RELATIONS: Record<string, RelationDef> = {
   },
 };
 
+// Keys of identifiers inside multi-valued attributes (docs/identifiers.md): u.email_keys[n] is
+// identifierKey(emails[n].value), written with the row (src/store/user-repository.ts).
+const USER_ELEMENT_KEYS: Record<string, string> = { "emails.value": "u.email_keys" };
+
 const lowerKeys = <T>(o: Record<string, T>) => new Map(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 const CATALOG = {
-  User: { alias: "u", data: "u.data", columns: lowerKeys(USER_COLUMNS), relations: lowerKeys(USER_RELATIONS), definition: userDefinition },
-  Group: { alias: "g", data: "g.data", columns: lowerKeys(GROUP_COLUMNS), relations: lowerKeys(GROUP_RELATIONS), definition: groupDefinition },
+  User: { alias: "u", data: "u.data", columns: lowerKeys(USER_COLUMNS), relations: lowerKeys(USER_RELATIONS), elementKeys: lowerKeys(USER_ELEMENT_KEYS), definition: userDefinition },
+  Group: { alias: "g", data: "g.data", columns: lowerKeys(GROUP_COLUMNS), relations: lowerKeys(GROUP_RELATIONS), elementKeys: lowerKeys<string>({}), definition: groupDefinition },
 } as const;
 
 export const tableAlias = (rt: ResourceType) => CATALOG[rt].alias;
@@ -117,8 +124,9 @@ function make(rt: ResourceType, attribute: Attribute, path: string, segments: st
   if (returned === "never" || returned === false) throw new AttributePathError(`attribute '${path}' cannot be filtered or sorted on`);
   if ((/^meta\./i.test(path) || inRelation) && !column)
     throw new AttributePathError(`attribute '${path}' is not supported in filters or sortBy`);
+  const elementKey = scope === "element" && !inRelation ? cat.elementKeys.get(path.toLowerCase()) : undefined;
   return {
-    path, segments, scope, attribute, column, relation: relation ?? (inRelation ? parent!.relation : undefined),
+    path, segments, scope, attribute, column, elementKey, relation: relation ?? (inRelation ? parent!.relation : undefined),
     kind: column?.kind === "uuid" ? "uuid" : kindOf(attribute),
     caseExact: attribute.config.caseExact === true,
     multiValued: attribute.config.multiValued === true,
@@ -161,32 +169,32 @@ const ALIASES = new Map<string, string>([
 ]);
 
 const isCore = (name: string) => { try { userDefinition().attribute(name); return true; } catch { return false; } };
-const asList = (v: unknown): unknown[] => (Array.isArray(v) && v.length > 0 && v.every((e) => typeof e === "object" && e !== null) ? v : [v]);
+
+/** The canonical path of a short policy name (`department` → `urn:…:enterprise:2.0:User:department`). */
+function aliased(path: string): string {
+  if (path.includes(":")) return path;
+  const [first, ...rest] = path.split(".");
+  const target = ALIASES.get(first!.toLowerCase());
+  return target && !isCore(first!) ? [target, ...rest].join(".") : path;
+}
 
 /**
  * Rewrites the short names used in policy conditions (`department eq "Sales"`, `manager.value eq "…"`,
- * `startDate le "…"`) to their extension URN paths, unless the name is a core User attribute. Only
- * top-level keys are rewritten; a key present both short and qualified keeps both conditions (AND).
- * The original `expression` travels along (non-enumerable) so filter-match can still vet it.
+ * `startDate le "…"`) to their extension URN paths, unless the name is a core User attribute. Only paths
+ * at the resource root are rewritten, never the sub-attributes inside a value path.
  */
-export function expandAliases<T extends object>(parsed: readonly T[]): Record<string, unknown>[] & { expression?: string } {
-  const out = parsed.map((branch) => {
-    const result: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(branch)) {
-      const target = ALIASES.get(key.toLowerCase());
-      const name = target && !isCore(key) ? target : key;
-      result[name] = name in result ? [...asList(result[name]), ...asList(value)] : value;
-    }
-    return result;
-  });
-  const expression = (parsed as { expression?: unknown }).expression;
-  if (typeof expression === "string") Object.defineProperty(out, "expression", { value: expression, enumerable: false });
-  return out;
+export function expandAliases(ast: FilterAst): FilterAst {
+  switch (ast.op) {
+    case "and": case "or": return { op: ast.op, nodes: ast.nodes.map(expandAliases) };
+    case "not": return { op: "not", node: expandAliases(ast.node) };
+    case "attr": return { ...ast, path: aliased(ast.path) };
+    case "valuePath": return { ...ast, path: aliased(ast.path) };
+  }
 }
 
 // ---- SQL expressions shared by filter-sql and sortBy -------------------------------------------------
 /** Where the current evaluation context lives in SQL: the jsonb of the resource or element, and the EXISTS alias. */
-export interface SqlContext { json: string; el: string }
+export interface SqlContext { json: string; el: string; ord?: string }
 
 const SAFE_KEY = /^[A-Za-z0-9$_:.-]+$/;
 /** Attribute names come from the schema definitions, never from the request; still, quote defensively. */
@@ -219,6 +227,8 @@ export function valueSql(ref: AttrRef, ctx: SqlContext): string {
     if (ref.column.kind === "text") return ref.caseExact ? col : ref.column.key ? columnSql({ ...ref.column, sql: ref.column.key }, ctx.el) : `lower(${col})`;
     return ref.column.kind === "uuid" ? `${col}::text` : col;
   }
+  // An identifier inside an array element compares its stored key, found by the element's ordinality.
+  if (ref.elementKey && !ref.caseExact && ctx.ord) return `${ref.elementKey}[${ctx.ord}]`;
   const j = jsonSql(ref, ctx);
   switch (ref.kind) {
     case "boolean": return `(CASE WHEN jsonb_typeof(${j}) = 'boolean' THEN (${j})::boolean END)`;

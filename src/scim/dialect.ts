@@ -5,6 +5,9 @@
 //  - Okta renames groups with the id inside a path-less replace value;
 //  - ops arrive capitalised ("Replace").
 import { userDefinition, groupDefinition } from "./schemas.ts";
+import { badRequest } from "../shared/errors.ts";
+import { JSON_LIMITS, PATCH_FILTER_MAX_BRANCHES, PATH_MAX_LENGTH } from "./input-limits.ts";
+import { normalFormSize, parseFilter } from "./filter-parser.ts";
 
 type Json = unknown;
 type Definition = ReturnType<typeof userDefinition>;
@@ -16,17 +19,22 @@ function typeAt(def: Definition, path: string): { type: string; multiValued: boo
 
 const boolString = (v: unknown) => (typeof v === "string" && /^(true|false)$/i.test(v) ? v.toLowerCase() === "true" : v);
 
-/** Converts "True"/"False" strings at boolean attributes and drops nulls, walking the schema. */
-function normaliseValue(def: Definition, path: string, value: Json): Json {
+/**
+ * Converts "True"/"False" strings at boolean attributes and drops nulls, walking the schema. Bodies reach
+ * it with their depth already bounded (input-limits.ts); the depth check here keeps the recursion bounded
+ * for any other caller.
+ */
+function normaliseValue(def: Definition, path: string, value: Json, depth = 0): Json {
   if (value === null) return undefined;
+  if (depth > JSON_LIMITS.maxDepth) throw badRequest("invalidSyntax", `the value of '${path}' is nested more than ${JSON_LIMITS.maxDepth} levels deep`);
   const t = typeAt(def, path);
-  if (Array.isArray(value)) return value.map((v) => normaliseValue(def, path, v)).filter((v) => v !== undefined);
+  if (Array.isArray(value)) return value.map((v) => normaliseValue(def, path, v, depth + 1)).filter((v) => v !== undefined);
   if (t?.type === "boolean") return boolString(value);
   if (value && typeof value === "object") {
     const out: Record<string, Json> = {};
     for (const [k, v] of Object.entries(value)) {
       const sub = k.toLowerCase().startsWith("urn:") ? k : path ? `${path}.${k}` : k;
-      const nv = normaliseValue(def, sub, v);
+      const nv = normaliseValue(def, sub, v, depth + 1);
       if (nv !== undefined) out[k] = nv;
     }
     return out;
@@ -71,6 +79,21 @@ function qualifyExtensionPath(def: Definition, path: string): string {
   return urn ? `${urn}:${path}` : path;
 }
 
+/**
+ * A PATCH path (RFC 7644 §3.5.2) is bounded before scimmy parses it: its length, and its value filter must
+ * be a valid filter within the filter limits whose normal form stays small (filter-parser.ts
+ * normalFormSize: scimmy expands it exponentially).
+ */
+function assertPatchPath(path: string): void {
+  if (path.length > PATH_MAX_LENGTH) throw badRequest("invalidPath", `the PATCH path is ${path.length} characters long; at most ${PATH_MAX_LENGTH} are accepted`);
+  const open = path.indexOf("["), close = path.lastIndexOf("]");
+  if (open < 0) return;
+  if (close < open) throw badRequest("invalidPath", `the PATCH path '${path.slice(0, 80)}' has an unclosed value filter`);
+  const ast = parseFilter(path.slice(open + 1, close));
+  if (normalFormSize(ast) > PATCH_FILTER_MAX_BRANCHES)
+    throw badRequest("invalidFilter", `filter too complex: the value filter of the PATCH path expands to more than ${PATCH_FILTER_MAX_BRANCHES} alternatives`);
+}
+
 export interface PatchOperation { op: "add" | "replace" | "remove"; path?: string; value?: Json }
 
 /** Lower-cases ops and converts string booleans inside PATCH values by the path they target. */
@@ -80,6 +103,7 @@ export function normalisePatchOps(ops: Array<Record<string, Json>>, kind: "User"
     const entries = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k.toLowerCase(), v]));
     const op = String(entries.op ?? "").toLowerCase() as PatchOperation["op"];
     let path = typeof entries.path === "string" && entries.path.trim() !== "" ? entries.path.trim() : undefined;
+    if (path) assertPatchPath(path);
     let value = entries.value;
     if (path && kind === "User") {
       // Entra: `Add` path "manager" value [{"$ref":…,"value":id}] — a short name of an enterprise (or

@@ -1,18 +1,20 @@
-// SCIM filter semantics (RFC 7644 §3.4.2.2), defined once as a tree built from scimmy's parsed filter
-// and evaluated here in memory; filter-sql.ts translates the same tree to SQL, so the two agree by
-// construction (test/unit/scim/filter-agreement.test.ts checks it on a real PostgreSQL).
+// SCIM filter semantics (RFC 7644 §3.4.2.2), defined once as a tree built from the parsed filter
+// (filter-parser.ts) and evaluated here in memory; filter-sql.ts translates the same tree to SQL, so the
+// two agree by construction (test/integration/filter-agreement.test.ts checks it on a real PostgreSQL).
 //
 // Semantics, identical in both places:
 // - caseExact:false strings compare case-insensitively; gt/ge/lt/le on strings use code-point order.
+//   Identifiers with a key column (userName, Group displayName, groups.display) compare their keys
+//   (identifier.ts: NFKC + full case fold), computed in JavaScript for both the column and the value.
 // - dateTime values compare as instants; a value without offset is UTC. Booleans take eq/ne only,
 //   and Entra's "True"/"False" strings are accepted as filter values.
 // - `pr`: present and non-empty (not null, not "", not [], not {}); `eq null` ≡ not present
 //   (RFC 7643 §2.5: null and unassigned are equivalent).
 // - `ne x` ≡ `not (eq x)` and every `not` is two-valued: absent attributes match `ne`/`not`.
-// - Multi-valued attributes match if any value matches; all positive conditions on sub-attributes of
-//   one multi-valued attribute in one `and` (value paths, `emails[type eq "work" and value co "x"]`)
-//   must hold for the same value. A negated condition (`not (groups.value eq "g")`,
-//   `emails.value ne "x"`, `emails[type ne "work"]`) negates the whole attribute: no value matches.
+// - Multi-valued attributes match if any value matches. Conditions inside one value path
+//   (`emails[type eq "work" and not (value co "x")]`) hold for the same value; conditions on sub-attributes
+//   outside a value path stand alone. A negated condition outside a value path (`not (groups.value eq "g")`,
+//   `emails.value ne "x"`) means no value matches; `not` is an exact complement everywhere.
 // - A comparison on a complex attribute without sub-attribute applies to its `value` (`manager eq "…"`).
 // Where SQL reads a column (attribute-catalog.ts) the matcher reads the resource: they agree as long as
 // the store mirrors the resource (e.g. `active` always set, `meta.created`/`lastModified` present).
@@ -20,6 +22,12 @@ import {
   AttributePathError, type AttrRef, type ResourceType, childAttribute, DATE_TIME_LOCAL, DATE_TIME_WITH_ZONE,
   elementOf, invalidFilter, rootAttribute,
 } from "./attribute-catalog.ts";
+import type { CompValue, FilterAst } from "./filter-parser.ts";
+import { identifierKey } from "./identifier.ts";
+
+/** Identifiers with a stored key column (userName, emails.value, Group displayName): compared by identifierKey on both sides. */
+export const isKeyed = (attr: AttrRef): boolean =>
+  !attr.caseExact && attr.kind === "string" && (attr.column?.key !== undefined || attr.elementKey !== undefined);
 
 export type Comparison = "eq" | "co" | "sw" | "ew" | "gt" | "ge" | "lt" | "le";
 export type FilterNode =
@@ -51,54 +59,19 @@ function or(nodes: FilterNode[]): FilterNode {
 const not = (n: FilterNode): FilterNode => (n.op === "const" ? { op: "const", value: !n.value } : n.op === "not" ? n.node : { op: "not", node: n });
 const any = (attr: AttrRef, where: FilterNode): FilterNode => (isConst(where, false) ? FALSE : { op: "any", attr, where });
 
-/**
- * scimmy 1.3.5 silently mis-parses four shapes (measured): a negated group of several comparisons
- * (`not (a or b)` becomes `not a or not b`, no De Morgan), a negated value path (`not (emails[…])`
- * loses its `not`), `and`/`or` grouped inside a value path (`emails[x and (y or z)]`), and `or` in a
- * value path inside a group (`(emails[type eq "a" or type eq "b"] or …)` turns the inner `or` into
- * `and`). The parsed form cannot show them, so the original expression is scanned (strings skipped)
- * and they are refused. This is a defect detector, not a parser: scimmy still parses every filter.
- */
-export function assertSupportedExpression(expression: string): void {
-  const tokens = expression.match(/"(?:[^"\\]|\\.)*"|[()[\]]|[^\s()[\]"]+/g) ?? [];
-  const groups: { negated: boolean; inPath: boolean; logic: boolean; path: boolean }[] = [];
-  let brackets = 0;
-  tokens.forEach((t, i) => {
-    const top = groups.at(-1);
-    if (t === "(") groups.push({ negated: tokens[i - 1]?.toLowerCase() === "not", inPath: brackets > 0, logic: false, path: false });
-    else if (t === "[") { brackets++; if (top) top.path = true; }
-    else if (t === "]") brackets--;
-    else if (/^(and|or)$/i.test(t) && top) {
-      top.logic = true;
-      if (brackets > 0 && /^or$/i.test(t) && !top.inPath)
-        throw invalidFilter("'or' inside a value path within parentheses is not supported; write the value path outside the group or as separate value paths");
-    }
-    else if (t === ")" && top) {
-      groups.pop();
-      if (top.negated && (top.logic || top.path))
-        throw invalidFilter("a negated group may hold a single comparison only, e.g. 'not (a eq 1) and not (b eq 2)' instead of 'not (a eq 1 or b eq 2)'");
-      if (top.inPath && top.logic) throw invalidFilter("grouping with and/or inside a value path [...] is not supported; split it into several value paths joined by or");
-    }
-  });
-}
-
-/** Normalises a condition to (positive operator, value, negated): `ne` → not eq, `eq null` → not pr. */
-function polarity(ref: AttrRef, cond: unknown[]): { op: string; value: unknown; negated: boolean } {
-  const hasNot = typeof cond[0] === "string" && cond[0].toLowerCase() === "not";
-  const [rawOp, ...rest] = hasNot ? cond.slice(1) : cond;
-  const op = typeof rawOp === "string" ? rawOp.toLowerCase() : "";
+/** Normalises a comparison to (positive operator, value, negated): `ne` → not eq, `eq null` → not pr. */
+function polarity(ref: AttrRef, rawOp: string, value: CompValue | undefined): { op: string; value: unknown; negated: boolean } {
+  const op = rawOp.toLowerCase();
   if (!OPERATORS.has(op))
-    throw invalidFilter(`unknown operator '${String(rawOp)}' for '${ref.path}'; RFC 7644 §3.4.2.2 defines eq, ne, co, sw, ew, gt, ge, lt, le, pr`);
-  if (op === "pr" ? rest.length !== 0 : rest.length !== 1)
-    throw invalidFilter(op === "pr" ? `'pr' takes no value ('${ref.path} pr')` : `missing comparison value in '${ref.path} ${op}'`);
-  let negated = hasNot !== (op === "ne");
+    throw invalidFilter(`unknown operator '${rawOp}' for '${ref.path}'; RFC 7644 §3.4.2.2 defines eq, ne, co, sw, ew, gt, ge, lt, le, pr`);
+  let negated = op === "ne";
   let positive = op === "ne" ? "eq" : op;
-  if (rest[0] === null) {
+  if (value === null) {
     if (positive !== "eq") throw invalidFilter(`'${ref.path} ${op} null': null compares only with eq and ne`);
     positive = "pr";
     negated = !negated;
   }
-  return { op: positive, value: rest[0], negated };
+  return { op: positive, value, negated };
 }
 
 function comparison(ref: AttrRef, op: string, value: unknown): FilterNode {
@@ -133,10 +106,10 @@ function comparison(ref: AttrRef, op: string, value: unknown): FilterNode {
   }
 }
 
-/** A condition on `ref`: any-value semantics for multi-valued attributes, `value` for complex ones. */
-function leaf(rt: ResourceType, ref: AttrRef, cond: unknown[]): FilterNode {
+/** A comparison on `ref`: any-value semantics for multi-valued attributes, `value` for complex ones. */
+function leaf(rt: ResourceType, ref: AttrRef, rawOp: string, rawValue: CompValue | undefined): FilterNode {
   if (ref.path === "meta") throw invalidFilter("'meta' is not filterable; use meta.created or meta.lastModified");
-  const { op, value, negated } = polarity(ref, cond);
+  const { op, value, negated } = polarity(ref, rawOp, rawValue);
   const on = (r: AttrRef, element: boolean) =>
     r.kind === "complex" && op !== "pr" ? comparison(childValue(rt, r, element), op, value) : comparison(r, op, value);
   const node = ref.multiValued ? any(ref, on(elementOf(ref), true)) : on(ref, false);
@@ -148,53 +121,66 @@ function childValue(rt: ResourceType, ref: AttrRef, element: boolean): AttrRef {
   catch { throw invalidFilter(`'${ref.path}' is complex: filter on one of its sub-attributes`); }
 }
 
-function subFilter(rt: ResourceType, ref: AttrRef, filter: Record<string, unknown>): FilterNode {
-  if (ref.kind !== "complex") throw invalidFilter(`'${ref.path}' has no sub-attributes`);
-  if (!ref.multiValued) return branch(rt, filter, ref, false);
-  // scimmy merges every condition on one multi-valued attribute within an `and` into one object, so
-  // `not (emails.type eq "a") and emails.value co "b"` and `emails[not (type eq "a") and value co "b"]`
-  // arrive identical. Rule: negated conditions say "no value matches", the positive ones must hold
-  // together on one value. It keeps De Morgan and `not` as an exact complement.
-  const positive: Record<string, unknown[]> = {};
-  const nodes: FilterNode[] = [];
-  for (const [key, value] of Object.entries(filter)) {
-    const child = childAttribute(rt, ref, key, true);
-    for (const c of isConditionList(value) ? value : [value]) {
-      const p = Array.isArray(c) ? polarity(child, c) : undefined;
-      if (p?.negated) nodes.push(not(any(ref, comparison(child, p.op, p.value))));
-      else (positive[key] ??= []).push(c);
-    }
+/**
+ * Resolves `path` (`userName`, `name.familyName`, `emails.value`, `urn:…:User:manager.value`) from the
+ * resource root, or inside one value of `element` (value-path filters). A sub-attribute of a multi-valued
+ * attribute is reached through `any`: `emails.value eq "x"` means some e-mail has that value, and each such
+ * comparison stands alone (`emails.type eq "a" and emails.value eq "b"` may hold on two different values;
+ * a value path says "the same value").
+ */
+function resolve(rt: ResourceType, path: string, element: AttrRef | undefined): { ref: AttrRef; wrap: (n: FilterNode) => FilterNode } {
+  const colon = path.lastIndexOf(":");
+  const [first, ...subs] = path.slice(colon + 1).split(".");
+  const head = `${path.slice(0, colon + 1)}${first}`;
+  let ref = element ? childAttribute(rt, element, head, true) : rootAttribute(rt, head);
+  let wrap = (n: FilterNode) => n;
+  for (const sub of subs) {
+    if (ref.multiValued && ref.kind === "complex") {
+      const owner = ref, outer = wrap;
+      wrap = (n) => outer(any(owner, n));
+      ref = childAttribute(rt, owner, sub, true);
+    } else ref = childAttribute(rt, ref, sub, element !== undefined);
   }
-  if (Object.keys(positive).length) nodes.push(any(ref, branch(rt, positive, ref, true)));
-  return and(nodes);
+  return { ref, wrap };
 }
 
-const isConditionList = (v: unknown): v is unknown[] =>
-  Array.isArray(v) && v.length > 0 && v.every((e) => Array.isArray(e) || isObject(e));
+/** `name[givenName eq "x"]` → `name.givenName eq "x"`. */
+function prefixed(ast: FilterAst, prefix: string): FilterAst {
+  switch (ast.op) {
+    case "and": case "or": return { op: ast.op, nodes: ast.nodes.map((n) => prefixed(n, prefix)) };
+    case "not": return { op: "not", node: prefixed(ast.node, prefix) };
+    case "attr": return { ...ast, path: `${prefix}.${ast.path}` };
+    case "valuePath": throw invalidFilter(`value paths cannot be nested ('${prefix}[…${ast.path}[…]…]')`);
+  }
+}
 
-function branch(rt: ResourceType, filter: unknown, parent: AttrRef | undefined, element: boolean): FilterNode {
-  if (!isObject(filter) || Object.keys(filter).length === 0) throw invalidFilter("malformed filter expression");
-  return and(Object.entries(filter).map(([key, value]) => {
-    const ref = parent ? childAttribute(rt, parent, key, element) : rootAttribute(rt, key);
-    const conditions = isConditionList(value) ? value : [value];
-    return and(conditions.map((c) => {
-      if (Array.isArray(c)) return leaf(rt, ref, c);
-      if (isObject(c)) return subFilter(rt, ref, c);
-      throw invalidFilter(`malformed condition for '${ref.path}'`);
-    }));
-  }));
+function toTree(rt: ResourceType, ast: FilterAst, element: AttrRef | undefined): FilterNode {
+  switch (ast.op) {
+    case "and": return and(ast.nodes.map((n) => toTree(rt, n, element)));
+    case "or": return or(ast.nodes.map((n) => toTree(rt, n, element)));
+    case "not": return not(toTree(rt, ast.node, element));
+    case "attr": {
+      const { ref, wrap } = resolve(rt, ast.path, element);
+      return wrap(leaf(rt, ref, ast.cmp, ast.value));
+    }
+    case "valuePath": {
+      if (element) throw invalidFilter(`value paths cannot be nested ('${element.path}' … '${ast.path}[…]')`);
+      const { ref, wrap } = resolve(rt, ast.path, undefined);
+      if (ref.kind !== "complex") throw invalidFilter(`'${ref.path}' has no sub-attributes to filter in [...]`);
+      // A single-valued complex attribute (`name[givenName eq "x"]`) is its own one value.
+      return ref.multiValued ? wrap(any(ref, toTree(rt, ast.filter, ref))) : toTree(rt, prefixed(ast.filter, ast.path), undefined);
+    }
+  }
 }
 
 /**
- * Builds the semantic tree of a parsed filter (scimmy's OR-of-ANDs). Throws 400 invalidFilter for an
- * unknown attribute or operator, a missing or ill-typed value, or an expression scimmy mis-parses.
+ * Builds the semantic tree of a parsed filter (filter-parser.ts). Throws 400 invalidFilter for an
+ * unknown attribute or operator, or an ill-typed value.
  */
-export function buildFilterTree(parsed: unknown, resourceType: ResourceType): FilterNode {
-  const expression = (parsed as { expression?: unknown } | null)?.expression;
-  if (typeof expression === "string") assertSupportedExpression(expression);
-  if (!Array.isArray(parsed) || parsed.length === 0) throw invalidFilter("empty filter");
+export function buildFilterTree(parsed: FilterAst, resourceType: ResourceType): FilterNode {
+  if (!parsed || typeof parsed !== "object" || !("op" in parsed)) throw invalidFilter("empty filter");
   try {
-    return or(parsed.map((b) => branch(resourceType, b, undefined, false)));
+    return toTree(resourceType, parsed, undefined);
   } catch (e) {
     if (e instanceof AttributePathError) throw invalidFilter(e.message);
     throw e;
@@ -242,9 +228,12 @@ function compare(node: Extract<FilterNode, { op: "cmp" }>, actual: unknown): boo
   if (attr.kind === "dateTime") { a = instant(actual); v = instant(v)!; }
   else if (attr.kind === "string" || attr.kind === "uuid") {
     if (typeof actual !== "string") return false;
-    const fold = attr.kind === "uuid" || !attr.caseExact;
-    a = fold ? actual.toLowerCase() : actual;
-    v = fold ? String(v).toLowerCase() : v;
+    if (isKeyed(attr)) { a = identifierKey(actual); v = identifierKey(String(v)); }
+    else {
+      const fold = attr.kind === "uuid" || !attr.caseExact;
+      a = fold ? actual.toLowerCase() : actual;
+      v = fold ? String(v).toLowerCase() : v;
+    }
   } else a = typeof actual === typeof v ? (actual as number | boolean) : undefined;
   if (a === undefined) return false;
   const c = typeof a === "string" ? order(a, v as string) : a === v ? 0 : a < v ? -1 : 1;
@@ -277,12 +266,12 @@ export function evaluate(node: FilterNode, ctx: unknown): boolean {
 }
 
 /** Compiles a parsed filter once into a predicate over SCIM resources (the rules layer, per HR event). */
-export function compileMatcher(parsed: unknown, resourceType: ResourceType = "User"): (resource: Record<string, unknown>) => boolean {
+export function compileMatcher(parsed: FilterAst, resourceType: ResourceType = "User"): (resource: Record<string, unknown>) => boolean {
   const tree = buildFilterTree(parsed, resourceType);
   return (resource) => evaluate(tree, resource);
 }
 
 /** Whether `resource` (SCIM JSON; `groups` as [{value, display}]) matches the parsed filter. */
-export function matchesFilter(parsed: unknown, resource: Record<string, unknown>, resourceType: ResourceType = "User"): boolean {
+export function matchesFilter(parsed: FilterAst, resource: Record<string, unknown>, resourceType: ResourceType = "User"): boolean {
   return evaluate(buildFilterTree(parsed, resourceType), resource);
 }

@@ -4,13 +4,16 @@
 // taken from the schema definitions and fixed SQL fragments.
 //
 // NULL handling: under AND/OR alone a NULL comparison behaves like FALSE in a WHERE clause, so positive
-// conditions stay bare (and can use indexes: `u.user_name_key = lower($1)`). Only `not` could turn
+// conditions stay bare (and can use indexes: `u.user_name_key = $1`). Only `not` could turn
 // an unknown into a match or a miss, so it reads `NOT COALESCE(x, FALSE)`: `not (title eq "x")` and
 // `title ne "x"` match users without a title, exactly like the in-memory matcher.
 import {
   type AttrRef, type ResourceType, type SqlContext, columnSql, dataColumn, jsonSql, relationSql, valueSql,
 } from "./attribute-catalog.ts";
 import { buildFilterTree, type FilterNode } from "./filter-match.ts";
+import type { FilterAst } from "./filter-parser.ts";
+import { identifierKey } from "./identifier.ts";
+import { isKeyed } from "./filter-match.ts";
 
 export { sortExpression } from "./attribute-catalog.ts";
 
@@ -49,10 +52,12 @@ function comparison(n: Extract<FilterNode, { op: "cmp" }>, ctx: SqlContext, s: S
     case "number": return `${lhs} ${cmp === "eq" ? "=" : ORDER[cmp as keyof typeof ORDER]} ${bind(s, value)}::numeric`;
     case "dateTime": return `${lhs} ${cmp === "eq" ? "=" : ORDER[cmp as keyof typeof ORDER]} ${bind(s, value)}::timestamptz`;
     default: {
-      // Strings and ids: caseExact:false folds both sides with lower() (RFC 7644 §3.4.2.2).
-      const fold = attr.kind === "uuid" || !attr.caseExact;
+      // Strings and ids: caseExact:false folds both sides with lower() (RFC 7644 §3.4.2.2); identifiers
+      // with a stored key compare keys, the value's computed here as the column's was (identifier.ts).
+      const keyed = isKeyed(attr);
+      const fold = !keyed && (attr.kind === "uuid" || !attr.caseExact);
       const rhs = (v: string) => (fold ? `lower(${bind(s, v)})` : bind(s, v));
-      const str = String(value);
+      const str = keyed ? identifierKey(String(value)) : String(value);
       switch (cmp) {
         case "eq": return `${lhs} = ${rhs(str)}`;
         case "co": return `${lhs} LIKE ${rhs(`%${likeEscape(str)}%`)} ESCAPE '\\'`;
@@ -72,8 +77,8 @@ function anyValue(n: Extract<FilterNode, { op: "any" }>, ctx: SqlContext, s: Sta
     return `EXISTS (SELECT 1 FROM ${from} WHERE ${correlate} AND ${compile(n.where, { json: "NULL::jsonb", el }, s)})`;
   }
   const arr = jsonSql(n.attr, ctx);
-  const where = compile(n.where, { json: `e${el}.v`, el: ctx.el }, s);
-  return `EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${arr}) = 'array' THEN ${arr} ELSE '[]'::jsonb END) AS e${el}(v) WHERE ${where})`;
+  const where = compile(n.where, { json: `e${el}.v`, el: ctx.el, ord: `e${el}.n` }, s);
+  return `EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${arr}) = 'array' THEN ${arr} ELSE '[]'::jsonb END) WITH ORDINALITY AS e${el}(v, n) WHERE ${where})`;
 }
 
 function compile(n: FilterNode, ctx: SqlContext, s: State): string {
@@ -91,11 +96,11 @@ function compile(n: FilterNode, ctx: SqlContext, s: State): string {
 }
 
 /**
- * Compiles a parsed filter (scimmy's `new SCIMMY.Types.Filter(expr)`, or the same OR-of-ANDs shape) to a
+ * Compiles a parsed filter (filter-parser.ts `parseFilter(expr)`) to a
  * WHERE expression over alias `u` (User) or `g` (Group) with bind parameters numbered from `firstParam`.
  * Throws DomainError 400 invalidFilter for an unknown attribute or operator, a missing or ill-typed value.
  */
-export function compileFilter(parsed: unknown, resourceType: ResourceType, firstParam = 1): CompiledFilter {
+export function compileFilter(parsed: FilterAst, resourceType: ResourceType, firstParam = 1): CompiledFilter {
   const tree = buildFilterTree(parsed, resourceType);
   const state: State = { params: [], first: firstParam, exists: 0 };
   const sql = compile(tree, { json: dataColumn(resourceType), el: "" }, state);

@@ -4,6 +4,8 @@ import SCIMMY from "scimmy";
 import { GROUP_SCHEMA } from "./schemas.ts";
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
+import { assertAttributeLengths } from "./input-limits.ts";
+import { assertGroupIdentifiers } from "./identifier.ts";
 import { isUuid } from "../store/user-repository.ts";
 import { etagOf } from "./user-resource.ts";
 import { checkSchemas } from "./body-shape.ts";
@@ -15,6 +17,12 @@ export interface GroupRow {
 export interface MemberRef { value: string; display: string }
 
 /** Validates a Group body; returns its attributes (without members) and the member ids it lists. */
+/** Lengths (input-limits.ts) and identifier rules (identifier.ts) of a validated Group. */
+export function assertGroupInput(data: Record<string, unknown>): void {
+  assertAttributeLengths(data);
+  assertGroupIdentifiers(data);
+}
+
 export function validateGroup(body: Record<string, unknown>): { data: Record<string, any>; memberIds: string[] | undefined } {
   checkSchemas(body, GROUP_SCHEMA);
   const membersKey = Object.keys(body).find((k) => k.toLowerCase() === "members");
@@ -27,6 +35,7 @@ export function validateGroup(body: Record<string, unknown>): { data: Record<str
   try { data = JSON.parse(JSON.stringify(SCIMMY.Schemas.Group.definition.coerce(rest, "in"))); } catch (e) { throw fromScimmy(e); }
   delete data.id; delete data.meta; delete data.members;
   if (typeof data.displayName !== "string" || data.displayName.trim() === "") throw badRequest("invalidValue", "displayName is required (RFC 7643 §4.2)");
+  assertGroupInput(data);
   return { data, memberIds: members === undefined ? undefined : memberIdsOf(members) };
 }
 

@@ -9,7 +9,7 @@ import { insertChange } from "../store/change-repository.ts";
 import { badRequest, conflict, notFound, DomainError } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import { normaliseGroupBody, type PatchOperation } from "./dialect.ts";
-import { memberIdsOf, validateGroup, type GroupRow } from "./group-resource.ts";
+import { assertGroupInput, memberIdsOf, validateGroup, type GroupRow } from "./group-resource.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { GROUP_SCHEMA, PATCH_OP } from "./schemas.ts";
@@ -171,6 +171,7 @@ async function patchGroupAttributes(before: GroupRow, ops: PatchOperation[]): Pr
   const data = JSON.parse(JSON.stringify(result));
   delete data.id; delete data.meta; delete data.members;
   if (typeof data.displayName !== "string" || !data.displayName.trim()) throw badRequest("invalidValue", "displayName is required");
+  assertGroupInput(data);
   return data;
 }
 

@@ -1,12 +1,11 @@
 // Query parameters of list and /.search requests (RFC 7644 §3.4.2, §3.4.3) and RFC 9865 cursors, from
 // either a query string or a SearchRequest body, validated into one shape.
-import SCIMMY from "scimmy";
 import { badRequest } from "../shared/errors.ts";
-import { fromScimmy } from "./scimmy-errors.ts";
+import { parseFilter, type FilterAst } from "./filter-parser.ts";
 import { checkProjection, type Projection } from "./projection.ts";
 
 export interface ListParams extends Projection {
-  filter?: unknown[]; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
+  filter?: FilterAst; filterText?: string; sortBy?: string; sortOrder: "ascending" | "descending";
   startIndex: number; count: number; cursor?: string;
 }
 
@@ -16,20 +15,19 @@ const list = (v: unknown): string[] | undefined => {
   return arr.map((s) => s.trim()).filter(Boolean);
 };
 
+// Integers beyond 2^53 lose precision in JavaScript and beyond 2^63 overflow PostgreSQL's bigint (22003):
+// both are refused rather than silently rounded or clamped.
 function int(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;
-  const n = typeof v === "number" ? v : Number(String(v));
-  if (!Number.isInteger(n)) throw badRequest("invalidValue", `${name} must be an integer`);
+  const n = typeof v === "number" ? v : /^\s*[+-]?\d{1,20}\s*$/.test(String(v)) ? Number(String(v)) : NaN;
+  if (!Number.isSafeInteger(n)) throw badRequest("invalidValue", `${name} must be an integer between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`);
   return n;
 }
 
 export function parseListParams(src: Record<string, unknown>, paging: { defaultPageSize: number; maxPageSize: number }): ListParams {
   const get = (name: string) => src[Object.keys(src).find((k) => k.toLowerCase() === name.toLowerCase()) ?? name];
   const filterText = get("filter") === undefined || get("filter") === "" ? undefined : String(get("filter"));
-  let filter: unknown[] | undefined;
-  if (filterText !== undefined) {
-    try { filter = new SCIMMY.Types.Filter(filterText) as unknown as unknown[]; } catch (e) { throw fromScimmy(e, "invalidFilter"); }
-  }
+  const filter = filterText === undefined ? undefined : parseFilter(filterText);
   const sortOrderRaw = get("sortOrder");
   if (sortOrderRaw !== undefined && !["ascending", "descending"].includes(String(sortOrderRaw)))
     throw badRequest("invalidValue", "sortOrder must be 'ascending' or 'descending'");
@@ -56,8 +54,8 @@ export function encodeCursor(seq: number, queryKey: string): string {
 export function decodeCursor(cursor: string, queryKey: string): number | null {
   if (cursor === "") return null; // first page
   try {
-    const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (typeof v.s === "number" && v.q === queryKey) return v.s;
+    const v = cursor.length <= 512 && /^[A-Za-z0-9_-]+$/.test(cursor) ? JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) : undefined;
+    if (v && Number.isSafeInteger(v.s) && v.s >= 0 && v.q === queryKey) return v.s;
   } catch { /* fall through */ }
   throw badRequest("invalidCursor", "the cursor is not valid for this query (RFC 9865 §2.3)");
 }

@@ -42,7 +42,7 @@ export class SearchService {
     if (!p.filter) return { sql: "TRUE", params: [] };
     // Short names of extension attributes (department, employmentStatus…) work in SCIM filters too, as
     // they do in broker.yaml conditions: one language for admins.
-    return compileFilter(type === "User" ? expandAliases(p.filter as object[]) : p.filter, type, first);
+    return compileFilter(type === "User" ? expandAliases(p.filter) : p.filter, type, first);
   }
 
   async count(type: ResourceType, p: ListParams): Promise<number> {

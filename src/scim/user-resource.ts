@@ -6,6 +6,11 @@ import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { resolveActive, type ActiveBefore } from "./user-active.ts";
 import { checkSchemas, checkShapes, dropReadOnly } from "./body-shape.ts";
+import { assertAttributeLengths } from "./input-limits.ts";
+import { assertUserIdentifiers, identifierKey } from "./identifier.ts";
+
+// RFC 7643 §4.1.2: x509Certificates values are binary (base64 DER), longer than any text attribute.
+const BINARY_ATTRIBUTES = new Set(["x509certificates.value"]);
 
 export type UserResource = Record<string, any>;
 
@@ -16,6 +21,8 @@ export interface UserColumns {
   division: string | null; organization: string | null; employeeNumber: string | null; managerId: string | null;
   employmentStatus: string | null; startDate: Date | null; endDate: Date | null; location: string | null;
   sponsorId: string | null; data: UserResource;
+  /** identifierKey of each emails[].value, aligned with data.emails (null where a value is missing). */
+  emailKeys?: Array<string | null>;
 }
 
 export interface UserRow extends UserColumns {
@@ -40,6 +47,8 @@ export function validateUser(body: Record<string, unknown>): UserResource {
   dropReadOnly(SCIMMY.Schemas.User.definition, resource);
   if (typeof resource.userName !== "string" || resource.userName.trim() === "")
     throw badRequest("invalidValue", "userName is required (RFC 7643 §4.1.1)");
+  assertAttributeLengths(resource, BINARY_ATTRIBUTES);
+  assertUserIdentifiers(resource);
   return resource;
 }
 
@@ -61,12 +70,13 @@ export function toColumns(r: UserResource): UserColumns {
   const ent = (r[ENTERPRISE_SCHEMA] ?? {}) as Record<string, any>;
   const hr = (r[HR_SCHEMA] ?? {}) as Record<string, any>;
   return {
-    userName: r.userName, userNameKey: String(r.userName).toLowerCase(), externalId: str(r.externalId),
+    userName: r.userName, userNameKey: identifierKey(String(r.userName)), externalId: str(r.externalId),
     active: r.active !== false, displayName: str(r.displayName), userType: str(r.userType), title: str(r.title),
     department: str(ent.department), costCenter: str(ent.costCenter), division: str(ent.division),
     organization: str(ent.organization), employeeNumber: str(ent.employeeNumber), managerId: str(ent.manager?.value),
     employmentStatus: str(hr.employmentStatus), startDate: date(hr.startDate), endDate: date(hr.endDate),
     location: str(hr.location), sponsorId: str(hr.sponsor?.value), data: r,
+    emailKeys: Array.isArray(r.emails) ? r.emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [],
   };
 }
 

@@ -1,9 +1,11 @@
 // SQL for scim_group and group_member. Membership is changed by deltas (INSERT … ON CONFLICT DO
 // NOTHING / DELETE … RETURNING), so adding one member to a 10,000-member group touches one row, and
-// concurrent membership PATCHes on one group cannot lose each other's rows.
+// concurrent membership PATCHes on one group cannot lose each other's rows. display_name_key is the
+// identifier key of docs/identifiers.md, computed in JavaScript (never SQL lower()).
 import type pg from "pg";
 import type { GroupRow, MemberRef } from "../scim/group-resource.ts";
 import { isUuid } from "./user-repository.ts";
+import { identifierKey } from "../scim/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 export const GROUP_COLUMNS = `id, seq, display_name, display_name_key, external_id, data, managed, version, created_at, updated_at`;
@@ -18,15 +20,15 @@ export function rowToGroup(r: any): GroupRow {
 export async function insertGroup(q: Q, g: { displayName: string; externalId: string | null; data: object; managed?: boolean }, now: Date): Promise<GroupRow> {
   const { rows } = await q.query(
     `INSERT INTO scim_group (display_name, display_name_key, external_id, data, managed, created_at, updated_at)
-     VALUES ($1, lower($1), $2, $3, $4, $5, $5) RETURNING ${GROUP_COLUMNS}`,
-    [g.displayName, g.externalId, JSON.stringify(g.data), g.managed ?? false, now]);
+     VALUES ($1, $6, $2, $3, $4, $5, $5) RETURNING ${GROUP_COLUMNS}`,
+    [g.displayName, g.externalId, JSON.stringify(g.data), g.managed ?? false, now, identifierKey(g.displayName)]);
   return rowToGroup(rows[0]);
 }
 
 export async function updateGroup(q: Q, id: string, g: { displayName: string; externalId: string | null; data: object }, now: Date): Promise<GroupRow> {
   const { rows } = await q.query(
-    `UPDATE scim_group SET display_name=$2, display_name_key=lower($2), external_id=$3, data=$4, version=version+1, updated_at=$5
-     WHERE id=$1 RETURNING ${GROUP_COLUMNS}`, [id, g.displayName, g.externalId, JSON.stringify(g.data), now]);
+    `UPDATE scim_group SET display_name=$2, display_name_key=$6, external_id=$3, data=$4, version=version+1, updated_at=$5
+     WHERE id=$1 RETURNING ${GROUP_COLUMNS}`, [id, g.displayName, g.externalId, JSON.stringify(g.data), now, identifierKey(g.displayName)]);
   return rowToGroup(rows[0]);
 }
 
@@ -43,7 +45,7 @@ export async function findGroup(q: Q, id: string, opts: { lock?: boolean } = {})
 }
 
 export async function findGroupByName(q: Q, displayName: string): Promise<GroupRow | null> {
-  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group WHERE display_name_key=lower($1)`, [displayName]);
+  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group WHERE display_name_key=$1`, [identifierKey(displayName)]);
   return rows[0] ? rowToGroup(rows[0]) : null;
 }
 

@@ -7,9 +7,15 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { rekeyIdentifiers } from "./identifier-rekey.ts";
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations", import.meta.url));
 const PRISMA_LOCK_ID = 72707369;
+
+/** Data steps that SQL cannot express, run in their migration's transaction right after its SQL. */
+const DATA_STEPS: Record<string, (client: pg.PoolClient) => Promise<unknown>> = {
+  "20261204100000_identifier_keys": rekeyIdentifiers,
+};
 
 export async function listMigrations(dir = MIGRATIONS_DIR): Promise<string[]> {
   return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
@@ -34,6 +40,7 @@ export async function migrate(pool: pg.Pool, dir = MIGRATIONS_DIR): Promise<stri
       await client.query("BEGIN");
       try {
         await client.query(sql);
+        await DATA_STEPS[name]?.(client);
         await client.query(`INSERT INTO "_prisma_migrations"(id, checksum, migration_name, finished_at, applied_steps_count)
           VALUES ($1, $2, $3, now(), 1)`, [randomUUID(), checksum, name]);
         await client.query("COMMIT");

@@ -29,6 +29,8 @@ const values = (c: UserColumns) => [
   c.division, c.organization, c.employeeNumber, c.managerId, c.employmentStatus, c.startDate, c.endDate, c.location,
   c.sponsorId, JSON.stringify(c.data),
 ];
+// email_keys (identifier keys of emails[].value, docs/identifiers.md) travels as the last parameter.
+const emailKeys = (c: UserColumns) => c.emailKeys ?? [];
 
 /**
  * Inserts a user; with `change`, its change record too, in the same statement (a data-modifying CTE is
@@ -42,11 +44,11 @@ export async function insertUser(q: Q, c: UserColumns, source: string | null, no
   const { rows } = await q.query(
     `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
        cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
-       location, sponsor_id, data, source, created_at, updated_at)
-     VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21)
+       location, sponsor_id, data, source, created_at, updated_at, email_keys)
+     VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21,$${change ? 30 : 23})
      RETURNING ${COLS})${changeSql}
      SELECT u.*${change ? ", (SELECT id FROM c) AS change_id_" : ""} FROM u`,
-    [...values(c), source, now, id, ...(change ? [change.resourceType, change.operation, change.changed, JSON.stringify(change.after), change.tokenId, change.source, change.requestId] : [])],
+    [...values(c), source, now, id, ...(change ? [change.resourceType, change.operation, change.changed, JSON.stringify(change.after), change.tokenId, change.source, change.requestId] : []), emailKeys(c)],
   );
   return { ...rowToUser(rows[0]), ...(change ? { changeId: Number(rows[0].change_id_) } : {}) };
 }
@@ -56,9 +58,9 @@ export async function updateUser(q: Q, id: string, c: UserColumns, now: Date): P
     `UPDATE scim_user SET user_name=$2, user_name_key=$3, external_id=$4, active=$5, display_name=$6, user_type=$7,
        title=$8, department=$9, cost_center=$10, division=$11, organization=$12, employee_number=$13, manager_id=$14,
        employment_status=$15, start_date=$16, end_date=$17, location=$18, sponsor_id=$19, data=$20,
-       version=version+1, updated_at=$21
+       version=version+1, updated_at=$21, email_keys=$22
      WHERE id=$1 RETURNING ${COLS}`,
-    [id, ...values(c), now],
+    [id, ...values(c), now, emailKeys(c)],
   );
   return rowToUser(rows[0]);
 }

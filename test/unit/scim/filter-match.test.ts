@@ -1,15 +1,15 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import SCIMMY from "scimmy";
 import { compileMatcher, matchesFilter } from "../../../src/scim/filter-match.ts";
 import { expandAliases } from "../../../src/scim/attribute-catalog.ts";
+import { parseFilter } from "../../../src/scim/filter-parser.ts";
 import { DomainError } from "../../../src/shared/errors.ts";
 
 const ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const HR = "urn:ietf:params:scim:schemas:extension:scim-broker:2.0:User";
 const GROUP_ID = "6f1c6b0e-1111-4000-8000-000000000001";
 
-const parse = (f: string) => new SCIMMY.Types.Filter(f);
+const parse = (f: string) => parseFilter(f);
 const match = (f: string, r: Record<string, unknown>, aliases = false) =>
   matchesFilter(aliases ? expandAliases(parse(f)) : parse(f), r);
 
@@ -121,10 +121,11 @@ describe("matchesFilter (RFC 7644 §3.4.2.2 in memory)", () => {
       expect(match('emails co "HOME"', alice)).to.equal(true);
       expect(match('manager eq "M-1"', alice, true)).to.equal(true);
     });
-    it("when a single condition is negated, then no value may match", () => {
+    it("when a condition outside a value path is negated, then no value may match; inside one, it tests each value", () => {
       expect(match('not (emails.value eq "alice@corp.example")', alice)).to.equal(false);
       expect(match('emails.value ne "nobody@x"', alice)).to.equal(true);
-      expect(match('emails[not (type eq "work")]', alice)).to.equal(false);
+      expect(match('emails[not (type eq "work")]', alice)).to.equal(true);
+      expect(match('emails[not (type eq "work")]', { emails: [{ type: "work", value: "x" }] })).to.equal(false);
       expect(match('not (emails.type eq "work")', bare)).to.equal(true);
     });
     it("when groups are given as [{value, display}], then membership filters work", () => {
@@ -142,15 +143,16 @@ describe("matchesFilter (RFC 7644 §3.4.2.2 in memory)", () => {
   describe("aliases", () => {
     it("when policy conditions use short extension names, then they resolve to the URN paths", () => {
       const expanded = expandAliases(parse('department eq "sales" and startDate le "2025-01-01" and title pr'));
-      expect(Object.keys(expanded[0]!)).to.deep.equal([`${ENT}:department`, `${HR}:startDate`, "title"]);
+      expect(expanded.op === "and" && expanded.nodes.map((n) => (n.op === "attr" ? n.path : n.op))).to.deep.equal([`${ENT}:department`, `${HR}:startDate`, "title"]);
       expect(matchesFilter(expanded, alice)).to.equal(true);
     });
     it("when the short and the qualified name are both used, then both conditions are kept", () => {
       const expanded = expandAliases(parse(`department eq "sales" and ${ENT}:department eq "hr"`));
       expect(matchesFilter(expanded, alice)).to.equal(false);
     });
-    it("when aliases are expanded, then mis-parsed expressions are still refused", () => {
-      expectInvalid(() => match('not (department eq "a" or title pr)', alice, true), "negated group");
+    it("when aliases are expanded inside a negated group, then De Morgan holds", () => {
+      expect(match('not (department eq "a" or title pr)', alice, true)).to.equal(false);
+      expect(match('not (department eq "a" or title eq "x")', alice, true)).to.equal(true);
     });
     it("when the alias is not expanded, then the short name is unknown", () => {
       expectInvalid(() => match('department eq "sales"', alice), "department");
@@ -165,7 +167,7 @@ describe("matchesFilter (RFC 7644 §3.4.2.2 in memory)", () => {
       expectInvalid(() => match("userName eq", alice), "missing");
     });
     it("when an operator is not RFC 7644's (np), then 400 invalidFilter", () => {
-      expectInvalid(() => match("title np", alice), "unknown operator");
+      expectInvalid(() => match("title np", alice), "operator");
     });
     it("when password or meta.version is filtered, then 400 invalidFilter", () => {
       expectInvalid(() => match('password eq "x"', alice), "password");
@@ -174,13 +176,41 @@ describe("matchesFilter (RFC 7644 §3.4.2.2 in memory)", () => {
     it("when a string attribute gets an unquoted number, then 400 invalidFilter", () => {
       expectInvalid(() => match("userName eq 12", alice), "quote");
     });
-    it("when a negated group holds several comparisons (scimmy mis-parses it), then 400 invalidFilter", () => {
-      expectInvalid(() => match('not (title eq "a" or title eq "b")', alice), "negated group");
-      expectInvalid(() => match('not (emails[type eq "work"])', alice), "negated group");
-      expectInvalid(() => match('emails[type eq "work" and (value co "x" or primary eq true)]', alice), "value path");
-      expectInvalid(() => match('(emails[type eq "work" or type eq "home"] or title pr)', alice), "value path");
+    it("when value paths are nested, then 400 invalidFilter", () => {
+      expectInvalid(() => match('emails[type eq "work" and x[value eq "a"]]', alice), "nested");
     });
-    it("when value paths and groups are combined in shapes scimmy parses correctly, then they are accepted", () => {
+    it("when the syntax is broken, then 400 invalidFilter names the offset", () => {
+      expectInvalid(() => match('userName eq "a" and', alice), "unexpected");
+      expectInvalid(() => match("((", alice), "unexpected");
+      expectInvalid(() => match("userName eq bare", alice), "missing comparison value");
+    });
+  });
+
+  describe("grouping and negation (RFC 7644 §3.4.2.2 ABNF)", () => {
+    // Issue 8 defect 5: scimmy failed with "Unexpected token ')'" on both.
+    it("when not (…) stands inside a parenthesised group, then it parses and negates that group only", () => {
+      expect(match('userName sw "a" and (title eq "x" or not (title eq "y"))', alice)).to.equal(true);
+      expect(match('userName sw "a" and (title eq "x" or not (title eq "Engineer"))', alice)).to.equal(false);
+      expect(match('(not (title eq "y"))', alice)).to.equal(true);
+      expect(match('(not (title eq "Engineer"))', alice)).to.equal(false);
+    });
+    it("when a negated group holds several comparisons or a value path, then De Morgan and exact complements hold", () => {
+      expect(match('not (title eq "a" or title eq "Engineer")', alice)).to.equal(false);
+      expect(match('not (title eq "a" or title eq "b")', alice)).to.equal(true);
+      expect(match('not (emails[type eq "work"])', alice)).to.equal(false);
+      expect(match('not (emails[type eq "fax"])', alice)).to.equal(true);
+      expect(match('emails[type eq "work" and (value co "x" or primary eq true)]', alice)).to.equal(true);
+      expect(match('(emails[type eq "work" or type eq "home"] or title pr)', bare)).to.equal(false);
+      expect(match('not (not (title eq "Engineer"))', alice)).to.equal(true);
+    });
+    it("when keywords are written in another case, then they still parse (RFC 7644 §3.4.2.2)", () => {
+      expect(match('userName SW "a" AND (title Eq "x" OR NOT (title eq "y"))', alice)).to.equal(true);
+    });
+    it("when a value path is followed by a sub-attribute comparison, then both hold on the same value", () => {
+      expect(match('emails[type eq "work"].value co "corp"', alice)).to.equal(true);
+      expect(match('emails[type eq "home"].value co "corp"', alice)).to.equal(false);
+    });
+    it("when value paths and groups are combined, then they are evaluated as written", () => {
       expect(match('emails[type eq "x" or type eq "home"] and title pr', alice)).to.equal(true);
       expect(match('(title eq "x" or emails[type eq "home" and value co "ali"]) and userName sw "a"', alice)).to.equal(true);
       expect(match('emails[not (type eq "work")] or title pr', { emails: [{ type: "work", value: "x" }] })).to.equal(false);
@@ -215,6 +245,15 @@ describe("matchesFilter (RFC 7644 §3.4.2.2 in memory)", () => {
     it("when two comparisons are or-ed, then De Morgan holds with separately negated groups", () => {
       fc.assert(fc.property(comparisons, comparisons, resource, (a, b, r) =>
         match(`not (${a}) and not (${b})`, r) === !(match(a, r) || match(b, r))));
+    });
+    it("when any nested filter is negated, then not (f) is the complement of f and De Morgan holds", () => {
+      const nested = fc.letrec<{ f: string }>((tie) => ({
+        f: fc.oneof({ depthSize: "small", withCrossShrink: true }, comparisons,
+          fc.tuple(tie("f"), fc.constantFrom("and", "or"), tie("f")).map(([a, op, b]) => `(${a} ${op} ${b})`),
+          tie("f").map((a) => `not (${a})`)),
+      })).f;
+      fc.assert(fc.property(nested, nested, resource, (a, b, r) =>
+        match(`not (${a})`, r) === !match(a, r) && match(`not (${a} or ${b})`, r) === (match(`not (${a})`, r) && match(`not (${b})`, r))));
     });
     it("when a filter is compiled once, then it agrees with matchesFilter", () => {
       fc.assert(fc.property(filters, resource, (f, r) => compileMatcher(parse(f))(r) === match(f, r)));

@@ -1,13 +1,13 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import SCIMMY from "scimmy";
 import { compileFilter, sortExpression } from "../../../src/scim/filter-sql.ts";
 import { expandAliases } from "../../../src/scim/attribute-catalog.ts";
+import { parseFilter } from "../../../src/scim/filter-parser.ts";
 import { DomainError } from "../../../src/shared/errors.ts";
 
 const ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const HR = "urn:ietf:params:scim:schemas:extension:scim-broker:2.0:User";
-const parse = (f: string) => new SCIMMY.Types.Filter(f);
+const parse = (f: string) => parseFilter(f);
 const users = (f: string, first = 1) => compileFilter(parse(f), "User", first);
 const groups = (f: string) => compileFilter(parse(f), "Group");
 
@@ -23,12 +23,13 @@ function expectError(f: () => unknown, scimType: string, fragment?: string) {
 }
 
 describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
-  it("when userName eq is compiled, then it uses the lower-cased key column so the unique index applies", () => {
-    expect(users('userName eq "Bob@X"')).to.deep.equal({ sql: "u.user_name_key = lower($1)", params: ["Bob@X"] });
+  it("when userName eq is compiled, then it compares the identifier key column with the value's key (unique index)", () => {
+    expect(users('userName eq "Bob@X"')).to.deep.equal({ sql: "u.user_name_key = $1", params: ["bob@x"] });
+    expect(users('userName eq "ＳＴＲＡßＥ"')).to.deep.equal({ sql: "u.user_name_key = $1", params: ["strasse"] });
   });
   it("when firstParam is given, then placeholders are numbered from it", () => {
     const r = users('userName eq "a" or externalId eq "B"', 4);
-    expect(r.sql).to.equal("(u.user_name_key = lower($4) OR u.external_id = $5)");
+    expect(r.sql).to.equal("(u.user_name_key = $4 OR u.external_id = $5)");
     expect(r.params).to.deep.equal(["a", "B"]);
   });
   it("when a caseExact:false column has no key column, then both sides are lower-cased", () => {
@@ -36,8 +37,8 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
     expect(users(`${ENT}:department eq "Sales"`).sql).to.equal("lower(u.department) = lower($1)");
   });
   it("when co/sw/ew carry LIKE wildcards, then %, _ and \\ are escaped", () => {
-    const r = users('userName co "50%_off\\"');
-    expect(r.sql).to.equal("u.user_name_key LIKE lower($1) ESCAPE '\\'");
+    const r = users('userName co "50%_off\\\\"');
+    expect(r.sql).to.equal("u.user_name_key LIKE $1 ESCAPE '\\'");
     expect(r.params).to.deep.equal(["%50\\%\\_off\\\\%"]);
     expect(users('title sw "a"').params).to.deep.equal(["a%"]);
     expect(users('title ew "a"').params).to.deep.equal(["%a"]);
@@ -75,17 +76,17 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
   });
   it("when a value path is used, then all its conditions apply to the same jsonb element", () => {
     const r = users('emails[type eq "work" and value co "x"]');
-    expect(r.sql).to.match(/^EXISTS \(SELECT 1 FROM jsonb_array_elements\(.*u\.data -> 'emails'.*\) AS e1\(v\) WHERE \(lower\(\(e1\.v ->> 'type'\)\) = lower\(\$1\) AND lower\(\(e1\.v ->> 'value'\)\) LIKE lower\(\$2\) ESCAPE '\\'\)\)$/);
+    expect(r.sql).to.match(/^EXISTS \(SELECT 1 FROM jsonb_array_elements\(.*u\.data -> 'emails'.*\) WITH ORDINALITY AS e1\(v, n\) WHERE \(lower\(\(e1\.v ->> 'type'\)\) = lower\(\$1\) AND u\.email_keys\[e1\.n\] LIKE \$2 ESCAPE '\\'\)\)$/);
   });
   it("when groups are filtered on a user, then EXISTS over group_member is used", () => {
     const r = users('groups.value eq "6f1c6b0e-1111-4000-8000-000000000001" and not (groups.display sw "adm")');
-    expect(r.sql).to.equal("(NOT EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_group gg1 ON gg1.id = gm1.group_id WHERE gm1.user_id = u.id AND gg1.display_name_key LIKE lower($1) ESCAPE '\\')"
-      + " AND EXISTS (SELECT 1 FROM group_member gm2 LEFT JOIN scim_group gg2 ON gg2.id = gm2.group_id WHERE gm2.user_id = u.id AND gm2.group_id = $2::uuid))");
-    expect(r.params).to.deep.equal(["adm%", "6f1c6b0e-1111-4000-8000-000000000001"]);
+    expect(r.sql).to.equal("(EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_group gg1 ON gg1.id = gm1.group_id WHERE gm1.user_id = u.id AND gm1.group_id = $1::uuid)"
+      + " AND NOT EXISTS (SELECT 1 FROM group_member gm2 LEFT JOIN scim_group gg2 ON gg2.id = gm2.group_id WHERE gm2.user_id = u.id AND gg2.display_name_key LIKE $2 ESCAPE '\\'))");
+    expect(r.params).to.deep.equal(["6f1c6b0e-1111-4000-8000-000000000001", "adm%"]);
   });
   it("when members are filtered on a group, then EXISTS over group_member joins the user", () => {
     const r = groups('displayName eq "Admins" and members[display co "ali"]');
-    expect(r.sql).to.equal("(g.display_name_key = lower($1) AND EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_user mu1 ON mu1.id = gm1.user_id WHERE gm1.group_id = g.id AND lower(mu1.display_name) LIKE lower($2) ESCAPE '\\'))");
+    expect(r.sql).to.equal("(g.display_name_key = $1 AND EXISTS (SELECT 1 FROM group_member gm1 LEFT JOIN scim_user mu1 ON mu1.id = gm1.user_id WHERE gm1.group_id = g.id AND lower(mu1.display_name) LIKE lower($2) ESCAPE '\\'))");
   });
   it("when policy aliases are expanded, then they compile to the extension columns", () => {
     const r = compileFilter(expandAliases(parse('department eq "Sales" and manager.value eq "m1" and employmentStatus eq "active"')), "User");
@@ -109,7 +110,8 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
       fc.assert(fc.property(attrs, ops, value, (a, op, v) => {
         const marker = `zq${v}`;
         const r = users(`${a} ${op} "${marker}"`);
-        return !r.sql.includes(marker) && r.params.some((p) => String(p).includes(marker.replace(/[\\%_]/g, "\\$&")) || p === marker);
+        const escaped = marker.replace(/[\\%_]/g, "\\$&").toLowerCase(); // identifier keys are case-folded
+        return !r.sql.includes(marker) && r.params.some((p) => String(p).toLowerCase().includes(escaped) || String(p).toLowerCase() === marker.toLowerCase());
       }));
     });
     it("when a filter compiles, then placeholders are exactly $first..$first+params-1", () => {
@@ -117,6 +119,20 @@ describe("compileFilter (RFC 7644 §3.4.2.2 → PostgreSQL)", () => {
         const r = users(parts.map(([a, op, v]) => `${a} ${op} "x${v}"`).join(" or "), first);
         const used = [...r.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
         return used.length === r.params.length && used.every((n, i) => n === first + i);
+      }));
+    });
+    it("when arbitrary nested filters with not, groups and value paths compile, then no NOT is bare and placeholders stay in order", () => {
+      const leaf = fc.tuple(attrs, ops, value).map(([a, op, v]) => `${a} ${op} "x${v}"`);
+      const nested = fc.letrec<{ f: string }>((tie) => ({
+        f: fc.oneof({ depthSize: "small", maxDepth: 4 }, leaf, fc.constantFrom('emails[type eq "work" and not (value co "a")]', "title pr"),
+          fc.tuple(tie("f"), fc.constantFrom("and", "or"), tie("f")).map(([a, op, b]) => `(${a} ${op} ${b})`), tie("f").map((a) => `not (${a})`)),
+      })).f;
+      fc.assert(fc.property(nested, fc.integer({ min: 1, max: 9 }), (f, first) => {
+        const r = users(f, first);
+        const used = [...r.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]));
+        // a NOT is over COALESCE(…, FALSE), EXISTS or a never-NULL parenthesised test, never a bare comparison
+        const bareNot = /(?<!IS )NOT (?!COALESCE\(|EXISTS |\()/.test(r.sql);
+        return used.every((n, i) => n === first + i) && used.length === r.params.length && !bareNot;
       }));
     });
   });
