@@ -73,7 +73,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   // Admin API: each layer adds its router here before the app is built.
   const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
-  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes) });
+  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log) });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
   const tasks: TaskList = { ...lifecycle.tasks };
