@@ -96,8 +96,9 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
       await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
+      // Express 5 hands a listen error (EADDRINUSE …) to the callback instead of emitting it only.
       server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(port, host, () => resolve(s)).once("error", reject);
+        const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
       await startWorkers();
