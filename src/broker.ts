@@ -21,6 +21,7 @@ import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.
 import type { TaskList } from "graphile-worker";
 import type { Router } from "express";
 import { adminRouter } from "./admin/admin-router.ts";
+import { tokenRouter } from "./auth/token-routes.ts";
 import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
 import { createLifecycle } from "./lifecycle/lifecycle.ts";
@@ -41,9 +42,9 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   if (applied.length) log.info({ applied }, "database migrations applied");
   await migrateJobQueue(db.pool);
 
-  const tokens = new TokenStore(db.prisma);
+  const tokens = new TokenStore(db.prisma, db.pool);
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
-  const auth = createAuthenticator(tokens);
+  const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
   // Rules and lifecycle (src/lifecycle): in-transaction hooks of every SCIM write, admin routes, the schedule
   // sweep. It reaches the fan-out through `fanout`, resolved at each use, so the fan-out layer can be built
   // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
@@ -71,7 +72,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
   // Admin API: each layer adds its router here before the app is built.
-  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log })];
+  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log }), tokenRouter({ tokens })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
   const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log) });
 
