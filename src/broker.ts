@@ -84,8 +84,14 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   let sealer: { stop(): Promise<void> } | undefined;
   let fanoutStarted = false;
   const startWorkers = async () => {
-    if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
-    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // crash recovery, schedules
+    if (!jobs && config.workers && Object.keys(tasks).length) {
+      // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
+      // of the process it replaces (src/fanout/process-registry.ts).
+      await fanoutLayer.processes.start();
+      jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
+      fanoutLayer.processes.notePool(jobs.poolId);
+    }
+    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // schedules, policy refresh
     // chains audit rows (hash chain) about once a second, off the write path
     if (!sealer && config.workers) sealer = startAuditSealer(db.pool, { log });
   };
