@@ -83,18 +83,24 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   let jobs: JobQueue | undefined;
   let sealer: { stop(): Promise<void> } | undefined;
   let fanoutStarted = false;
-  const startWorkers = async () => {
+  let stopping = false;
+  let starting: Promise<void> | undefined;
+  const startSteps = async () => {
     if (!jobs && config.workers && Object.keys(tasks).length) {
       // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
       // of the process it replaces (src/fanout/process-registry.ts).
       await fanoutLayer.processes.start();
+      if (stopping) return;
       jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
       fanoutLayer.processes.notePool(jobs.poolId);
     }
+    if (stopping) return;
     if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // schedules, policy refresh
     // chains audit rows (hash chain) about once a second, off the write path
-    if (!sealer && config.workers) sealer = startAuditSealer(db.pool, { log });
+    if (!sealer && config.workers && !stopping) sealer = startAuditSealer(db.pool, { log });
   };
+  /** Starts the workers (idempotent); a stop() meanwhile waits for it and then stops what it started. */
+  const startWorkers = () => (starting = (starting ?? Promise.resolve()).then(startSteps));
 
   let server: Server | undefined;
   return {
@@ -111,14 +117,19 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
       await startWorkers();
       return (server.address() as { port: number }).port;
     },
-    /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
+    /**
+     * Graceful stop, in order: stop accepting requests and let in-flight ones finish while the job queue stops
+     * fetching and lets running jobs finish (and releases its LISTEN connection); then the fan-out's
+     * registry connection and the audit sealer; the pool last — nothing still uses it, so nothing logs an error.
+     */
     async stop(): Promise<void> {
+      stopping = true;
+      await starting?.catch(() => {}); // a SIGTERM during start: let the start finish, then stop all of it
+      const closed = server ? new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); }) : undefined;
       await jobs?.stop();
+      await closed;
       await fanoutLayer.stop();
       await sealer?.stop();
-      if (server) {
-        await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });
-      }
       await db.close();
     },
   };
