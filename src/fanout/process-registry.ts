@@ -144,6 +144,7 @@ export class ProcessRegistry {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     await this.#sweeping?.catch(() => {});
     const client = this.#client;
     this.#client = undefined;

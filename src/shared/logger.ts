@@ -14,6 +14,8 @@ export const REDACT_PATHS = [
 const SCRUBBERS: Array<[RegExp, string]> = [
   // Authorization values: `Bearer abc…`, `Basic dXNl…`.
   [/\b(Bearer|Basic)(\s+|%20)[A-Za-z0-9._~+/=-]{4,}/gi, "$1$2[redacted]"],
+  // Credentials in a URL's userinfo: postgresql://user:secret@host → postgresql://[redacted]@host.
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/:@"'\\]+:[^\s/@"'\\]+@/gi, "$1[redacted]@"],
   // The broker's own API tokens (token-store.ts: `scb_` + base64url).
   [/\bscb_[A-Za-z0-9_-]{8,}/g, "scb_[redacted]"],
   // Secret-named parameters anywhere (query strings, form bodies, "key=value" in messages).

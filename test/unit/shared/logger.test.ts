@@ -19,6 +19,7 @@ describe("shared/logger: no secret reaches a log line", () => {
     expect(scrubSecrets(`Authorization: Basic dXNlcjpwYXNz`)).to.equal(`Authorization: Basic [redacted]`);
     expect(scrubSecrets(`token scb_Zm9vYmFyYmF6cXV4MTIzNDU2 leaked`)).to.equal(`token scb_[redacted] leaked`);
     expect(scrubSecrets(`body client_secret=abc&password=hunter2`)).to.equal(`body client_secret=[redacted]&password=[redacted]`);
+    expect(scrubSecrets(`connect postgresql://postgres:s3cr3t@127.0.0.1:5432/broker failed`)).to.equal(`connect postgresql://[redacted]@127.0.0.1:5432/broker failed`);
   });
 
   it("when the logger writes, then every line is scrubbed and known secret fields are censored", () => {
