@@ -60,7 +60,7 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
   await batches.releaseUsers(ctx.pool, app, owner, held.map((c) => c.account.userId), null, ctx.clock.now());
 
   // Deliver, BATCH_CONCURRENCY at a time; failures take the single-job path (retry as their own job).
-  const work = claim.claimed.filter((c) => !(c.held));
+  const work = claim.claimed.filter((c) => !c.held);
   const done: Array<{ d: UserDelivery; claim: accounts.ClaimedUser; desired: ReturnType<typeof desiredUser>; result: DeliveryResult | NoopResult }> = [];
   const skipped: string[] = [];
   let next = 0;
