@@ -19,7 +19,8 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { arch, platform, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -62,9 +63,14 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   if (fresh) await initdb(bin, pgDir, password, ids);
 
   let port = opts.port;
-  const running = !fresh && (await pgCtl(bin, ["status", "-D", pgDir], ids)).code === 0;
-  if (running) port = (await runningPort(pgDir)) ?? port;
-  else await startServer(bin, pgDir, port, ids);
+  let running = !fresh && (await pgCtl(bin, ["status", "-D", pgDir], ids)).code === 0;
+  if (running) {
+    port = (await runningPort(pgDir)) ?? port;
+    // pg_ctl status trusts the PID in postmaster.pid; after a container restart that PID may belong to some
+    // other process. Nothing listening: start it (the postmaster itself recognises a stale lock file).
+    if (!(await listening(port))) { running = false; port = opts.port; await removeStaleLock(pgDir); }
+  }
+  if (!running) await startServer(bin, pgDir, port, ids);
 
   const stop = async () => {
     const r = await pgCtl(bin, ["stop", "-D", pgDir, "-m", "fast", "-w", "-t", "60", "-s"], ids);
@@ -137,13 +143,35 @@ async function initdb(bin: Binaries, pgDir: string, password: string, ids: Ids):
 
 async function startServer(bin: Binaries, pgDir: string, port: number, ids: Ids): Promise<void> {
   const log = join(pgDir, "server.log");
+  const before = (await stat(log).catch(() => null))?.size ?? 0;
   // No Unix-domain socket (unix_socket_directories=''): loopback TCP with a password only.
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
   const r = await pgCtl(bin, ["start", "-D", pgDir, "-w", "-t", "60", "-s", "-l", log, "-o", options], ids);
   if (r.code === 0) return;
-  const serverLog = await readFile(log, "utf8").catch(() => "");
+  const serverLog = (await readFile(log).catch(() => Buffer.alloc(0))).subarray(before).toString("utf8"); // this attempt's lines only
   const reason = lastLines(serverLog.split("\n").filter((l) => /FATAL|PANIC|ERROR/.test(l)).join("\n")) || lastLines(r.output) || `pg_ctl exited with ${r.code}`;
   throw new EmbeddedPostgresError(`embedded PostgreSQL did not start on 127.0.0.1:${port} (data ${pgDir}): ${reason}`);
+}
+
+const listening = (port: number) => new Promise<boolean>((resolve) => {
+  const socket = createConnection({ host: "127.0.0.1", port });
+  socket.setTimeout(2000);
+  socket.once("connect", () => { socket.destroy(); resolve(true); });
+  socket.once("timeout", () => { socket.destroy(); resolve(false); });
+  socket.once("error", () => resolve(false));
+});
+
+/**
+ * postmaster.pid names a live process that is not a PostgreSQL server (its PID was reused, e.g. after a
+ * container restart): PostgreSQL would refuse to start ("lock file already exists"). Where /proc tells what
+ * the process is, such a file is removed; elsewhere it is left for PostgreSQL to report.
+ */
+async function removeStaleLock(pgDir: string): Promise<void> {
+  const file = join(pgDir, "postmaster.pid");
+  const pid = Number((await readFile(file, "utf8").catch(() => "")).split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => null);
+  if (cmdline !== null && !/postgres/.test(cmdline)) await rm(file, { force: true });
 }
 
 /** postmaster.pid, line 4: the port of the running postmaster. */

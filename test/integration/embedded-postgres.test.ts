@@ -3,6 +3,7 @@
 // postmaster left running by a killed broker adopted by the next start rather than failing on its lock.
 import { expect } from "chai";
 import pg from "pg";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -67,5 +68,19 @@ describe("embedded PostgreSQL: credentials and restart", function () {
     await c.connect();
     expect((await c.query(`SELECT current_database() AS d`)).rows[0].d).to.equal("broker");
     await c.end();
+  });
+
+  it("when postmaster.pid names a live process that is not PostgreSQL (a PID reused after a container restart), then the next start starts it", async () => {
+    await db!.stop();
+    // a live process of the OS user PostgreSQL runs as (as root: "postgres"), so that its PID passes kill(pid, 0)
+    const ids = process.getuid?.() === 0 ? { uid: Number(execFileSync("id", ["-u", "postgres"]).toString()), gid: Number(execFileSync("id", ["-g", "postgres"]).toString()) } : {};
+    const other = spawn("sleep", ["30"], { stdio: "ignore", ...ids });
+    try {
+      const lock = join(dir, "pg", "postmaster.pid");
+      await writeFile(lock, `${other.pid}\n${join(dir, "pg")}\n1700000000\n${port}\n\n127.0.0.1\n  5432001  0\nready   \n`);
+      db = await startEmbeddedPostgres({ dataDir: dir, port, database: "broker" });
+      expect(db.adopted).to.equal(false);
+      expect(await login(port, (await readFile(join(dir, "pg-password"), "utf8")).trim())).to.equal("ok");
+    } finally { other.kill(); }
   });
 });
