@@ -16,6 +16,7 @@
 import express from "express";
 import pg from "pg";
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -128,6 +129,7 @@ async function main() {
     for (let i = 0; i < 200; i++) await call(brokerHttp, "GET", `/scim/v2/Users/${pick(active)}`);
     const rssStart = { broker: rssMb(broker.proc.pid!), reference: rssMb(ref.pid!) };
     const loadStart = loadavg()[0]!;
+    const cpuStart = { broker: cpuMs(broker.proc.pid!), reference: cpuMs(ref.pid!) };
 
     const lat = { broker: new Map<Kind, number[]>(), reference: new Map<Kind, number[]>() };
     const errors: string[] = [];
@@ -160,6 +162,7 @@ async function main() {
     clearInterval(sampler);
     const wall = (performance.now() - t0) / 1000;
     const rssEnd = { broker: rssMb(broker.proc.pid!), reference: rssMb(ref.pid!) };
+    const cpuPerRequest = { broker: (cpuMs(broker.proc.pid!) - cpuStart.broker) / total, reference: (cpuMs(ref.pid!) - cpuStart.reference) / total };
 
     console.log(`\nsoak: ${total} requests to each server in ${wall.toFixed(0)} s (${(total / wall).toFixed(0)} req/s each), mix ${MIX.map(([k, n]) => `${k} ${n}%`).join(", ")}`);
     console.log(`population ${POPULATION} users before the run, ${active.length} active after; max in flight ${maxInflight}; load average ${loadStart.toFixed(1)} → ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
@@ -174,6 +177,7 @@ async function main() {
     console.log(`${"all".padEnd(8)} ${String(ab.length).padStart(6)}  ${percentile(ab, 50).toFixed(2).padStart(10)} ${percentile(ab, 99).toFixed(2).padStart(8)}   ${percentile(ar, 50).toFixed(2).padStart(13)} ${percentile(ar, 99).toFixed(2).padStart(8)}`);
     console.log(`RSS broker: ${rssStart.broker.toFixed(0)} MB at start, ${rssEnd.broker.toFixed(0)} MB at end (samples every 30 s: ${samples.map((s) => s.rss.toFixed(0)).join(", ")})`);
     console.log(`RSS reference: ${rssStart.reference.toFixed(0)} MB at start, ${rssEnd.reference.toFixed(0)} MB at end`);
+    console.log(`CPU per request (process only, PostgreSQL not counted): broker ${cpuPerRequest.broker.toFixed(2)} ms, reference ${cpuPerRequest.reference.toFixed(2)} ms`);
     process.exitCode = errors.length ? 1 : 0;
   } finally {
     await brokerHttp.close();
@@ -183,6 +187,12 @@ async function main() {
     await dropDb();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** user + system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function person(tag: string, department: string) {
