@@ -67,7 +67,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   if (running) {
     port = (await runningPort(pgDir)) ?? port;
     // pg_ctl status trusts the PID in postmaster.pid; after a container restart that PID may belong to some
-    // other process. Nothing listening: start it (the postmaster itself recognises a stale lock file).
+    // other process. Nothing listening: the lock is stale — start the server (removeStaleLock first).
     if (!(await listening(port))) { running = false; port = opts.port; await removeStaleLock(pgDir); }
   }
   if (!running) await startServer(bin, pgDir, port, ids);
