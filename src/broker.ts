@@ -21,6 +21,7 @@ import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.
 import type { TaskList } from "graphile-worker";
 import type { Router } from "express";
 import { adminRouter } from "./admin/admin-router.ts";
+import { tokenRouter } from "./auth/token-routes.ts";
 import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
 import { createLifecycle } from "./lifecycle/lifecycle.ts";
@@ -42,9 +43,9 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   if (applied.length) log.info({ applied }, "database migrations applied");
   await migrateJobQueue(db.pool);
 
-  const tokens = new TokenStore(db.prisma);
+  const tokens = new TokenStore(db.prisma, db.pool);
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
-  const auth = createAuthenticator(tokens);
+  const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
   // Rules and lifecycle (src/lifecycle): in-transaction hooks of every SCIM write, admin routes, the schedule
   // sweep. It reaches the fan-out through `fanout`, resolved at each use, so the fan-out layer can be built
   // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
@@ -73,9 +74,9 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
   // Admin API: each layer adds its router here before the app is built.
-  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log })];
+  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log }), tokenRouter({ tokens })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
-  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes) });
+  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log) });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
   const tasks: TaskList = { ...lifecycle.tasks };
@@ -84,12 +85,24 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   let jobs: JobQueue | undefined;
   let sealer: { stop(): Promise<void> } | undefined;
   let fanoutStarted = false;
-  const startWorkers = async () => {
-    if (!jobs && config.workers && Object.keys(tasks).length) jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
-    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // crash recovery, schedules
+  let stopping = false;
+  let starting: Promise<void> | undefined;
+  const startSteps = async () => {
+    if (!jobs && config.workers && Object.keys(tasks).length) {
+      // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
+      // of the process it replaces (src/fanout/process-registry.ts).
+      await fanoutLayer.processes.start();
+      if (stopping) return;
+      jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
+      fanoutLayer.processes.notePool(jobs.poolId);
+    }
+    if (stopping) return;
+    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // schedules, policy refresh
     // chains audit rows (hash chain) about once a second, off the write path
-    if (!sealer && config.workers) sealer = startAuditSealer(db.pool, { log });
+    if (!sealer && config.workers && !stopping) sealer = startAuditSealer(db.pool, { log });
   };
+  /** Starts the workers (idempotent); a stop() meanwhile waits for it and then stops what it started. */
+  const startWorkers = () => (starting = (starting ?? Promise.resolve()).then(startSteps));
 
   let server: Server | undefined;
   return {
@@ -98,22 +111,28 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
       await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
+      // Express 5 hands a listen error (EADDRINUSE …) to the callback instead of emitting it only.
       server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(port, host, () => resolve(s)).once("error", reject);
+        const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
       answerClientErrors(server); // Node's own 400/431 answers get an error body (src/http/client-error.ts)
       await startWorkers();
       return (server.address() as { port: number }).port;
     },
-    /** Graceful stop: stop accepting, let in-flight requests finish, then close the pool. */
+    /**
+     * Graceful stop, in order: stop accepting requests and let in-flight ones finish while the job queue stops
+     * fetching and lets running jobs finish (and releases its LISTEN connection); then the fan-out's
+     * registry connection and the audit sealer; the pool last — nothing still uses it, so nothing logs an error.
+     */
     async stop(): Promise<void> {
+      stopping = true;
+      await starting?.catch(() => {}); // a SIGTERM during start: let the start finish, then stop all of it
+      const closed = server ? new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); }) : undefined;
       await jobs?.stop();
+      await closed;
       await fanoutLayer.stop();
       await sealer?.stop();
-      if (server) {
-        await new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); });
-      }
       await db.close();
     },
   };

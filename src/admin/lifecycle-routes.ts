@@ -14,10 +14,8 @@
 //   POST   /policy/validate | /policy/plan | /policy/apply    body: the YAML (Content-Type application/yaml or
 //          text/*; ?file= names it in messages), JSON {yaml, file?}, or the policy itself as JSON
 //          {groups, apps, guards}. Never a path: the broker reads no file on a caller's behalf.
-import express, { type ErrorRequestHandler, type Request, type Router } from "express";
-import { DomainError, badRequest } from "../shared/errors.ts";
-import { toDomainError } from "../http/error-handler.ts";
-import { PolicyError, POLICY_INVALID } from "../rules/policy-loader.ts";
+import express, { type Request, type Router } from "express";
+import { badRequest } from "../shared/errors.ts";
 import type { Principal } from "../auth/authenticator.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
@@ -133,21 +131,5 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
   });
   r.post("/policy/plan", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.plan(text, file)); });
   r.post("/policy/apply", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.apply(text, file, actorOf(req))); });
-
-  r.use(jsonErrors(d.log));
   return r;
-}
-
-/** {error: {code, message}}: the admin API's error body (SCIM bodies are for /scim/v2). */
-function jsonErrors(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
-    if (err instanceof PolicyError) {
-      res.status(400).json({ error: { code: POLICY_INVALID, message: err.message, issues: err.issues } });
-      return;
-    }
-    const e: DomainError = toDomainError(err);
-    if (e.status >= 500) log.error({ err, code: e.code, url: req.originalUrl }, e.message);
-    if (e.status === 503) res.set("Retry-After", "5");
-    res.status(e.status).json({ error: { code: e.code, message: e.message } });
-  };
 }

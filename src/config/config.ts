@@ -42,6 +42,8 @@ const envSchema = z.object({
   BROKER_FANOUT_RECONCILE_INTERVAL: duration.or(z.literal("off").transform(() => 0)).default(86_400_000),
   BROKER_FANOUT_SWEEP_INTERVAL: duration.default(5000),
   BROKER_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+  // requests per second per token (SCIM and admin APIs), unless the token has its own; "off": unlimited
+  BROKER_TOKEN_RATE_LIMIT: z.literal("off").transform(() => 0).or(z.coerce.number().int().min(1).max(1_000_000)).default(1000),
 });
 
 export type Config = {
@@ -63,6 +65,8 @@ export type Config = {
   fanout: FanoutSettings;
   /** graphile-worker jobs run at once in this process (fan-out deliveries, lifecycle schedules) */
   workerConcurrency: number;
+  /** default requests per second per token (0: unlimited); a token's own rate_limit wins */
+  tokenRateLimit: number;
   /** BROKER_CONFIG was set: the policy file must exist (else ./broker.yaml is used only when present) */
   policyFileRequired: boolean;
   /** values for "${VAR}" references in broker.yaml (the policy loader gets them from here, not process.env) */
@@ -99,7 +103,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       quarantineAfter: e.BROKER_FANOUT_QUARANTINE_AFTER, probeIntervalMs: e.BROKER_FANOUT_PROBE_INTERVAL,
       reconcileIntervalMs: e.BROKER_FANOUT_RECONCILE_INTERVAL, sweepIntervalMs: e.BROKER_FANOUT_SWEEP_INTERVAL,
     },
-    workerConcurrency: e.BROKER_WORKER_CONCURRENCY,
+    workerConcurrency: e.BROKER_WORKER_CONCURRENCY, tokenRateLimit: e.BROKER_TOKEN_RATE_LIMIT,
     policyFileRequired: !!e.BROKER_CONFIG, policyEnv: Object.freeze({ ...env }),
   };
 }

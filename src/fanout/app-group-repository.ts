@@ -56,11 +56,13 @@ export async function claimGroup(q: Q, app: string, groupId: string, owner: stri
 
 /**
  * Desired members (broker members whose account in this app is provisioned: a remote id and a delivered
- * provision state) and pushed members, as user id → app id.
+ * provision state) and pushed members, as user id → app id. A leaver deleted while the guard holds it is
+ * still a member (held_membership) until the review is approved.
  */
 export async function memberSets(q: Q, app: string, groupId: string): Promise<{ desired: Map<string, string>; pushed: Map<string, string> }> {
   const { rows } = await q.query({ name: "fanout_group_members", text:
-    `SELECT 'd' AS side, a.user_id, a.remote_id FROM (SELECT DISTINCT user_id FROM group_member WHERE group_id = $2) m
+    `SELECT 'd' AS side, a.user_id, a.remote_id FROM (SELECT user_id FROM group_member WHERE group_id = $2
+                                                       UNION SELECT user_id FROM held_membership WHERE group_id = $2) m
        JOIN app_account a ON a.app = $1 AND a.user_id = m.user_id
       WHERE a.remote_id IS NOT NULL AND a.delivered_hash IS NOT NULL AND a.delivered_hash NOT LIKE 'deprovision:%'
      UNION ALL

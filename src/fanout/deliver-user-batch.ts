@@ -54,11 +54,11 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
     await accounts.ensureAccount(ctx.pool, app, userId, "");
     await nudgeJob(ctx.pool, USER_TASK, userJobKey(app, userId), { app, userId }, PRIORITY.user);
   }
-  const held = claim.claimed.filter((c) => c.held && c.user);
+  const held = claim.claimed.filter((c) => c.held);
   await batches.releaseUsers(ctx.pool, app, owner, held.map((c) => c.account.userId), null, ctx.clock.now());
 
   // Deliver, BATCH_CONCURRENCY at a time; failures take the single-job path (retry as their own job).
-  const work = claim.claimed.filter((c) => !(c.held && c.user));
+  const work = claim.claimed.filter((c) => !c.held);
   const done: Array<{ d: UserDelivery; claim: accounts.ClaimedUser; desired: ReturnType<typeof desiredUser>; result: DeliveryResult | NoopResult }> = [];
   const skipped: string[] = [];
   let next = 0;

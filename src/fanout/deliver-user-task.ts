@@ -84,8 +84,9 @@ export class UserDelivery {
     try {
       const wait = await this.gate(gate);
       if (wait !== null) return;
-      if (claim.held && claim.user) {
-        // Frozen by the mass-deprovision guard: lifecycle calls the port again when the hold is decided.
+      if (claim.held) {
+        // Frozen by the mass-deprovision guard (deleted while held included): lifecycle calls the port again
+        // when the hold is decided.
         await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() });
         ctx.metrics.deliveries.inc({ app: job.app, outcome: "held" });
         return;

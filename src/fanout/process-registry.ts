@@ -7,6 +7,16 @@
 // are cleared, so the next worker delivers at once. Jobs locked by a pool id no live process claims (a
 // process that died before registering it) are released once they are older than a grace period.
 //
+// Releasing a dead process's work is more than unlocking its jobs:
+//  - graphile-worker's add_jobs, when it meets a *running* job of the same key, clears that job's key and
+//    sets its attempts to the maximum ("it will finish and must not retry"), then adds a fresh job. A batch
+//    job superseded that way carries users the fresh job does not; if its process dies, the row would sit
+//    at 25/25 attempts forever and those deliveries wait for the orphan sweep. Such rows get one more run.
+//  - jobs that met the dead process's delivery lease were re-scheduled to the lease's expiry (minutes); once
+//    the leases are cleared, the jobs of those keys run now.
+// The broker runs this recovery before its own workers start (broker.ts), so a restarted process never
+// waits on the leases of the process it replaces.
+//
 // Limits: session advisory locks need a direct connection (not a transaction-pooling PgBouncer). A process
 // that loses its connection but keeps running is treated as dead by the others; its in-flight deliveries
 // may then run twice, which is harmless (every step is idempotent) but not free.
@@ -30,10 +40,12 @@ export class ProcessRegistry {
 
   constructor(private readonly d: { databaseUrl: string; pool: pg.Pool; log: Logger; sweepIntervalMs: number }) {}
 
+  /** Registers this process and releases what dead ones left; idempotent (a second call only sweeps). */
   async start(): Promise<void> {
     this.#stopped = false;
-    await this.#connect();
+    if (!this.#client) await this.#connect();
     await this.sweep();
+    if (this.#timer) return;
     this.#timer = setInterval(() => void this.tick(), this.d.sweepIntervalMs);
     this.#timer.unref();
   }
@@ -87,14 +99,25 @@ export class ProcessRegistry {
   async #release(poolIds: string[], why: string): Promise<void> {
     const { pool, log } = this.d;
     const { rows } = await pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by = ANY($1::text[])`, [poolIds]);
+    // Superseded while running (key cleared, attempts forced to the maximum by add_jobs): one more run, now.
+    const revived = await pool.query(
+      `UPDATE graphile_worker._private_jobs SET attempts = max_attempts - 1, run_at = least(run_at, now()), updated_at = now()
+        WHERE locked_by = ANY($1::text[]) AND attempts >= max_attempts AND max_attempts > 1`, [poolIds]);
     await pool.query(`SELECT graphile_worker.force_unlock_workers($1::text[])`, [poolIds]);
     const leases = await pool.query(
-      `WITH a AS (UPDATE app_account SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[]) RETURNING 1),
-            g AS (UPDATE app_group SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[]) RETURNING 1)
-       SELECT (SELECT count(*) FROM a)::int + (SELECT count(*) FROM g)::int AS n`, [poolIds]);
+      `WITH a AS (UPDATE app_account SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
+                  RETURNING 'deliver:' || app || ':' || user_id::text AS key),
+            g AS (UPDATE app_group SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
+                  RETURNING 'group:' || app || ':' || group_id::text AS key),
+            k AS (SELECT key FROM a UNION ALL SELECT key FROM g),
+            -- jobs that found these leases busy were re-scheduled to their expiry: they run now
+            j AS (UPDATE graphile_worker._private_jobs SET run_at = now(), updated_at = now()
+                   WHERE key IN (SELECT key FROM k) AND locked_at IS NULL AND run_at > now() RETURNING 1)
+       SELECT (SELECT count(*) FROM k)::int AS n, (SELECT count(*) FROM j)::int AS woken`, [poolIds]);
     // Wake idle workers now rather than at their next poll.
-    if (rows[0].n > 0) await pool.query(`SELECT pg_notify('jobs:insert', $1)`, [JSON.stringify({ r: Math.random(), count: rows[0].n })]);
-    log.warn({ code: "FANOUT_WORKER_RECOVERED", pools: poolIds, jobs: rows[0].n, leases: leases.rows[0].n, why }, "released jobs locked by a dead worker");
+    const wake = rows[0].n + leases.rows[0].woken;
+    if (wake > 0) await pool.query(`SELECT pg_notify('jobs:insert', $1)`, [JSON.stringify({ r: Math.random(), count: wake })]);
+    log.warn({ code: "FANOUT_WORKER_RECOVERED", pools: poolIds, jobs: rows[0].n, revived: revived.rowCount ?? 0, leases: leases.rows[0].n, woken: leases.rows[0].woken, why }, "released jobs locked by a dead worker");
   }
 
   async #connect(): Promise<void> {
@@ -121,6 +144,7 @@ export class ProcessRegistry {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     await this.#sweeping?.catch(() => {});
     const client = this.#client;
     this.#client = undefined;

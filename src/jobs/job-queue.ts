@@ -2,7 +2,8 @@
 // ~1 ms, job keys for de-duplication, named queues for per-key ordering, exponential backoff, run_at for
 // schedules). Jobs are added with SQL inside the caller's transaction — a state change and the work it
 // causes commit together (transactional outbox) — and run by the runner started here.
-import { run, runMigrations, type Runner, type Task, type TaskList, type Logger as GwLogger } from "graphile-worker";
+import { run, runMigrations, type Runner, type Task, type TaskList, type Logger as GwLogger, type WorkerEvents } from "graphile-worker";
+import { EventEmitter } from "node:events";
 import { Logger as GraphileLogger } from "graphile-worker";
 import type pg from "pg";
 import type { Logger } from "../shared/logger.ts";
@@ -42,14 +43,30 @@ export async function migrateJobQueue(pool: pg.Pool): Promise<void> {
 }
 
 export type TaskHandler = Task;
-export interface JobQueue { runner: Runner; stop(): Promise<void> }
+export interface JobQueue {
+  runner: Runner;
+  /** graphile-worker's worker-pool id: what `locked_by` of this process's running jobs says (crash recovery) */
+  poolId: string | undefined;
+  /** Stops fetching, lets running jobs finish, releases the LISTEN connection; resolves when all is done. */
+  stop(): Promise<void>;
+}
 
 export async function startJobQueue(opts: { pool: pg.Pool; tasks: TaskList; concurrency: number; log: Logger; crontab?: string }): Promise<JobQueue> {
+  // Our own emitter, handed in before start, so the pool's id is known from its creation (not its first job).
+  const events: WorkerEvents = new EventEmitter() as WorkerEvents;
+  let poolId: string | undefined;
+  events.on("pool:create", ({ workerPool }) => { poolId = workerPool.id; });
   const runner = await run({
     pgPool: opts.pool, taskList: opts.tasks, concurrency: opts.concurrency, noHandleSignals: true, pollInterval: 1000,
-    logger: bridgeLogger(opts.log), crontab: opts.crontab ?? "",
+    logger: bridgeLogger(opts.log), crontab: opts.crontab ?? "", events,
   });
-  return { runner, stop: () => runner.stop() };
+  let stopping: Promise<void> | undefined;
+  return {
+    runner, get poolId() { return poolId; },
+    // runner.stop() resolves once the worker pool has released its LISTEN client (UNLISTEN) and the cron,
+    // so a caller that closes the pg pool (or stops PostgreSQL) afterwards causes no error-level lines.
+    stop: () => (stopping ??= runner.stop().then(() => runner.promise.catch(() => {}))),
+  };
 }
 
 function bridgeLogger(log: Logger): GwLogger {

@@ -7,6 +7,8 @@
 //   population         = users of S active now (partial index (source) WHERE active; an index-only count)
 //                        + users of S that left in W and are not active now + the candidate itself.
 // A leaver event is recorded for the candidate right after this check, held or not, so it counts for the next.
+// The window has no upper bound on purpose: each request reads the clock before it queues for the lock, so a
+// leaver that took the lock (and committed) first may carry a later instant than this one — it still counts.
 import type pg from "pg";
 import { massDeprovisionDecision, type MassDeprovisionConfig, type MassDeprovisionDecision } from "./guard.ts";
 import type { UserRow } from "../scim/user-resource.ts";
@@ -20,14 +22,14 @@ export async function checkMassDeprovision(tx: Q, config: MassDeprovisionConfig,
   const source = user.source;
   await tx.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [LOCKS.guardNs, source ?? ""]);
   const since = new Date(now.getTime() - config.windowMs);
-  const src = source === null ? "source IS NULL" : "source = $4";
+  const src = source === null ? "source IS NULL" : "source = $3";
   const { rows } = await tx.query(
     `SELECT
-       (SELECT count(*) FROM lifecycle_event WHERE kind = 'leaver' AND ${src} AND created_at > $1 AND created_at <= $2) AS leavers,
-       (SELECT count(*) FROM scim_user WHERE ${src} AND active AND id <> $3) AS active_others,
+       (SELECT count(*) FROM lifecycle_event WHERE kind = 'leaver' AND ${src} AND created_at > $1) AS leavers,
+       (SELECT count(*) FROM scim_user WHERE ${src} AND active AND id <> $2) AS active_others,
        (SELECT count(DISTINCT e.user_id) FROM lifecycle_event e WHERE e.kind = 'leaver' AND e.${src} AND e.created_at > $1
-          AND e.created_at <= $2 AND e.user_id <> $3 AND NOT EXISTS (SELECT 1 FROM scim_user u WHERE u.id = e.user_id AND u.active)) AS left_others`,
-    source === null ? [since, now, user.id] : [since, now, user.id, source]);
+          AND e.user_id <> $2 AND NOT EXISTS (SELECT 1 FROM scim_user u WHERE u.id = e.user_id AND u.active)) AS left_others`,
+    source === null ? [since, user.id] : [since, user.id, source]);
   const r = rows[0];
   return massDeprovisionDecision({
     leaversInWindow: Number(r.leavers),

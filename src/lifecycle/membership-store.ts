@@ -90,10 +90,20 @@ export async function relabelMembers(q: Q, rows: Array<{ groupId: string; userId
     [rows.map((r) => r.groupId), rows.map((r) => r.userId), rows.map((r) => r.source), rows.map((r) => JSON.stringify(r.cause))]);
 }
 
-/** Membership changes bump the group's version (RFC 7644 §3.14: members are part of the representation). */
+/**
+ * Membership changes bump the group's version (RFC 7644 §3.14: members are part of the representation).
+ * Two statements on purpose. The rows are first locked in id order (SELECT … ORDER BY … FOR NO KEY UPDATE
+ * locks in sort order): an UPDATE … WHERE id = ANY(…) alone locks in scan order, which differs between
+ * transactions, and two movers crossing between the same groups deadlocked. The UPDATE then runs with a
+ * snapshot taken after the locks are held; in the same statement it would still see versions committed while
+ * it waited, re-check them (EvalPlanQual) and queue for their tuple locks — a deadlock again (found by the
+ * soak benchmark; test/integration/mover-concurrency.test.ts).
+ */
 export async function touchGroups(q: Q, groupIds: string[], at: Date): Promise<void> {
   if (!groupIds.length) return;
-  await q.query(`UPDATE scim_group SET version = version + 1, updated_at = $2 WHERE id = ANY($1::uuid[])`, [[...new Set(groupIds)].sort(), at]);
+  const ids = [...new Set(groupIds)].sort();
+  await q.query(`SELECT id FROM scim_group WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [ids]);
+  await q.query(`UPDATE scim_group SET version = version + 1, updated_at = $2 WHERE id = ANY($1::uuid[])`, [ids, at]);
 }
 
 /**

@@ -3,7 +3,8 @@
 //                     exception records the refusal, so the rule stops asking;
 //   mover             (a portable membership kept on a transfer) approve → it stays; deny → a block removes it;
 //   mass-deprovision  approve → every held leaver of the item is applied at once (disabled, memberships
-//                     removed, apps told to deprovision); deny → entitlements stay, the item records why,
+//                     removed — a deleted one's parked memberships too —, apps told to deprovision); deny →
+//                     entitlements stay (a deleted one's parked memberships included), the item records why,
 //                     the held users are marked "kept" (until HR changes them again) and the log says so;
 //   the others        (contractor without end date, service account without or losing its owner) are
 //                     acknowledgements: the decision and its reason are recorded and audited.
@@ -18,7 +19,8 @@ import { desiredMemberships } from "../rules/evaluate.ts";
 import { userStatus } from "./classify.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
 import { AuditTrail } from "./audit-trail.ts";
-import { setStatus } from "./event-store.ts";
+import { deleteState, setStatus } from "./event-store.ts";
+import { releaseMemberships } from "./held-membership-store.ts";
 import { asEngineException, openExceptionsOf } from "./exception-store.ts";
 import { ensureManagedGroups, touchGroups, touchUsers } from "./membership-store.ts";
 import {
@@ -124,9 +126,17 @@ export class ReviewService {
       if (user) {
         await handleUserChange(tx, this.ctx, { before: user, after: user, at: now, changeId: h.changeId, trigger: "guard-release", actor, released: true, cause: { reviewId: review.id } });
       } else {
-        // Deleted while held: its rows went with it; the apps are told now.
+        // Deleted while held: its parked memberships go now, and the apps are told (account and groups).
         const e = { userId: h.userId, leaver: true, changeId: h.changeId, cause: "guard-release", at: now };
+        await deleteState(tx, h.userId);
         await (this.ctx.fanout.userDeleted ?? this.ctx.fanout.userChanged).call(this.ctx.fanout, tx, e);
+        const left = await releaseMemberships(tx, h.userId);
+        const membership = new AuditTrail({ actor, reviewId: review.id, changeId: h.changeId });
+        for (const g of left) {
+          membership.add("membership.removed", { userId: h.userId, groupName: g.groupName, details: { reason: "deleted while held; released" } });
+          await this.ctx.fanout.membershipChanged(tx, { groupId: g.groupId, groupName: g.groupName, added: [], removed: [h.userId], at: now });
+        }
+        await membership.flush(tx, now);
       }
       released.push(h.userId);
     }

@@ -3,7 +3,8 @@
 //
 //   1. classify the change (classify.ts) → lifecycle events (joiner, mover, leaver, leave, return, …);
 //   2. a leaver first meets the mass-deprovision guard: held → the HR data stays as sent, the leaver joins
-//      the source's open review, and nothing else happens (no membership change, no fan-out);
+//      the source's open review, and nothing else happens (no membership change, no fan-out; a deleted
+//      user's memberships are parked with the hold and still count for the apps' groups);
 //   3. a leaver's exceptions close and its pending reviews are cancelled;
 //   4. desired memberships (evaluate.ts) vs the user's rows (diff.ts) → add / relabel / remove rows, and
 //      privileged grants or portable memberships that wait for a review;
@@ -30,6 +31,7 @@ import { asEngineException, openExceptionsOf, revokeOpenExceptionsOf } from "./e
 import { cancelUserReviews, requestReview, supersedeHolds } from "./review-store.ts";
 import { ensureManagedGroups, groupIdsByName, membershipsOf, relabelMembers, touchGroups, touchUsers, type MemberRow } from "./membership-store.ts";
 import { checkMassDeprovision, holdLeaver } from "./mass-deprovision.ts";
+import { holdingReview, parkMemberships } from "./held-membership-store.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 
@@ -83,8 +85,10 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const parked = previous?.status === "held" || previous?.status === "kept";
   if (parked && status === "leaver" && !input.released) {
     // Still a leaver while the guard holds them (or after the hold was rejected): HR's data is stored as
-    // sent, entitlements wait for the review.
-    await recordTransition(tx, user.id, eventRows.map((e) => ({ ...e, held: true })), deleted ? "delete" : "keep", now);
+    // sent, entitlements wait for the review. Deleted now: the memberships are parked with the hold, and the
+    // lifecycle state stays (the apps read it: a held user's account is not touched).
+    if (deleted) { const reviewId = await holdingReview(tx, user.id); if (reviewId) await parkMemberships(tx, user.id, reviewId, now); }
+    await recordTransition(tx, user.id, eventRows.map((e) => ({ ...e, held: true })), "keep", now);
     await audit.flush(tx, now);
     return { ...outcome, held: true };
   }
@@ -96,7 +100,9 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
     if (decision.hold) {
       const reviewId = await holdLeaver(tx, { user, decision, changeId: input.changeId, reason: leaver.reason, now, audit });
       const rows = eventRows.map((e) => (e.kind === "leaver" ? { ...e, held: true, details: { ...e.details, reviewId, guard: decision.reason } } : e));
-      await recordTransition(tx, user.id, rows, deleted ? "delete" : { status: "held", nextAt: null }, now);
+      // A held DELETE: the user row goes as HR asked, its memberships wait with the hold (held-membership-store.ts).
+      if (deleted) await parkMemberships(tx, user.id, reviewId, now);
+      await recordTransition(tx, user.id, rows, { status: "held", nextAt: null }, now);
       ctx.log.warn({ userId: user.id, source: user.source, reviewId, decision: decision.reason }, "leaver held by the mass-deprovision guard");
       await audit.flush(tx, now);
       return { ...outcome, held: true };

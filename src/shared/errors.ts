@@ -8,7 +8,7 @@ export type ScimType =
 /** Stable error codes (documented in the README) used in logs, API errors and CLI output. */
 export type ErrorCode =
   | "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PRECONDITION_FAILED"
-  | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "DB_UNAVAILABLE" | "INTERNAL" | "NOT_IMPLEMENTED" | "METHOD_NOT_ALLOWED";
+  | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "DB_UNAVAILABLE" | "INTERNAL" | "NOT_IMPLEMENTED" | "METHOD_NOT_ALLOWED" | "TOO_MANY_REQUESTS";
 
 export class DomainError extends Error {
   constructor(

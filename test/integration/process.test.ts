@@ -56,9 +56,9 @@ describe("npm start: the broker process on embedded PostgreSQL, and the CLI", fu
     expect(created.status).to.equal(201);
 
     // CLI against the running server's embedded database
-    const cli = await run(process.execPath, ["bin/scim-broker.mjs", "token", "create", "--name", "hr-feed", "--scope", "scim:write", "--source", "workday", "--json"], { env });
+    const cli = await run(process.execPath, ["bin/scim-broker.mjs", "token", "create", "--name", "hr-feed", "--scope", "scim:write", "--source", "workday", "--rate", "50", "--json"], { env });
     const issued = JSON.parse(cli.stdout.trim());
-    expect(issued).to.include({ name: "hr-feed", source: "workday" });
+    expect(issued).to.include({ name: "hr-feed", source: "workday", rateLimit: 50 });
     const list = await run(process.execPath, ["bin/scim-broker.mjs", "token", "list"], { env });
     expect(list.stdout).to.include("hr-feed").and.to.not.include(issued.token);
     const viaCli = await fetch(`${url}/scim/v2/Users`, { method: "POST", headers: { ...auth, Authorization: `Bearer ${issued.token}` }, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: "fromfeed@example.com" }) });

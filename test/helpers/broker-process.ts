@@ -1,0 +1,51 @@
+// The broker as a user runs it (`npm start` = node --import tsx src/main.ts) in a child process, on its own
+// embedded PostgreSQL (BROKER_DATA_DIR) unless the env names DATABASE_URL. Everything it prints is kept, so
+// tests can assert on its log lines (pino JSON, one per line).
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+
+export const freePort = () => new Promise<number>((resolve, reject) => {
+  const s = createServer().once("error", reject).listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+});
+
+export interface ChildBroker {
+  proc: ChildProcess;
+  url: string;
+  /** everything printed so far, stdout and stderr */
+  output(): string;
+  /** pino lines printed so far (JSON lines of stdout; other lines skipped) */
+  logLines(): Array<Record<string, unknown> & { level: number; msg?: string }>;
+  /** resolves with the exit code (null when killed by a signal) */
+  exited: Promise<number | null>;
+  /** SIGTERM, then the exit code */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+/** Starts the child; with `ready` (default) resolves once /readyz answers 200, or rejects with its output if it exits. */
+export async function startChildBroker(env: Record<string, string>, opts: { ready?: boolean; timeoutMs?: number } = {}): Promise<ChildBroker> {
+  const { DATABASE_URL: _d, BROKER_CONFIG: _c, ...rest } = process.env;
+  const port = env.PORT ?? String(await freePort());
+  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    env: { ...rest, HOST: "127.0.0.1", BROKER_LOG_LEVEL: "info", ...env, PORT: port }, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "", stdout = "";
+  proc.stdout!.on("data", (d) => { out += d; stdout += d; });
+  proc.stderr!.on("data", (d) => { out += d; });
+  const exited = new Promise<number | null>((resolve) => proc.once("exit", (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const child: ChildBroker = {
+    proc, url, exited, output: () => out,
+    logLines: () => stdout.split("\n").filter((l) => l.startsWith("{")).flatMap((l) => { try { return [JSON.parse(l)]; } catch { return []; } }),
+    async stop() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM"); return exited; },
+    async kill9() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL"); await exited; },
+  };
+  if (opts.ready === false) return child;
+  const until = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}: ${out}`);
+    try { if ((await fetch(`${url}/readyz`)).status === 200) return child; } catch { /* not listening yet */ }
+    if (Date.now() > until) { await child.kill9(); throw new Error(`broker not ready: ${out}`); }
+    await new Promise((r) => setTimeout(r, 100)); // polling a child process's readiness, not ordering test steps
+  }
+}
