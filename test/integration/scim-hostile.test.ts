@@ -33,6 +33,7 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
   let database: { url: string; drop(): Promise<void> };
   let db: pg.Pool;
   let userId: string, groupId: string;
+  let reference: { url: string; proc: ChildProcess };
   const scim = (path: string, body: unknown) => fetch(`${t.url}/scim/v2${path}`, { method: "POST", headers: { Authorization: `Bearer ${t.token}`, "Content-Type": "application/scim+json" }, body: JSON.stringify(body) });
 
   before(async () => {
@@ -51,10 +52,21 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
       await new Promise((r) => setTimeout(r, 100));
     }
     db = new pg.Pool({ connectionString: database.url, max: 2 });
+    const refPort = await freePort();
+    reference = {
+      url: `http://127.0.0.1:${refPort}/healthz`,
+      proc: spawn(process.execPath, ["-e", `require("node:http").createServer((q, s) => s.end('{"status":"ok"}')).listen(${refPort}, "127.0.0.1")`], { stdio: "ignore" }),
+    };
+    for (let i = 0; ; i++) { // polling a child process's readiness, not synchronising test logic
+      try { if ((await fetch(reference.url)).status === 200) break; } catch { /* not listening yet */ }
+      if (i > 300) throw new Error("reference server did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
     userId = ((await (await scim("/Users", userBody({ userName: "target@example.com" }))).json()) as { id: string }).id;
     groupId = ((await (await scim("/Groups", { schemas: [GROUP_SCHEMA], displayName: "finance" })).json()) as { id: string }).id;
   });
   after(async () => {
+    reference?.proc.kill();
     await db?.end();
     if (proc && proc.exitCode === null) await new Promise((r) => { proc.once("exit", r); proc.kill("SIGTERM"); });
     await database?.drop();
@@ -132,16 +144,27 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
 
     // /healthz over a real socket while each batch of hostile requests is in flight (fast-check generates
     // the next batch in between, on this same event loop: that is the test's work, not the server's).
-    let healthMax = 0, probes = 0;
+    // Beside each /healthz probe, the same probe of a reference server (a bare node:http process doing
+    // nothing else): on a machine shared with other work, both see the operating system's scheduling delays;
+    // only the broker's would show a request that blocks its event loop.
+    const latencies: number[] = [];
+    let healthMax = 0, referenceMax = 0, probes = 0;
+    const timed = async (url: string) => {
+      const t0 = performance.now();
+      const h = await fetch(url);
+      await h.arrayBuffer();
+      return { status: h.status, ms: performance.now() - t0 };
+    };
     const probeWhile = async (work: Promise<unknown>) => {
       let done = false;
       const finished = work.finally(() => { done = true; });
       const loop = (async () => {
         while (!done) {
-          const t0 = performance.now();
-          const h = await fetch(`${t.url}/healthz`);
-          await h.arrayBuffer();
-          healthMax = Math.max(healthMax, performance.now() - t0);
+          const h = await timed(`${t.url}/healthz`);
+          const ref = await timed(reference.url);
+          latencies.push(h.ms);
+          healthMax = Math.max(healthMax, h.ms);
+          referenceMax = Math.max(referenceMax, ref.ms);
           probes++;
           expect(h.status).to.equal(200);
           await new Promise((r) => setTimeout(r, 5));
@@ -183,8 +206,13 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
     expect((await fetch(`${t.url}/healthz`)).status).to.equal(200);
     const target = await fetch(`${t.url}/scim/v2/Users/${userId}`, { headers: { Authorization: `Bearer ${t.token}` } });
     expect(((await target.json()) as { userName: string }).userName).to.equal("target@example.com");
-    if (process.env.BROKER_TEST_VERBOSE) console.log(`${sent} requests, ${probes} probes, max /healthz ${healthMax.toFixed(1)} ms, statuses ${JSON.stringify([...statuses])}`);
-    expect(healthMax, `max /healthz latency over ${probes} probes; statuses ${JSON.stringify([...statuses])}`).to.be.below(HEALTHZ_BUDGET_MS);
+    const p95 = [...latencies].sort((a, b) => a - b)[Math.floor(latencies.length * 0.95)]!;
+    const seen = `over ${probes} probes: p95 ${p95.toFixed(1)} ms, max ${healthMax.toFixed(1)} ms (reference max ${referenceMax.toFixed(1)} ms); statuses ${JSON.stringify([...statuses])}`;
+    if (process.env.BROKER_TEST_VERBOSE) console.log(`${sent} requests, ${seen}`);
+    // Within 100 ms throughout: the steady state (p95) on its own, and the worst probe beyond what the
+    // idle reference suffered at the same time.
+    expect(p95, `/healthz p95 ${seen}`).to.be.below(HEALTHZ_BUDGET_MS);
+    expect(healthMax, `/healthz max ${seen}`).to.be.below(HEALTHZ_BUDGET_MS + referenceMax);
   });
 
   it("when bodies carry __proto__ keys on every write route, then Object.prototype of the broker's process is untouched", async () => {
