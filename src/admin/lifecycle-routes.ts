@@ -11,6 +11,7 @@
 //   POST   /reviews/:id/approve {reason}    POST /reviews/:id/deny {reason}
 //   GET    /events?user=&limit=&before=                       → {items}   (lifecycle events, newest first)
 //   GET    /policy                                            → the active version and its groups
+//   GET    /sources                                           → who owns which user attribute (source authority)
 //   POST   /policy/validate | /policy/plan | /policy/apply    body: the YAML (Content-Type application/yaml or
 //          text/*; ?file= names it in messages), JSON {yaml, file?}, or the policy itself as JSON
 //          {groups, apps, guards}. Never a path: the broker reads no file on a caller's behalf.
@@ -52,7 +53,7 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
   return s as T;
 }
 
-const POLICY_KEYS = new Set(["groups", "apps", "guards"]);
+const POLICY_KEYS = new Set(["groups", "apps", "guards", "sources", "dataQuality"]);
 
 /**
  * The policy text of a request, from its body only: a YAML body, JSON {yaml, file?}, or the policy as a JSON
@@ -123,6 +124,14 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
       convergedAt: row?.convergedAt ?? null,
       groups: p.groups.map((g) => ({ name: g.name, when: g.when, privileged: g.privileged, portable: g.portable, owner: g.owner ?? null, description: g.description ?? null })),
       apps: p.apps.map((a) => a.name), guards: { massDeprovision: p.guards.massDeprovision },
+    });
+  });
+  r.get("/sources", async (_req, res) => {
+    const { policy: p } = await lc.activePolicy();
+    res.json({
+      sources: p.sources.map((s) => ({ name: s.name, owner: s.owner ?? null, owns: s.owns })),
+      attributes: p.owned.map((a) => ({ attribute: a.name, path: a.path, owner: a.owner })),
+      unowned: "attributes no source owns may be written by any token",
     });
   });
   r.post("/policy/validate", yaml, async (req, res) => {
