@@ -107,16 +107,18 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     });
 
   // ---- reviews ----
-  const rv = program.command("review").description("the review queue: privileged grants, movers, contractors, service accounts, mass-deprovision holds");
+  const rv = program.command("review").description("the review queue: privileged grants, movers, contractors, service accounts, mass-deprovision holds, data quality");
   rv.command("list").description("list reviews")
     .addOption(new Option("--status <status>").choices([...REVIEW_STATUSES]).default("pending"))
     .addOption(new Option("--kind <kind>").choices([...REVIEW_KINDS]))
+    .option("--user <user>", "user id or userName")
     .option("--json", "print JSON")
     .action(async (o) => {
-      const list = await withLifecycle((lc) => lc.reviews.list({ status: o.status as ReviewStatus, kind: o.kind as ReviewKind | undefined }));
+      const list = await withLifecycle((lc) => lc.reviews.list({ status: o.status as ReviewStatus, kind: o.kind as ReviewKind | undefined, user: o.user }));
       if (o.json) { json(list); return; }
       for (const r of list) {
-        const subject = r.kind === "mass-deprovision" ? `source ${r.source ?? "(none)"}: ${(r.held ?? []).filter((h) => !h.outcome).length} held` : `${r.userId ?? "-"} ${r.group ?? ""}`.trim();
+        const subject = r.kind === "mass-deprovision" ? `source ${r.source ?? "(none)"}: ${(r.held ?? []).filter((h) => !h.outcome).length} held`
+          : r.kind === "data-quality" ? `${r.userId} ${dataQualitySummary(r.payload)}` : `${r.userId ?? "-"} ${r.group ?? ""}`.trim();
         io.out([r.id, r.kind, r.status, subject, r.owner ? `owner ${r.owner}` : "-", r.createdAt.toISOString(), r.reason ?? String(r.payload.reason ?? "")].join("\t"));
       }
     });
@@ -139,6 +141,14 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
   lc.command("sweep").description("fire due start/end dates and exception expiries now (the server does it every minute)")
     .action(async () => { const r = await withLifecycle((l) => l.sweep()); io.out(`transitions ${r.transitions}, exceptions expired ${r.expired}, failed ${r.failed}`); });
   return program;
+}
+
+/** "signals: unknown-value(department=Fiance), flapping; holds: memberships" for a data-quality review. */
+function dataQualitySummary(payload: Record<string, unknown>): string {
+  const signals = Array.isArray(payload.signals) ? payload.signals as Array<{ name: string; evidence?: Record<string, unknown> }> : [];
+  const named = signals.map((s) => (s.evidence?.attribute ? `${s.name}(${String(s.evidence.attribute)}=${String(s.evidence.value ?? "")})` : s.name));
+  const holds = Array.isArray(payload.holds) && payload.holds.length ? (payload.holds as string[]).join(",") : "nothing";
+  return `signals: ${named.join(", ") || "-"}; holds: ${holds}`;
 }
 
 function printPlan(io: LifecycleCliIo, plan: PolicyPlanView, max: number): void {

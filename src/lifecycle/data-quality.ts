@@ -14,8 +14,8 @@
 //                                  of leaving                                            stays disabled
 //   reactivation-without-rehire    a leaver re-activated without a new startDate after   reactivation
 //                                  its endDate (or after it left)
-//   inconsistent-record            terminated with active=true, or active with           nothing: already a leaver
-//                                  active=false (fail closed)
+//   inconsistent-record            active turned on for a terminated user, or status     nothing: already a leaver
+//                                  set to active while disabled (fail closed)
 //   future-termination             terminated with an endDate further ahead than         nothing: the leaver is
 //                                  futureTermination.flagBeyond (30 days)                scheduled for endDate
 //   identity-clash                 another user of the source has its employeeNumber,    grants: no rule grants
@@ -135,8 +135,12 @@ export function detectSignals(i: SignalInput): Signal[] {
   if (!after) return [];
   const out: Signal[] = [];
 
+  // Only when this change made the contradiction: `active` turned on for a terminated user, or the status
+  // set to "active" for a disabled one (or a new record so). A plain termination or deactivation leaves the
+  // other attribute stale for a moment — that is the normal shape of an HR PATCH, not a contradiction.
   const inconsistent = inconsistency(after, now);
-  if (inconsistent && !(before && inconsistency(before, now) === inconsistent))
+  const made = inconsistent === "terminated-but-active" ? !before || !before.active : !before || lower(before.employmentStatus) !== "active";
+  if (inconsistent && made && !(before && inconsistency(before, now) === inconsistent))
     out.push({ name: "inconsistent-record", holds: null, evidence: { kind: inconsistent, employmentStatus: after.employmentStatus, active: after.active, treatedAs: "leaver" } });
 
   if (userStatus(after, now) === "leaver") return out; // a leaver is never held

@@ -6,6 +6,7 @@ import type pg from "pg";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import type { TaskList } from "graphile-worker";
+import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { noFanout, type FanoutPort } from "./fanout-port.ts";
@@ -20,6 +21,7 @@ import { listEvents, type LifecycleEventRow } from "./event-store.ts";
 import { policyVersionById, type PolicyVersionRow } from "./policy-store.ts";
 import type { Policy } from "../rules/policy-loader.ts";
 import { resolveUserId } from "./user-ref.ts";
+import { dataQualityMetric } from "./data-quality-step.ts";
 
 export interface LifecycleOptions {
   pool: pg.Pool;
@@ -32,13 +34,15 @@ export interface LifecycleOptions {
   policyFile?: string;
   /** the file was named explicitly (BROKER_CONFIG): a missing file is an error, not "no policy" */
   policyFileRequired?: boolean;
+  /** the broker's metrics registry (broker_data_quality_signals_total) */
+  registry?: Registry;
 }
 
 export function createLifecycle(o: LifecycleOptions) {
   const policies = new PolicyHolder(o.log);
   const fanout = o.fanout;
   const ctx: LifecycleContext = {
-    policies, log: o.log,
+    policies, log: o.log, ...(o.registry ? { signals: dataQualityMetric(o.registry) } : {}),
     get fanout(): FanoutPort { return (typeof fanout === "function" ? fanout() : fanout) ?? noFanout; },
   };
   const policy = new PolicyService(o.pool, ctx, o.clock);

@@ -68,11 +68,16 @@ describe("lifecycle/data-quality (pure)", () => {
       expect(signals(leaver, snap({ startDate: at(0) }))).to.deep.equal([]);
     });
 
-    it("when terminated arrives with active=true, or active with active=false, then inconsistent-record flags a leaver and holds nothing", () => {
-      const t = signals(snap(), snap({ employmentStatus: "terminated", active: true }));
+    it("when active is turned on for a terminated user, or the status set to active while disabled, then inconsistent-record flags a leaver and holds nothing", () => {
+      const terminated = snap({ employmentStatus: "terminated", active: false });
+      const t = signals(terminated, snap({ employmentStatus: "terminated", active: true }));
       expect(t).to.deep.equal([{ name: "inconsistent-record", holds: null, evidence: { kind: "terminated-but-active", employmentStatus: "terminated", active: true, treatedAs: "leaver" } }]);
-      expect(names(signals(snap(), snap({ active: false })))).to.deep.equal(["inconsistent-record"]);
+      expect(names(signals(null, snap({ employmentStatus: "terminated", active: true })))).to.deep.equal(["inconsistent-record"]);
+      expect(names(signals(snap({ employmentStatus: "leave", active: false }), snap({ active: false })))).to.deep.equal(["inconsistent-record"]);
       expect(userStatus(snap({ employmentStatus: "terminated", active: true }), NOW)).to.equal("leaver");
+      // a plain termination (PATCH employmentStatus) or deactivation leaves the other attribute stale: not flagged
+      expect(signals(snap(), snap({ employmentStatus: "terminated", active: true }))).to.deep.equal([]);
+      expect(signals(snap(), snap({ active: false }))).to.deep.equal([]);
       // the same inconsistency on the next write is not news
       expect(signals(snap({ active: false }), snap({ active: false, title: "x" }))).to.deep.equal([]);
     });
