@@ -22,6 +22,7 @@ import { policyVersionById, type PolicyVersionRow } from "./policy-store.ts";
 import type { Policy } from "../rules/policy-loader.ts";
 import { resolveUserId } from "./user-ref.ts";
 import { dataQualityMetric } from "./data-quality-step.ts";
+import { replayPolicy, type ReplayView } from "./policy-replay.ts";
 
 export interface LifecycleOptions {
   pool: pg.Pool;
@@ -59,6 +60,10 @@ export function createLifecycle(o: LifecycleOptions) {
     async events(f: { user?: string; limit?: number; before?: number }): Promise<LifecycleEventRow[]> {
       const userId = f.user ? await resolveUserId(o.pool, f.user) : undefined;
       return listEvents(o.pool, { userId, limit: Math.min(f.limit ?? 100, 1000), before: f.before });
+    },
+    /** What a proposed policy would have done over the recorded HR changes of a window (nothing written). */
+    replay(text: string, file: string, w: { from: Date; to?: Date | null; limit?: number }): Promise<ReplayView> {
+      return replayPolicy(o.pool, policies, text, file, { from: w.from, to: w.to ?? o.clock.now(), limit: w.limit });
     },
     /** The active policy and its policy_version row (null when none was ever recorded). */
     async activePolicy(): Promise<{ policy: Policy; row: PolicyVersionRow | null }> {

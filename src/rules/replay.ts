@@ -1,0 +1,194 @@
+// Policy replay, pure (house style 6): "what would this policy have done last quarter?". The recorded HR
+// change records of a window are fed, in order, through the same engine an HR write runs — classify.ts,
+// the data-quality shield's decisions (data-quality.ts), evaluate.ts, diff.ts — twice: under the PROPOSED
+// policy and under the policy versions that were ACTIVE at the time of each record. Each user's memberships
+// are simulated in memory for both; the result is what differs.
+//
+// Per user, over the window:
+//   gained   groups the proposed policy would have given the user at some point and the recorded ones did not;
+//   lost     groups the recorded policies gave the user at some point and the proposed one would not have;
+//   held     data-quality signals the proposed policy would have held on (and the recorded ones did not);
+//   reviews  reviews the proposed policy would have raised and the recorded ones did not
+//            ("privileged-grant:<group>", "mover:<group>", "data-quality").
+//
+// Deliberate simplifications, stated in the README: a user first seen in the window starts, under each
+// policy, from what that policy grants its `before` snapshot (its steady state); reviews are never decided
+// inside the replay (a privileged grant stays pending, a hold stays until the user's data clears it); rules
+// read the attributes a change record keeps (the HR and identity attributes of user-changes.ts), so a
+// condition on another attribute (emails, phoneNumbers) sees it absent; the identity-clash signal needs the
+// rest of the population and is not replayed.
+import { classifyChange, userStatus, type UserStatus } from "../lifecycle/classify.ts";
+import { detectSignals, planShield, withoutRuleGrants, type DqSnapshot, type HoldKind } from "../lifecycle/data-quality.ts";
+import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA } from "../scim/schemas.ts";
+import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "./diff.ts";
+import { desiredMemberships, grantedGroups, type MembershipException } from "./evaluate.ts";
+import type { Policy } from "./policy-loader.ts";
+
+/** A change_record snapshot as stored (scim/user-changes.ts: dates as ISO strings). */
+export interface RecordedSnapshot {
+  id: string; userName: string; externalId?: string | null; active: boolean; displayName?: string | null;
+  userType: string | null; title: string | null; department: string | null; costCenter: string | null;
+  division: string | null; organization: string | null; employeeNumber?: string | null; managerId: string | null;
+  sponsorId: string | null; location: string | null; employmentStatus: string | null;
+  startDate: string | null; endDate: string | null;
+}
+
+export interface ReplayRecord {
+  userId: string;
+  at: Date;
+  before: RecordedSnapshot | null;
+  after: RecordedSnapshot | null;
+  source: string | null;
+}
+
+/** An exception of the register with its lifetime, so the replay applies it only while it was in force. */
+export interface ReplayException extends MembershipException { createdAt: Date; closedAt: Date | null }
+
+export interface ReplayDifference { userId: string; userName: string; gained: string[]; lost: string[]; held: string[]; reviews: string[] }
+export interface ReplaySummary { users: number; usersReplayed: number; changes: number; gained: number; lost: number; held: number; reviews: number }
+
+// One simulation of one user: its broker rows (rule and exception, as group_member holds them), lifecycle
+// status, when it last left, its data-quality hold, and what it held and asked for review.
+interface Sim { rows: readonly CurrentMembership[]; status: UserStatus | null; leftAt: Date | null; holds: readonly HoldKind[]; heldData: DqSnapshot | null; held?: Set<string>; reviews?: Set<string> }
+interface UserState { userName: string; a: Sim; b: Sim; gained?: Set<string>; lost?: Set<string> }
+
+const NO_HOLDS: readonly HoldKind[] = Object.freeze([]);
+const date = (v: string | null | undefined) => (v ? new Date(v) : null);
+
+function snapshot(s: RecordedSnapshot): DqSnapshot {
+  return {
+    id: s.id, active: s.active, userType: s.userType, title: s.title, department: s.department, costCenter: s.costCenter,
+    division: s.division, organization: s.organization, managerId: s.managerId, sponsorId: s.sponsorId, location: s.location,
+    employmentStatus: s.employmentStatus, startDate: date(s.startDate), endDate: date(s.endDate), employeeNumber: s.employeeNumber ?? null,
+    userName: s.userName,
+  };
+}
+
+/** The SCIM resource a condition reads, rebuilt from a snapshot (the attributes a change record keeps). */
+function resourceOf(s: DqSnapshot, userName: string): Record<string, unknown> {
+  const ent: Record<string, unknown> = {}, hr: Record<string, unknown> = {};
+  if (s.department !== null) ent.department = s.department;
+  if (s.costCenter !== null) ent.costCenter = s.costCenter;
+  if (s.division !== null) ent.division = s.division;
+  if (s.organization !== null) ent.organization = s.organization;
+  if (s.employeeNumber) ent.employeeNumber = s.employeeNumber;
+  if (s.managerId !== null) ent.manager = { value: s.managerId };
+  if (s.employmentStatus !== null) hr.employmentStatus = s.employmentStatus;
+  if (s.startDate) hr.startDate = s.startDate.toISOString();
+  if (s.endDate) hr.endDate = s.endDate.toISOString();
+  if (s.location !== null) hr.location = s.location;
+  if (s.sponsorId !== null) hr.sponsor = { value: s.sponsorId };
+  return {
+    schemas: [USER_SCHEMA, ENTERPRISE_SCHEMA, HR_SCHEMA], id: s.id, userName, active: s.active,
+    ...(s.userType !== null ? { userType: s.userType } : {}), ...(s.title !== null ? { title: s.title } : {}),
+    [ENTERPRISE_SCHEMA]: ent, [HR_SCHEMA]: hr,
+  };
+}
+
+export class PolicyReplay {
+  private readonly users = new Map<string, UserState>();
+  private changes = 0;
+  private readonly exceptionsOf = new Map<string, ReplayException[]>();
+
+  /**
+   * @param proposed the policy to try
+   * @param recorded the policy active at an instant (the latest policy_version applied at or before it)
+   */
+  constructor(private readonly proposed: Policy, private readonly recorded: (at: Date) => Policy, exceptions: readonly ReplayException[] = []) {
+    for (const e of exceptions) {
+      const list = this.exceptionsOf.get(e.userId);
+      if (list) list.push(e); else this.exceptionsOf.set(e.userId, [e]);
+    }
+  }
+
+  /** Feeds one change record; records must come in the order they were written. */
+  apply(r: ReplayRecord): void {
+    this.changes++;
+    const before = r.before ? snapshot(r.before) : null;
+    const after = r.after ? snapshot(r.after) : null;
+    const userName = (r.after ?? r.before)?.userName ?? r.userId;
+    const exceptions = this.exceptionsAt(r.userId, r.at);
+    let u = this.users.get(r.userId);
+    if (!u) {
+      const start = (p: Policy): Sim => ({ rows: before ? initialRows(p, before, userName, exceptions, r.at) : [], status: before ? userStatus(before, r.at) : null, leftAt: null, holds: NO_HOLDS, heldData: null });
+      u = { userName, a: start(this.proposed), b: start(this.recorded(r.at)) };
+      this.users.set(r.userId, u);
+    }
+    u.userName = userName;
+    const events = classifyChange(before, after, r.at);
+    step(u.a, this.proposed, before, after, events, exceptions, r, userName);
+    step(u.b, this.recorded(r.at), before, after, events, exceptions, r, userName);
+    const a = visible(u.a.rows), b = visible(u.b.rows);
+    for (const g of a) if (!b.includes(g)) (u.gained ??= new Set()).add(g);
+    for (const g of b) if (!a.includes(g)) (u.lost ??= new Set()).add(g);
+  }
+
+  result(limit = Number.POSITIVE_INFINITY): { differences: ReplayDifference[]; truncated: boolean; summary: ReplaySummary } {
+    const all: ReplayDifference[] = [];
+    for (const [userId, u] of this.users) {
+      const only = (a?: Set<string>, b?: Set<string>) => [...(a ?? [])].filter((x) => !b?.has(x)).sort();
+      const d = { userId, userName: u.userName, gained: [...(u.gained ?? [])].sort(), lost: [...(u.lost ?? [])].sort(), held: only(u.a.held, u.b.held), reviews: only(u.a.reviews, u.b.reviews) };
+      if (d.gained.length + d.lost.length + d.held.length + d.reviews.length) all.push(d);
+    }
+    all.sort((x, y) => (x.userName < y.userName ? -1 : x.userName > y.userName ? 1 : 0));
+    const sum = (k: "gained" | "lost" | "held" | "reviews") => all.reduce((n, d) => n + d[k].length, 0);
+    return {
+      differences: all.slice(0, limit), truncated: all.length > limit,
+      summary: { users: all.length, usersReplayed: this.users.size, changes: this.changes, gained: sum("gained"), lost: sum("lost"), held: sum("held"), reviews: sum("reviews") },
+    };
+  }
+
+  private exceptionsAt(userId: string, at: Date): MembershipException[] {
+    const list = this.exceptionsOf.get(userId);
+    if (!list) return [];
+    const t = at.getTime();
+    return list.filter((e) => e.createdAt.getTime() <= t && (e.closedAt === null || e.closedAt.getTime() > t));
+  }
+}
+
+const visible = (rows: readonly CurrentMembership[]) => rows.map((m) => m.group);
+
+/** What a policy grants a snapshot in its steady state (privileged grants as if approved earlier). */
+function initialRows(p: Policy, s: DqSnapshot, userName: string, exceptions: readonly MembershipException[], at: Date): CurrentMembership[] {
+  const desired = desiredMemberships(resourceOf(s, userName), p, exceptions, at, userStatus(s, at));
+  return grantedGroups(desired).map((group) => {
+    const d = desired.get(group)!;
+    return d.reason === "rule"
+      ? { group, source: "rule" as const, cause: { rule: d.rule, policyVersion: d.policyVersion } }
+      : { group, source: "exception" as const, cause: { exceptionId: d.exceptionId, kind: "grant" as const } };
+  });
+}
+
+/** One change under one policy: the same decisions as user-lifecycle.ts, on the simulated rows. */
+function step(sim: Sim, p: Policy, before: DqSnapshot | null, after: DqSnapshot | null, events: ReturnType<typeof classifyChange>,
+  exceptions: readonly MembershipException[], r: ReplayRecord, userName: string): void {
+  let status: UserStatus = after ? userStatus(after, r.at) : "leaver";
+  let evaluate = after;
+  let grantsHeld = false;
+  const config = p.dataQuality;
+  if (config || sim.holds.length) {
+    const dq = config ?? { known: {}, flappingWithinMs: 0, futureTerminationFlagMs: Number.POSITIVE_INFINITY, action: "flag" as const };
+    const heldMemberships = sim.holds.includes("memberships");
+    const signals = detectSignals({
+      config: dq, before, after, baseline: heldMemberships ? sim.heldData : before, events, wasLeaver: sim.status === "leaver",
+      lastLeftAt: sim.leftAt, identity: null, heldMemberships, source: r.source, now: r.at,
+    });
+    const plan = planShield({ config: dq, signals, existing: sim.holds.length ? { holds: sim.holds, state: "held" } : null, after, hrChange: true, now: r.at });
+    for (const s of signals) if (s.holds && plan.holds.includes(s.holds)) (sim.held ??= new Set()).add(s.name);
+    if (plan.review) (sim.reviews ??= new Set()).add("data-quality");
+    if (plan.holds.includes("memberships")) sim.heldData = heldMemberships ? sim.heldData : before;
+    else sim.heldData = null;
+    sim.holds = plan.holds.length ? plan.holds : NO_HOLDS;
+    if (plan.keepLeaver) status = "leaver";
+    if (sim.heldData) evaluate = sim.heldData;
+    grantsHeld = plan.holds.includes("grants");
+  }
+  const current = sim.rows;
+  const desired = evaluate ? desiredMemberships(resourceOf(evaluate, userName), p, exceptions, r.at, status) : new Map();
+  let diff = diffMemberships(current, desired, p, classificationOf(status, events));
+  if (grantsHeld) diff = withoutRuleGrants(diff);
+  for (const q of diff.pendingReview) (sim.reviews ??= new Set()).add(`${q.reason === "privileged" ? "privileged-grant" : "mover"}:${q.group}`);
+  if (diff.add.length || diff.remove.length || diff.relabel.length) sim.rows = applyDiff(current, diff);
+  if (status === "leaver" && sim.status !== "leaver") sim.leftAt = r.at;
+  sim.status = status;
+}
