@@ -121,12 +121,21 @@ export function hasRehireSignal(before: DqSnapshot | null, after: DqSnapshot, la
   return ended === null || start > ended;
 }
 
+// Known values compared case-insensitively (as conditions compare them), lowered once per list.
+const loweredLists = new WeakMap<readonly string[], ReadonlySet<string>>();
+function loweredSet(list: readonly string[]): ReadonlySet<string> {
+  let set = loweredLists.get(list);
+  if (!set) loweredLists.set(list, (set = new Set(list.map(lower))));
+  return set;
+}
+
 function unknownValue(config: DataQualityConfig, a: KnownValueAttribute, after: DqSnapshot, baseline: DqSnapshot | null): Signal | null {
   const known = config.known[a];
   if (!known) return null;
   const value = after[a];
-  if (baseline && lower(baseline[a]) === lower(value)) return null; // unchanged since the rules last saw it
-  if (lower(value) !== "" && known.some((k) => lower(k) === lower(value))) return null;
+  const v = lower(value);
+  if (baseline && lower(baseline[a]) === v) return null; // unchanged since the rules last saw it
+  if (v !== "" && loweredSet(known).has(v)) return null;
   return { name: "unknown-value", holds: "memberships", evidence: { attribute: a, value: value ?? null, blank: lower(value) === "", known: known.slice(0, 20) } };
 }
 

@@ -21,7 +21,7 @@ import { classifyChange, userStatus, type UserStatus } from "../lifecycle/classi
 import { detectSignals, planShield, withoutRuleGrants, type DqSnapshot, type HoldKind } from "../lifecycle/data-quality.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA } from "../scim/schemas.ts";
 import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "./diff.ts";
-import { desiredMemberships, grantedGroups, type MembershipException } from "./evaluate.ts";
+import { desiredMemberships, grantedGroups, type Desired, type MembershipException } from "./evaluate.ts";
 import type { Policy } from "./policy-loader.ts";
 
 /** A change_record snapshot as stored (scim/user-changes.ts: dates as ISO strings). */
@@ -49,23 +49,70 @@ export interface ReplaySummary { users: number; usersReplayed: number; changes: 
 
 // One simulation of one user: its broker rows (rule and exception, as group_member holds them), lifecycle
 // status, when it last left, its data-quality hold, and what it held and asked for review.
-interface Sim { rows: readonly CurrentMembership[]; status: UserStatus | null; leftAt: Date | null; holds: readonly HoldKind[]; heldData: DqSnapshot | null; held?: Set<string>; reviews?: Set<string> }
+interface Sim {
+  rows: readonly CurrentMembership[]; status: UserStatus | null; leftAt: Date | null; holds: readonly HoldKind[]; heldData: Snap | null;
+  held?: Set<string>; reviews?: Set<string>;
+  /** the inputs of the last diff that changed nothing: the same inputs give the same (empty) diff again */
+  settled?: { rows: readonly CurrentMembership[]; desired: ReadonlyMap<string, Desired>; key: string };
+}
 interface UserState { userName: string; a: Sim; b: Sim; gained?: Set<string>; lost?: Set<string> }
 
 const NO_HOLDS: readonly HoldKind[] = Object.freeze([]);
+const EMPTY: ReadonlyMap<string, Desired> = new Map();
 const date = (v: string | null | undefined) => (v ? new Date(v) : null);
 
-function snapshot(s: RecordedSnapshot): DqSnapshot {
+type Snap = DqSnapshot & { userName: string; externalId: string | null; displayName: string | null };
+
+function snapshot(s: RecordedSnapshot): Snap {
   return {
     id: s.id, active: s.active, userType: s.userType, title: s.title, department: s.department, costCenter: s.costCenter,
     division: s.division, organization: s.organization, managerId: s.managerId, sponsorId: s.sponsorId, location: s.location,
     employmentStatus: s.employmentStatus, startDate: date(s.startDate), endDate: date(s.endDate), employeeNumber: s.employeeNumber ?? null,
-    userName: s.userName,
+    userName: s.userName, externalId: s.externalId ?? null, displayName: s.displayName ?? null,
   };
 }
 
+// Where each attribute a condition may read lives in a snapshot (canonical paths, lower-cased).
+const FIELD_OF = new Map<string, keyof Snap>([
+  ["id", "id"], ["username", "userName"], ["externalid", "externalId"], ["displayname", "displayName"], ["active", "active"],
+  ["usertype", "userType"], ["title", "title"],
+  ...(["department", "costCenter", "division", "organization", "employeeNumber"] as const).map((a) => [`${ENTERPRISE_SCHEMA}:${a}`.toLowerCase(), a] as [string, keyof Snap]),
+  [`${ENTERPRISE_SCHEMA}:manager`.toLowerCase(), "managerId"], [`${ENTERPRISE_SCHEMA}:manager.value`.toLowerCase(), "managerId"],
+  ...(["employmentStatus", "startDate", "endDate", "location"] as const).map((a) => [`${HR_SCHEMA}:${a}`.toLowerCase(), a] as [string, keyof Snap]),
+  [`${HR_SCHEMA}:sponsor`.toLowerCase(), "sponsorId"], [`${HR_SCHEMA}:sponsor.value`.toLowerCase(), "sponsorId"],
+]);
+
+/**
+ * The verdicts of one policy, memoised by what its conditions read. Many records share the same values of the
+ * few attributes a policy reads (department, location, userType, …), so most evaluations are a Map look-up.
+ * Attributes a change record does not keep are absent from every rebuilt resource, hence not part of the key;
+ * verdicts depending on exceptions (which depend on the instant) are not memoised.
+ */
+class Verdicts {
+  private readonly fields: Array<keyof Snap>;
+  private readonly memo = new Map<string, Map<string, Desired>>();
+  constructor(readonly policy: Policy) {
+    const read = new Set<keyof Snap>();
+    for (const g of policy.groups) for (const a of g.condition.attributes) { const f = FIELD_OF.get(a.toLowerCase()); if (f) read.add(f); }
+    this.fields = [...read];
+  }
+
+  of(s: Snap, status: UserStatus, exceptions: readonly MembershipException[], at: Date): Map<string, Desired> {
+    if (exceptions.length) return desiredMemberships(resourceOf(s), this.policy, exceptions, at, status);
+    let key: string = status;
+    for (const f of this.fields) { const v = s[f]; key += `\u0001${v instanceof Date ? v.getTime() : v ?? ""}`; }
+    let d = this.memo.get(key);
+    if (!d) {
+      if (this.memo.size >= 500_000) this.memo.clear(); // conditions on per-user attributes (userName): bounded
+      d = desiredMemberships(resourceOf(s), this.policy, [], at, status);
+      this.memo.set(key, d);
+    }
+    return d;
+  }
+}
+
 /** The SCIM resource a condition reads, rebuilt from a snapshot (the attributes a change record keeps). */
-function resourceOf(s: DqSnapshot, userName: string): Record<string, unknown> {
+function resourceOf(s: Snap): Record<string, unknown> {
   const ent: Record<string, unknown> = {}, hr: Record<string, unknown> = {};
   if (s.department !== null) ent.department = s.department;
   if (s.costCenter !== null) ent.costCenter = s.costCenter;
@@ -79,7 +126,8 @@ function resourceOf(s: DqSnapshot, userName: string): Record<string, unknown> {
   if (s.location !== null) hr.location = s.location;
   if (s.sponsorId !== null) hr.sponsor = { value: s.sponsorId };
   return {
-    schemas: [USER_SCHEMA, ENTERPRISE_SCHEMA, HR_SCHEMA], id: s.id, userName, active: s.active,
+    schemas: [USER_SCHEMA, ENTERPRISE_SCHEMA, HR_SCHEMA], id: s.id, userName: s.userName, active: s.active,
+    ...(s.externalId !== null ? { externalId: s.externalId } : {}), ...(s.displayName !== null ? { displayName: s.displayName } : {}),
     ...(s.userType !== null ? { userType: s.userType } : {}), ...(s.title !== null ? { title: s.title } : {}),
     [ENTERPRISE_SCHEMA]: ent, [HR_SCHEMA]: hr,
   };
@@ -89,6 +137,7 @@ export class PolicyReplay {
   private readonly users = new Map<string, UserState>();
   private changes = 0;
   private readonly exceptionsOf = new Map<string, ReplayException[]>();
+  private readonly verdicts = new Map<Policy, Verdicts>();
 
   /**
    * @param proposed the policy to try
@@ -106,18 +155,19 @@ export class PolicyReplay {
     this.changes++;
     const before = r.before ? snapshot(r.before) : null;
     const after = r.after ? snapshot(r.after) : null;
-    const userName = (r.after ?? r.before)?.userName ?? r.userId;
+    const userName = (after ?? before)?.userName ?? r.userId;
     const exceptions = this.exceptionsAt(r.userId, r.at);
+    const proposed = this.verdictsOf(this.proposed), recorded = this.verdictsOf(this.recorded(r.at));
     let u = this.users.get(r.userId);
     if (!u) {
-      const start = (p: Policy): Sim => ({ rows: before ? initialRows(p, before, userName, exceptions, r.at) : [], status: before ? userStatus(before, r.at) : null, leftAt: null, holds: NO_HOLDS, heldData: null });
-      u = { userName, a: start(this.proposed), b: start(this.recorded(r.at)) };
+      const start = (v: Verdicts): Sim => ({ rows: before ? initialRows(v, before, exceptions, r.at) : [], status: before ? userStatus(before, r.at) : null, leftAt: null, holds: NO_HOLDS, heldData: null });
+      u = { userName, a: start(proposed), b: start(recorded) };
       this.users.set(r.userId, u);
     }
     u.userName = userName;
     const events = classifyChange(before, after, r.at);
-    step(u.a, this.proposed, before, after, events, exceptions, r, userName);
-    step(u.b, this.recorded(r.at), before, after, events, exceptions, r, userName);
+    step(u.a, proposed, before, after, events, exceptions, r);
+    step(u.b, recorded, before, after, events, exceptions, r);
     const a = visible(u.a.rows), b = visible(u.b.rows);
     for (const g of a) if (!b.includes(g)) (u.gained ??= new Set()).add(g);
     for (const g of b) if (!a.includes(g)) (u.lost ??= new Set()).add(g);
@@ -138,6 +188,12 @@ export class PolicyReplay {
     };
   }
 
+  private verdictsOf(p: Policy): Verdicts {
+    let v = this.verdicts.get(p);
+    if (!v) this.verdicts.set(p, (v = new Verdicts(p)));
+    return v;
+  }
+
   private exceptionsAt(userId: string, at: Date): MembershipException[] {
     const list = this.exceptionsOf.get(userId);
     if (!list) return [];
@@ -149,8 +205,8 @@ export class PolicyReplay {
 const visible = (rows: readonly CurrentMembership[]) => rows.map((m) => m.group);
 
 /** What a policy grants a snapshot in its steady state (privileged grants as if approved earlier). */
-function initialRows(p: Policy, s: DqSnapshot, userName: string, exceptions: readonly MembershipException[], at: Date): CurrentMembership[] {
-  const desired = desiredMemberships(resourceOf(s, userName), p, exceptions, at, userStatus(s, at));
+function initialRows(v: Verdicts, s: Snap, exceptions: readonly MembershipException[], at: Date): CurrentMembership[] {
+  const desired = v.of(s, userStatus(s, at), exceptions, at);
   return grantedGroups(desired).map((group) => {
     const d = desired.get(group)!;
     return d.reason === "rule"
@@ -160,8 +216,9 @@ function initialRows(p: Policy, s: DqSnapshot, userName: string, exceptions: rea
 }
 
 /** One change under one policy: the same decisions as user-lifecycle.ts, on the simulated rows. */
-function step(sim: Sim, p: Policy, before: DqSnapshot | null, after: DqSnapshot | null, events: ReturnType<typeof classifyChange>,
-  exceptions: readonly MembershipException[], r: ReplayRecord, userName: string): void {
+function step(sim: Sim, v: Verdicts, before: Snap | null, after: Snap | null, events: ReturnType<typeof classifyChange>,
+  exceptions: readonly MembershipException[], r: ReplayRecord): void {
+  const p = v.policy;
   let status: UserStatus = after ? userStatus(after, r.at) : "leaver";
   let evaluate = after;
   let grantsHeld = false;
@@ -184,11 +241,16 @@ function step(sim: Sim, p: Policy, before: DqSnapshot | null, after: DqSnapshot 
     grantsHeld = plan.holds.includes("grants");
   }
   const current = sim.rows;
-  const desired = evaluate ? desiredMemberships(resourceOf(evaluate, userName), p, exceptions, r.at, status) : new Map();
-  let diff = diffMemberships(current, desired, p, classificationOf(status, events));
-  if (grantsHeld) diff = withoutRuleGrants(diff);
-  for (const q of diff.pendingReview) (sim.reviews ??= new Set()).add(`${q.reason === "privileged" ? "privileged-grant" : "mover"}:${q.group}`);
-  if (diff.add.length || diff.remove.length || diff.relabel.length) sim.rows = applyDiff(current, diff);
+  const desired = evaluate ? v.of(evaluate, status, exceptions, r.at) : EMPTY;
+  const classification = classificationOf(status, events);
+  const key = `${status}:${classification.transfer}:${grantsHeld}`;
+  if (!(sim.settled && sim.settled.rows === current && sim.settled.desired === desired && sim.settled.key === key)) {
+    let diff = diffMemberships(current, desired, p, classification);
+    if (grantsHeld) diff = withoutRuleGrants(diff);
+    for (const q of diff.pendingReview) (sim.reviews ??= new Set()).add(`${q.reason === "privileged" ? "privileged-grant" : "mover"}:${q.group}`);
+    if (diff.add.length || diff.remove.length || diff.relabel.length) { sim.rows = applyDiff(current, diff); sim.settled = undefined; }
+    else sim.settled = { rows: current, desired, key };
+  }
   if (status === "leaver" && sim.status !== "leaver") sim.leftAt = r.at;
   sim.status = status;
 }

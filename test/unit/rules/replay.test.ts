@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import fc from "fast-check";
 import { loadPolicy } from "../../../src/rules/policy-loader.ts";
 import { PolicyReplay, type RecordedSnapshot, type ReplayRecord } from "../../../src/rules/replay.ts";
 
@@ -48,6 +49,23 @@ describe("rules/replay (pure)", () => {
     r.apply(change(9, person("u1", { department: "Sales" }), person("u1", { department: "Sales", active: false })));
     expect(r.result().differences).to.deep.equal([]);
     expect(r.result().summary.changes).to.equal(3);
+  });
+
+  it("when any history is replayed under the policy that was active, then nothing differs (the engine is deterministic)", () => {
+    const step = fc.record({
+      user: fc.constantFrom("a", "b", "c"), department: fc.constantFrom("Finance", "Sales", "Fiance", null),
+      active: fc.boolean(), title: fc.constantFrom("Analyst", "Treasurer"), status: fc.constantFrom("active", "terminated", "leave", null),
+    });
+    fc.assert(fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
+      const r = new PolicyReplay(NEW, () => NEW);
+      const last = new Map<string, RecordedSnapshot>();
+      steps.forEach((x, i) => {
+        const after = person(x.user, { department: x.department, active: x.active, title: x.title, employmentStatus: x.status });
+        r.apply(change(i * 7, last.get(x.user) ?? null, after));
+        last.set(x.user, after);
+      });
+      expect(r.result().differences).to.deep.equal([]);
+    }), { numRuns: 200 });
   });
 
   it("when the recorded policy changed during the window, then each record is judged under the version active at its time", () => {
