@@ -127,6 +127,7 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
       convergedAt: row?.convergedAt ?? null,
       groups: p.groups.map((g) => ({ name: g.name, when: g.when, privileged: g.privileged, portable: g.portable, owner: g.owner ?? null, description: g.description ?? null })),
       apps: p.apps.map((a) => a.name), guards: { massDeprovision: p.guards.massDeprovision },
+      sources: p.sources.map((x) => ({ name: x.name, owner: x.owner ?? null, owns: x.owns })), dataQuality: p.dataQuality,
     });
   });
   r.get("/sources", async (_req, res) => {

@@ -1,6 +1,7 @@
-// The ChangeHooks the SCIM services call inside each write's transaction (scim/write-context.ts): user
-// writes go through the lifecycle use case; manual membership changes of managed groups are audited and
-// handed to the fan-out (they change what the apps that subscribe to the group should see).
+// The ChangeHooks the SCIM services call inside each write's transaction (scim/write-context.ts): a user
+// write first meets source authority (broker.yaml sources: who may change which attribute), then goes through
+// the lifecycle use case; manual membership changes of managed groups are audited and handed to the fan-out
+// (they change what the apps that subscribe to the group should see).
 import type pg from "pg";
 import type { ChangeHooks, GroupChange, UserChange, UserWrite } from "../scim/write-context.ts";
 import { authoriseUserWrite } from "../rules/source-authority.ts";
