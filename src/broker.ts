@@ -50,8 +50,9 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   // sweep. It reaches the fan-out through `fanout`, resolved at each use, so the fan-out layer can be built
   // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
   let fanout: FanoutPort = noFanout;
+  const metrics = createMetrics();
   const lifecycle = createLifecycle({
-    pool: db.pool, clock, log, fanout: () => fanout,
+    pool: db.pool, clock, log, fanout: () => fanout, registry: metrics.registry,
     policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
   });
   const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
@@ -59,7 +60,6 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const groups = new GroupService(db.pool, clock, hooks);
   const search = new SearchService(db.pool);
   const bulk = new BulkService(users, groups, config.bulk.maxOperations);
-  const metrics = createMetrics();
   // Outbound fan-out (src/fanout): lifecycle calls its FanoutPort inside HR transactions (outbox); its tasks
   // deliver to the apps of the active policy; its service backs `apps …` / `reconcile` (API and CLI).
   const fanoutLayer = createFanout({

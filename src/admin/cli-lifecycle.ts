@@ -1,4 +1,4 @@
-// `scim-broker config validate|plan|apply FILE`, `exception grant|keep|block|list|revoke`,
+// `scim-broker config validate|plan|apply FILE`, `policy replay FILE`, `exception grant|keep|block|list|revoke`,
 // `review list|approve|deny`, `lifecycle events|sweep`: thin commands over the same use cases as the admin
 // API. Everything but `config validate` builds the broker through the one composition root (broker.ts,
 // without listening or workers), so a CLI apply converges, audits and fans out exactly as the server does.
@@ -24,6 +24,10 @@ export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycl
 export const withCliLifecycle: WithLifecycle = cliLifecycle();
 
 const actor = () => `cli:${safeUser()}`;
+const positiveInt = (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a positive integer");
+  return Number(v);
+};
 const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
 const isoDate = (v: string) => {
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v))) throw new InvalidArgumentError("an ISO 8601 timestamp, e.g. 2026-12-31T18:00:00Z");
@@ -74,6 +78,32 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
       } catch (e) { if (!policyFailed(e)) throw e; }
     });
 
+  // ---- policy replay ----
+  const pol = program.command("policy").description("policy over history");
+  pol.command("replay <file>").description("what a policy would have done over the recorded HR changes of a window (nothing is written)")
+    .requiredOption("--from <iso>", "start of the window", isoDate).option("--to <iso>", "end of the window (default: now)", isoDate)
+    .option("--limit <n>", "list at most this many users (the summary counts all)", (v) => positiveInt(v), 1000)
+    .option("--json", "print JSON")
+    .action(async (file: string, o) => {
+      try {
+        const { text, file: path } = await readPolicy(file);
+        const r = await withLifecycle((lc) => lc.replay(text, path, { from: o.from, to: o.to ?? null, limit: o.limit }));
+        if (o.json) { json(r); return; }
+        const s = r.summary;
+        io.out(`replay ${r.proposed.version} over ${r.window.from.toISOString()} → ${r.window.to.toISOString()}: ${s.changes} change(s) of ${s.usersReplayed} user(s); `
+          + `${s.users} user(s) differ — gained ${s.gained}, lost ${s.lost}, held ${s.held}, reviews ${s.reviews}`);
+        io.out(`  against the recorded version(s): ${r.recorded.map((v) => v.version).join(", ") || "(none: no policy)"}`);
+        for (const w of r.warnings) io.err(`warning: ${w}`);
+        for (const d of r.differences) {
+          const parts = [...d.gained.map((g) => `+${g}`), ...d.lost.map((g) => `-${g}`)];
+          if (d.held.length) parts.push(`held: ${d.held.join(",")}`);
+          if (d.reviews.length) parts.push(`reviews: ${d.reviews.join(",")}`);
+          io.out(`  ${d.userName}\t${parts.join(" ")}`);
+        }
+        if (r.truncated) io.out(`  … ${s.users - r.differences.length} more (--limit, or --json)`);
+      } catch (e) { if (!policyFailed(e)) throw e; }
+    });
+
   // ---- exceptions ----
   const ex = program.command("exception").description("the exceptions register: grant / keep / block a group for a user");
   for (const kind of ["grant", "keep", "block"] as const satisfies readonly ExceptionKind[]) {
@@ -107,16 +137,18 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     });
 
   // ---- reviews ----
-  const rv = program.command("review").description("the review queue: privileged grants, movers, contractors, service accounts, mass-deprovision holds");
+  const rv = program.command("review").description("the review queue: privileged grants, movers, contractors, service accounts, mass-deprovision holds, data quality");
   rv.command("list").description("list reviews")
     .addOption(new Option("--status <status>").choices([...REVIEW_STATUSES]).default("pending"))
     .addOption(new Option("--kind <kind>").choices([...REVIEW_KINDS]))
+    .option("--user <user>", "user id or userName")
     .option("--json", "print JSON")
     .action(async (o) => {
-      const list = await withLifecycle((lc) => lc.reviews.list({ status: o.status as ReviewStatus, kind: o.kind as ReviewKind | undefined }));
+      const list = await withLifecycle((lc) => lc.reviews.list({ status: o.status as ReviewStatus, kind: o.kind as ReviewKind | undefined, user: o.user }));
       if (o.json) { json(list); return; }
       for (const r of list) {
-        const subject = r.kind === "mass-deprovision" ? `source ${r.source ?? "(none)"}: ${(r.held ?? []).filter((h) => !h.outcome).length} held` : `${r.userId ?? "-"} ${r.group ?? ""}`.trim();
+        const subject = r.kind === "mass-deprovision" ? `source ${r.source ?? "(none)"}: ${(r.held ?? []).filter((h) => !h.outcome).length} held`
+          : r.kind === "data-quality" ? `${r.userId} ${dataQualitySummary(r.payload)}` : `${r.userId ?? "-"} ${r.group ?? ""}`.trim();
         io.out([r.id, r.kind, r.status, subject, r.owner ? `owner ${r.owner}` : "-", r.createdAt.toISOString(), r.reason ?? String(r.payload.reason ?? "")].join("\t"));
       }
     });
@@ -139,6 +171,14 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
   lc.command("sweep").description("fire due start/end dates and exception expiries now (the server does it every minute)")
     .action(async () => { const r = await withLifecycle((l) => l.sweep()); io.out(`transitions ${r.transitions}, exceptions expired ${r.expired}, failed ${r.failed}`); });
   return program;
+}
+
+/** "signals: unknown-value(department=Fiance), flapping; holds: memberships" for a data-quality review. */
+function dataQualitySummary(payload: Record<string, unknown>): string {
+  const signals = Array.isArray(payload.signals) ? payload.signals as Array<{ name: string; evidence?: Record<string, unknown> }> : [];
+  const named = signals.map((s) => (s.evidence?.attribute ? `${s.name}(${String(s.evidence.attribute)}=${String(s.evidence.value ?? "")})` : s.name));
+  const holds = Array.isArray(payload.holds) && payload.holds.length ? (payload.holds as string[]).join(",") : "nothing";
+  return `signals: ${named.join(", ") || "-"}; holds: ${holds}`;
 }
 
 function printPlan(io: LifecycleCliIo, plan: PolicyPlanView, max: number): void {

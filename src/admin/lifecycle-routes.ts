@@ -11,9 +11,12 @@
 //   POST   /reviews/:id/approve {reason}    POST /reviews/:id/deny {reason}
 //   GET    /events?user=&limit=&before=                       → {items}   (lifecycle events, newest first)
 //   GET    /policy                                            → the active version and its groups
+//   GET    /sources                                           → who owns which user attribute (source authority)
 //   POST   /policy/validate | /policy/plan | /policy/apply    body: the YAML (Content-Type application/yaml or
 //          text/*; ?file= names it in messages), JSON {yaml, file?}, or the policy itself as JSON
-//          {groups, apps, guards}. Never a path: the broker reads no file on a caller's behalf.
+//          {groups, apps, guards, sources, dataQuality}. Never a path: the broker reads no file on a caller's behalf.
+//   POST   /policy/replay?from=&to=&limit=                    the policy as above (a JSON body may carry from, to,
+//          limit beside it) → what it would have done over the recorded HR changes of the window (nothing written)
 import express, { type Request, type Router } from "express";
 import { badRequest } from "../shared/errors.ts";
 import type { Principal } from "../auth/authenticator.ts";
@@ -22,6 +25,7 @@ import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import { EXCEPTION_KINDS } from "../lifecycle/exceptions.ts";
 import { REVIEW_KINDS, REVIEW_STATUSES, type ReviewKind, type ReviewStatus } from "../lifecycle/review-store.ts";
 import type { ExceptionKind } from "../rules/evaluate.ts";
+import { REPLAY_MAX_DIFFERENCES } from "../lifecycle/policy-replay.ts";
 
 export interface LifecycleRouterDeps { lifecycle: Lifecycle; log: Logger }
 
@@ -50,21 +54,21 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: readonly T[]
   return s as T;
 }
 
-const POLICY_KEYS = new Set(["groups", "apps", "guards"]);
+const POLICY_KEYS = new Set(["groups", "apps", "guards", "sources", "dataQuality"]);
 
 /**
  * The policy text of a request, from its body only: a YAML body, JSON {yaml, file?}, or the policy as a JSON
  * object (YAML 1.2 reads JSON, so it is loaded as text and issues still carry lines). A `path` is refused
  * without touching the file system: the admin API must not become a way to read the broker host's files.
  */
-function policySource(req: Request): { text: string; file: string } {
-  if (typeof req.body === "string") return { text: req.body, file: str(req.query.file) ?? "(request)" };
-  const b = bodyOf(req);
+function policySource(req: Request, body: unknown = req.body): { text: string; file: string } {
+  if (typeof body === "string") return { text: body, file: str(req.query.file) ?? "(request)" };
+  const b = body && typeof body === "object" && !Array.isArray(body) ? body as Record<string, unknown> : {};
   if (typeof b.yaml === "string") return { text: b.yaml, file: str(b.file) ?? "(request)" };
   const keys = Object.keys(b);
   if (keys.length > 0 && keys.every((k) => POLICY_KEYS.has(k))) return { text: JSON.stringify(b, null, 2), file: "(request)" };
   throw badRequest("invalidValue",
-    "send the policy in the request body: YAML (Content-Type: application/yaml), JSON {yaml}, or the policy as JSON {groups, apps, guards}; file paths are not accepted");
+    "send the policy in the request body: YAML (Content-Type: application/yaml), JSON {yaml}, or the policy as JSON {groups, apps, guards, sources, dataQuality}; file paths are not accepted");
 }
 
 export function lifecycleRouter(d: LifecycleRouterDeps): Router {
@@ -122,6 +126,15 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
       convergedAt: row?.convergedAt ?? null,
       groups: p.groups.map((g) => ({ name: g.name, when: g.when, privileged: g.privileged, portable: g.portable, owner: g.owner ?? null, description: g.description ?? null })),
       apps: p.apps.map((a) => a.name), guards: { massDeprovision: p.guards.massDeprovision },
+      sources: p.sources.map((x) => ({ name: x.name, owner: x.owner ?? null, owns: x.owns })), dataQuality: p.dataQuality,
+    });
+  });
+  r.get("/sources", async (_req, res) => {
+    const { policy: p } = await lc.activePolicy();
+    res.json({
+      sources: p.sources.map((s) => ({ name: s.name, owner: s.owner ?? null, owns: s.owns })),
+      attributes: p.owned.map((a) => ({ attribute: a.name, path: a.path, owner: a.owner })),
+      unowned: "attributes no source owns may be written by any token",
     });
   });
   r.post("/policy/validate", yaml, async (req, res) => {
@@ -131,5 +144,14 @@ export function lifecycleRouter(d: LifecycleRouterDeps): Router {
   });
   r.post("/policy/plan", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.plan(text, file)); });
   r.post("/policy/apply", yaml, async (req, res) => { const { text, file } = policySource(req); res.json(await lc.policy.apply(text, file, actorOf(req))); });
+  r.post("/policy/replay", yaml, async (req, res) => {
+    // from/to/limit in the query, or beside the policy in a JSON body
+    const { from: f, to: t, limit: l, ...rest } = typeof req.body === "string" ? {} as Record<string, unknown> : bodyOf(req);
+    const param = (v: unknown, q: unknown) => (v === undefined || v === null ? q : String(v));
+    const from = dateOf("from", param(f, req.query.from));
+    if (!from) throw badRequest("invalidValue", "from is required: the start of the replay window (ISO 8601)");
+    const { text, file } = policySource(req, typeof req.body === "string" ? req.body : rest);
+    res.json(await lc.replay(text, file, { from, to: dateOf("to", param(t, req.query.to)), limit: limitOf(param(l, req.query.limit), REPLAY_MAX_DIFFERENCES) }));
+  });
   return r;
 }

@@ -63,7 +63,8 @@ const after = (d: Date | null, now: Date) => d !== null && d.getTime() > now.get
 
 /**
  * The one status of a snapshot at `now`, in this precedence:
- *  1. employmentStatus "terminated" → leaver (even before the start date: a withdrawn offer);
+ *  1. employmentStatus "terminated" → leaver (even before the start date: a withdrawn offer) — unless it is
+ *     dated ahead (endDate in the future) for someone who has started: then it is scheduled for endDate;
  *  2. endDate reached (now ≥ endDate: endDate is the instant access ends; HR feeds that send a day send its
  *     end) → leaver;
  *  3. employmentStatus "leave" → leave, whatever `active` says (HR often deactivates people on leave, and
@@ -80,7 +81,10 @@ export function userStatus(s: UserSnapshot, now: Date): UserStatus {
 
 function statusWithReason(s: UserSnapshot, now: Date): { status: UserStatus; reason?: LeaverReason } {
   const employment = lower(s.employmentStatus);
-  if (employment === "terminated") return { status: "leaver", reason: "terminated" };
+  // A termination dated ahead (endDate in the future, Workday-style lookahead) of someone who has started
+  // takes effect at its endDate: effectiveDates schedules it, and this rule makes the user a leaver then. A
+  // withdrawn offer (start still ahead) is a leaver at once: nobody gets access for the days in between.
+  if (employment === "terminated" && !(after(s.endDate, now) && !after(s.startDate, now))) return { status: "leaver", reason: "terminated" };
   if (s.endDate && !after(s.endDate, now)) return { status: "leaver", reason: "end-date" };
   if (employment === "leave") return { status: "leave" };
   if (after(s.startDate, now) || (employment === "pre-hire" && !s.startDate)) return { status: "prehire" };

@@ -22,6 +22,8 @@ import { asEngineException, openExceptionsOf } from "./exception-store.ts";
 import { frozenUsers } from "./event-store.ts";
 import { groupIdsByName, membershipsOfUsers, type MemberRow } from "./membership-store.ts";
 import { withLeaverManualRemovals } from "./user-lifecycle.ts";
+import { holdsOfUsers } from "./data-quality-store.ts";
+import { withoutRuleGrants } from "./data-quality.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -106,14 +108,19 @@ export async function computeConvergence(q: Q, from: Policy, to: Policy, now: Da
     const memberships = await membershipsOfUsers(q, userIds, groupIds);
     const exceptions = await openExceptionsOf(q, userIds, affected);
     const frozen = await frozenUsers(q, userIds);
+    const shielded = await holdsOfUsers(q, userIds);
     const exceptionsOf = new Map<string, ReturnType<typeof asEngineException>[]>();
     for (const e of exceptions) exceptionsOf.set(e.userId, [...(exceptionsOf.get(e.userId) ?? []), asEngineException(e)]);
     for (const r of chunk) {
       const status = userStatus(snapshotOfRow(r), now);
       if (status === "leaver" && frozen.has(r.id)) continue; // parked by the guard: entitlements wait for the review
+      const held = shielded.get(r.id) ?? [];
+      // The data-quality shield holds this user's memberships: its review (or HR's next change) decides them.
+      if (status !== "leaver" && held.includes("memberships")) continue;
       const current = memberships.get(r.id) ?? [];
       const desired = desiredMemberships({ id: r.id, m: r.m }, sqlPolicy, exceptionsOf.get(r.id) ?? [], now, status);
-      const diff = withLeaverManualRemovals(diffMemberships(current, desired, sqlPolicy, { status, transfer: false }), current, sqlPolicy, status);
+      const computed = withLeaverManualRemovals(diffMemberships(current, desired, sqlPolicy, { status, transfer: false }), current, sqlPolicy, status);
+      const diff = held.includes("grants") ? withoutRuleGrants(computed) : computed;
       if (!diff.add.length && !diff.remove.length && !diff.relabel.length && !diff.pendingReview.length) continue;
       const before = new Set(current.map((m) => m.group));
       const after = new Set(applyDiff(current, diff).map((m) => m.group));

@@ -4,6 +4,7 @@
 import type pg from "pg";
 
 import { auditInsert, type AuditInput } from "../audit/audit-log.ts";
+import { holdFromRow, type HoldRow } from "./data-quality-store.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -66,9 +67,15 @@ export async function listEvents(q: Q, f: { userId?: string; limit: number; befo
 export type StateStatus = "active" | "prehire" | "leave" | "leaver" | "held" | "kept" | "unknown";
 export interface LifecycleState { status: StateStatus; nextAt: Date | null }
 
-export async function getState(q: Q, userId: string): Promise<LifecycleState | null> {
-  const { rows } = await q.query(`SELECT status, next_at FROM lifecycle_state WHERE user_id = $1`, [userId]);
-  return rows[0] ? { status: rows[0].status, nextAt: rows[0].next_at } : null;
+/** The state row and, in the same round trip, the data-quality shield's hold on the user (if any). */
+export async function getState(q: Q, userId: string): Promise<(LifecycleState & { hold: HoldRow | null }) | null> {
+  const { rows } = await q.query(
+    `SELECT s.status, s.next_at, h.user_id, h.review_id, h.holds, h.state, h.held_data, h.held_at
+       FROM (SELECT $1::uuid AS id) k LEFT JOIN lifecycle_state s ON s.user_id = k.id LEFT JOIN data_quality_hold h ON h.user_id = k.id`, [userId]);
+  const r = rows[0];
+  const hold = r?.review_id ? holdFromRow(r) : null;
+  if (!r || (r.status === null && !hold)) return null;
+  return { status: r.status ?? "unknown", nextAt: r.next_at, hold };
 }
 
 export async function setStatus(q: Q, userIds: string[], status: StateStatus, at: Date): Promise<void> {

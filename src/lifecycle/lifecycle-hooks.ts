@@ -1,14 +1,21 @@
-// The ChangeHooks the SCIM services call inside each write's transaction (scim/write-context.ts): user
-// writes go through the lifecycle use case; manual membership changes of managed groups are audited and
-// handed to the fan-out (they change what the apps that subscribe to the group should see).
+// The ChangeHooks the SCIM services call inside each write's transaction (scim/write-context.ts): a user
+// write first meets source authority (broker.yaml sources: who may change which attribute), then goes through
+// the lifecycle use case; manual membership changes of managed groups are audited and handed to the fan-out
+// (they change what the apps that subscribe to the group should see).
 import type pg from "pg";
-import type { ChangeHooks, GroupChange, UserChange } from "../scim/write-context.ts";
+import type { ChangeHooks, GroupChange, UserChange, UserWrite } from "../scim/write-context.ts";
+import { authoriseUserWrite } from "../rules/source-authority.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
 import { AuditTrail } from "./audit-trail.ts";
 import { withBrokerRows } from "./membership-store.ts";
 
 export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
   return {
+    // Source authority (rules/source-authority.ts): a writer may not change what another source owns.
+    async beforeUserWrite(tx: pg.PoolClient, w: UserWrite) {
+      const { policy } = await ctx.policies.current(tx);
+      return authoriseUserWrite(policy.owned, { operation: w.operation, writer: w.ctx.source, before: w.before?.data ?? null, resource: w.resource });
+    },
     async afterUserWrite(tx: pg.PoolClient, c: UserChange) {
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
@@ -35,9 +42,17 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
 /** Runs several hook sets in order (lifecycle first, then e.g. a test's own). */
 export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHooks {
   const list = sets.filter((s): s is ChangeHooks => !!s);
+  const befores = list.filter((s) => s.beforeUserWrite);
   const users = list.filter((s) => s.afterUserWrite);
   const groups = list.filter((s) => s.afterGroupWrite);
   return {
+    ...(befores.length ? {
+      async beforeUserWrite(tx, w) {
+        let resource = w.resource;
+        for (const s of befores) resource = await s.beforeUserWrite!(tx, { ...w, resource });
+        return resource;
+      },
+    } : {}),
     ...(users.length ? {
       async afterUserWrite(tx, c) {
         let changed = false;

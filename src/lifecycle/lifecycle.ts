@@ -6,6 +6,7 @@ import type pg from "pg";
 import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import type { TaskList } from "graphile-worker";
+import type { Registry } from "prom-client";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { noFanout, type FanoutPort } from "./fanout-port.ts";
@@ -20,6 +21,8 @@ import { listEvents, type LifecycleEventRow } from "./event-store.ts";
 import { policyVersionById, type PolicyVersionRow } from "./policy-store.ts";
 import type { Policy } from "../rules/policy-loader.ts";
 import { resolveUserId } from "./user-ref.ts";
+import { dataQualityMetric } from "./data-quality-step.ts";
+import { replayPolicy, type ReplayView } from "./policy-replay.ts";
 
 export interface LifecycleOptions {
   pool: pg.Pool;
@@ -32,13 +35,15 @@ export interface LifecycleOptions {
   policyFile?: string;
   /** the file was named explicitly (BROKER_CONFIG): a missing file is an error, not "no policy" */
   policyFileRequired?: boolean;
+  /** the broker's metrics registry (broker_data_quality_signals_total) */
+  registry?: Registry;
 }
 
 export function createLifecycle(o: LifecycleOptions) {
   const policies = new PolicyHolder(o.log);
   const fanout = o.fanout;
   const ctx: LifecycleContext = {
-    policies, log: o.log,
+    policies, log: o.log, ...(o.registry ? { signals: dataQualityMetric(o.registry) } : {}),
     get fanout(): FanoutPort { return (typeof fanout === "function" ? fanout() : fanout) ?? noFanout; },
   };
   const policy = new PolicyService(o.pool, ctx, o.clock);
@@ -55,6 +60,10 @@ export function createLifecycle(o: LifecycleOptions) {
     async events(f: { user?: string; limit?: number; before?: number }): Promise<LifecycleEventRow[]> {
       const userId = f.user ? await resolveUserId(o.pool, f.user) : undefined;
       return listEvents(o.pool, { userId, limit: Math.min(f.limit ?? 100, 1000), before: f.before });
+    },
+    /** What a proposed policy would have done over the recorded HR changes of a window (nothing written). */
+    replay(text: string, file: string, w: { from: Date; to?: Date | null; limit?: number }): Promise<ReplayView> {
+      return replayPolicy(o.pool, policies, text, file, { from: w.from, to: w.to ?? o.clock.now(), limit: w.limit });
     },
     /** The active policy and its policy_version row (null when none was ever recorded). */
     async activePolicy(): Promise<{ policy: Policy; row: PolicyVersionRow | null }> {

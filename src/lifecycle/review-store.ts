@@ -1,16 +1,17 @@
 // SQL for the review queue and for leavers held by the mass-deprovision guard. A partial unique index keeps
-// one *pending* review per subject (dedupe_key): a privileged grant is asked once per user and group, and
-// every held leaver of one HR source joins the same open mass-deprovision item.
+// one *pending* review per subject (dedupe_key): a privileged grant is asked once per user and group, every
+// held leaver of one HR source joins the same open mass-deprovision item, and a user has one data-quality item.
 import type pg from "pg";
 
 type Q = Pick<pg.PoolClient, "query">;
 
 export type ReviewKind =
   | "privileged-grant" | "mover" | "contractor-without-end-date" | "service-account-without-owner"
-  | "owner-left" | "owner-moved" | "mass-deprovision";
+  | "owner-left" | "owner-moved" | "mass-deprovision" | "data-quality";
 export type ReviewStatus = "pending" | "approved" | "denied" | "cancelled";
 export const REVIEW_KINDS: readonly ReviewKind[] = [
   "privileged-grant", "mover", "contractor-without-end-date", "service-account-without-owner", "owner-left", "owner-moved", "mass-deprovision",
+  "data-quality",
 ];
 export const REVIEW_STATUSES: readonly ReviewStatus[] = ["pending", "approved", "denied", "cancelled"];
 
@@ -29,7 +30,7 @@ const toRow = (r: any): ReviewRow => ({
 export interface ReviewRequestInput {
   kind: ReviewKind; userId?: string | null; group?: string | null; owner?: string | null; source?: string | null;
   payload: Record<string, unknown>;
-  /** true: an existing pending item takes this payload (the guard's latest figures); false: left as it is */
+  /** true: an existing pending item takes this payload (the guard's latest figures) and owner, if any; false: left as it is */
   refresh?: boolean;
 }
 
@@ -43,7 +44,8 @@ export async function requestReview(q: Q, r: ReviewRequestInput, at: Date): Prom
     `INSERT INTO review (kind, user_id, group_name, owner, source, dedupe_key, payload, created_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (dedupe_key) WHERE status = 'pending'
-     DO UPDATE SET payload = CASE WHEN $9 THEN review.payload || EXCLUDED.payload ELSE review.payload END
+     DO UPDATE SET payload = CASE WHEN $9 THEN review.payload || EXCLUDED.payload ELSE review.payload END,
+       owner = CASE WHEN $9 THEN coalesce(EXCLUDED.owner, review.owner) ELSE review.owner END
      RETURNING id, (xmax = 0) AS created`,
     [r.kind, r.userId ?? null, r.group ?? null, r.owner ?? null, r.source ?? null, dedupeKey(r), JSON.stringify(r.payload), at, r.refresh ?? false]);
   return { id: rows[0].id, created: rows[0].created };

@@ -6,6 +6,8 @@
 //                     removed — a deleted one's parked memberships too —, apps told to deprovision); deny →
 //                     entitlements stay (a deleted one's parked memberships included), the item records why,
 //                     the held users are marked "kept" (until HR changes them again) and the log says so;
+//   data-quality      approve → HR's data is applied as sent (a held re-activation enables the account);
+//                     deny → the current state stays (data-quality-review.ts);
 //   the others        (contractor without end date, service account without or losing its owner) are
 //                     acknowledgements: the decision and its reason are recorded and audited.
 // Every decision needs a reason and runs in one transaction with everything it causes.
@@ -29,6 +31,7 @@ import {
 } from "./review-store.ts";
 import type { ExceptionService } from "./exceptions.ts";
 import { resolveUserId } from "./user-ref.ts";
+import { decideDataQuality } from "./data-quality-review.ts";
 
 export interface ReviewView extends ReviewRow { held?: HeldLeaverRow[] }
 
@@ -68,6 +71,7 @@ export class ReviewService {
       const audit = new AuditTrail({ actor, reviewId: id });
       let effect: Record<string, unknown> = {};
       if (review.kind === "mass-deprovision") effect = status === "approved" ? await this.release(tx, review, actor, now) : await this.reject(tx, review, now);
+      else if (review.kind === "data-quality") effect = await decideDataQuality(tx, this.ctx, review, status, actor, now);
       else if (review.kind === "privileged-grant" && status === "approved") effect = await this.grantApproved(tx, review, actor, now);
       else if ((review.kind === "privileged-grant" || review.kind === "mover") && status === "denied" && review.userId && review.group) {
         const { exception, lost } = await this.exceptions.createIn(tx, {

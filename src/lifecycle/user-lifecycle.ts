@@ -2,6 +2,9 @@
 // scheduled start/end date, an exception, a review decision, a guard release). It tells the story:
 //
 //   1. classify the change (classify.ts) → lifecycle events (joiner, mover, leaver, leave, return, …);
+//      the data-quality shield (data-quality-step.ts) records its signals and may hold access being given
+//      (a re-activation, the memberships of a mover with an unknown value, the grants of an identity clash) —
+//      never a leaver;
 //   2. a leaver first meets the mass-deprovision guard: held → the HR data stays as sent, the leaver joins
 //      the source's open review, and nothing else happens (no membership change, no fan-out; a deleted
 //      user's memberships are parked with the hold and still count for the apps' groups);
@@ -32,10 +35,11 @@ import { cancelUserReviews, requestReview, supersedeHolds } from "./review-store
 import { ensureManagedGroups, groupIdsByName, membershipsOf, relabelMembers, touchGroups, touchUsers, type MemberRow } from "./membership-store.ts";
 import { checkMassDeprovision, holdLeaver } from "./mass-deprovision.ts";
 import { holdingReview, parkMemberships } from "./held-membership-store.ts";
+import { dataQualityShield, shieldEventRows, withheldGrants, type ShieldContext } from "./data-quality-step.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 
-export interface LifecycleContext { policies: PolicyHolder; fanout: FanoutPort; log: Logger }
+export interface LifecycleContext extends ShieldContext { policies: PolicyHolder; fanout: FanoutPort; log: Logger }
 
 export interface UserChangeInput {
   /** null: the user was just created */
@@ -53,6 +57,8 @@ export interface UserChangeInput {
   cause?: { exceptionId?: string; reviewId?: string };
   /** the guard's hold was approved: apply this leaver now, do not count or hold it again */
   released?: boolean;
+  /** the user's data-quality review was approved: apply HR's data as sent, without the shield */
+  dataQuality?: "approved";
 }
 
 export interface UserChangeOutcome {
@@ -71,17 +77,21 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const now = input.at;
   const { policy } = await ctx.policies.current(tx);
   const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
-  const status: UserStatus = deleted ? "leaver" : userStatus(input.after!, now);
   const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
+  const previous = input.before ? await getState(tx, user.id) : null;
+  // The data-quality shield (data-quality-step.ts) records its signals and may hold access being given. A held
+  // re-activation comes back disabled, so from here on the user is the leaver it was.
+  const shield = await dataQualityShield(tx, ctx, { input, user, events, previous, policy, audit, now });
+  const after = shield.after;
+  const status: UserStatus = deleted || shield.keepLeaver ? "leaver" : userStatus(after!, now);
   const eventRow = (kind: string, details: Record<string, unknown> | null, held = false): EventInput =>
     ({ userId: user.id, kind, details, changeId: input.changeId, source: user.source, cause: input.trigger, held });
   // Review flags are not events of their own: they become review rows (and review.created audit rows).
   const recorded = events.filter((e) => e.kind !== "review");
-  const eventRows = recorded.map((e) => eventRow(e.kind, detailsOf(e), false));
+  const eventRows = shieldEventRows(shield, recorded.map((e) => eventRow(e.kind, detailsOf(e), false)), eventRow);
   for (const e of recorded) audit.add("lifecycle.event", { userId: user.id, details: { event: e.kind, ...detailsOf(e), trigger: input.trigger } });
   const outcome: UserChangeOutcome = { events, status, held: false, gained: [], lost: [], reviews: [] };
 
-  const previous = input.before ? await getState(tx, user.id) : null;
   const parked = previous?.status === "held" || previous?.status === "kept";
   if (parked && status === "leaver" && !input.released) {
     // Still a leaver while the guard holds them (or after the hold was rejected): HR's data is stored as
@@ -122,7 +132,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // on `active` see the joiner as the apps will.
   let subject = user;
   let accountChanged = false;
-  if (!deleted && status === "active" && !input.after!.active) {
+  if (!deleted && status === "active" && !after!.active) {
     subject = (await setUserActive(tx, user.id, true, now)) ?? user;
     audit.add("account.enabled", { userId: user.id, details: { reason: "start date reached" } });
     accountChanged = true;
@@ -131,8 +141,8 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // Memberships. A new user has no rows yet, and nobody can have filed an exception for it.
   const current = input.before ? await membershipsOf(tx, user.id) : [];
   const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
-  const desired = desiredMemberships({ ...subject.data, id: user.id }, policy, exceptions, now, status);
-  const diff = withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, events)), current, policy, status);
+  const desired = desiredMemberships({ ...(shield.evaluateAs ?? subject.data), id: user.id }, policy, exceptions, now, status);
+  const diff = withheldGrants(shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, events)), current, policy, status));
   const written = await writeUserDiff(tx, user.id, current, diff, audit, now);
   outcome.gained = written.gained;
   outcome.lost = written.lost;
@@ -146,7 +156,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   await reviewFlags(tx, user, events, audit, now);
 
   // A leaver still active=true in HR's data (terminated, end date passed) is disabled in the same transaction.
-  if (!deleted && status === "leaver" && input.after!.active) {
+  if (!deleted && status === "leaver" && after!.active) {
     await setUserActive(tx, user.id, false, now);
     audit.add("account.disabled", { userId: user.id, details: { reason: leaver?.reason ?? (input.released ? "guard-release" : "leaver") } });
     accountChanged = true;
@@ -155,7 +165,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // The events, and the user's next scheduled instant (its start or end date) for the sweep.
   let state: LifecycleState | "delete" = "delete";
   if (!deleted) {
-    const { startAt, endAt } = effectiveDates(input.after!, now);
+    const { startAt, endAt } = effectiveDates(after!, now);
     state = { status, nextAt: [startAt, endAt].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null };
   }
   const membershipsChanged = written.changedGroups.size > 0;
@@ -168,7 +178,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // attribute may be mapped); re-evaluations do when they changed something.
   const userEvent: UserChangedEvent = { userId: user.id, leaver: status === "leaver", changeId: input.changeId, cause: fanoutCause(events, input), at: now };
   if (deleted) await (ctx.fanout.userDeleted ?? ctx.fanout.userChanged).call(ctx.fanout, tx as pg.PoolClient, userEvent);
-  else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || membershipsChanged || accountChanged)
+  else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || input.dataQuality || membershipsChanged || accountChanged)
     await ctx.fanout.userChanged(tx as pg.PoolClient, userEvent);
   for (const [group, groupId] of written.changedGroups) {
     await ctx.fanout.membershipChanged(tx as pg.PoolClient, {

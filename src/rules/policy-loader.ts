@@ -9,10 +9,13 @@ import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node }
 import type { z } from "zod";
 import { redactAppConfig, type AppConfig } from "../fanout/app-config.ts";
 import type { MassDeprovisionConfig } from "../lifecycle/guard.ts";
+import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig } from "../lifecycle/data-quality.ts";
+import { AttributePathError } from "../scim/attribute-catalog.ts";
 import { ConditionError, compileCondition, type Condition } from "./condition.ts";
 import { checkReferences } from "./env-substitution.ts";
 import { deepFreeze } from "./freeze.ts";
 import { policySchema, type PolicyData } from "./policy-schema.ts";
+import { ownedAttributes, resolveOwnedAttribute, type OwnedAttribute, type SourceConfig } from "./source-authority.ts";
 
 export interface PolicyGroup {
   readonly name: string;
@@ -34,6 +37,11 @@ export interface Policy {
   readonly groupsByName: Readonly<Record<string, PolicyGroup>>;
   readonly apps: readonly AppConfig[];
   readonly guards: { readonly massDeprovision: Readonly<MassDeprovisionConfig> };
+  /** Writers and the attributes they own (source-authority.ts); empty: anyone writes anything. */
+  readonly sources: readonly SourceConfig[];
+  readonly owned: readonly OwnedAttribute[];
+  /** The data-quality shield (lifecycle/data-quality.ts); null: off. */
+  readonly dataQuality: Readonly<DataQualityConfig> | null;
 }
 
 export interface PolicyIssue {
@@ -108,6 +116,7 @@ export function loadPolicy(text: string, options: LoadPolicyOptions = {}): Polic
   // Cross-node checks run on the raw data even when the schema failed, so one run reports everything.
   const conditions = checkGroups(raw, reportUnlessBroken);
   checkApps(raw, reportUnlessBroken);
+  checkSources(raw, reportUnlessBroken);
 
   if (issues.length > 0 || !parsed.success)
     throw new PolicyError(issues.sort((a, b) => a.line - b.line || a.column - b.column));
@@ -127,9 +136,16 @@ function buildPolicy(data: PolicyData, conditions: Map<number, Condition>, file:
   }));
   const groupsByName: Record<string, PolicyGroup> = Object.create(null);
   for (const g of groups) groupsByName[g.name] = g;
+  const sources: SourceConfig[] = (data.sources ?? []).map((s) => ({ name: s.name, owns: s.owns, ...(s.owner !== undefined ? { owner: s.owner } : {}) }));
+  const dq = data.dataQuality;
+  const known: DataQualityConfig["known"] = dq
+    ? Object.fromEntries(KNOWN_VALUE_ATTRIBUTES.flatMap((a) => { const list = dq[`${a}s`]; return list ? [[a, list]] : []; }))
+    : {};
   return deepFreeze({
     version: contentHash(data), file, groups, groupsByName, apps: data.apps,
     guards: { massDeprovision: { maxUsers, maxPercent, windowMs: window } },
+    sources, owned: ownedAttributes(sources),
+    dataQuality: dq ? { known, flappingWithinMs: dq.flapping.within, futureTerminationFlagMs: dq.futureTermination.flagBeyond, action: dq.action } : null,
   });
 }
 
@@ -199,6 +215,32 @@ function checkApps(raw: unknown, report: Report): void {
       const declared = groups.get(ref.toLowerCase());
       if (declared === ref) return;
       report(["apps", i, "groups", k], declared ? `unknown group "${ref}" (did you mean "${declared}"?)` : `unknown group "${ref}": not declared under groups`);
+    });
+  });
+}
+
+/** Source names are unique; every owned name is a writable User attribute, owned by one source only. */
+function checkSources(raw: unknown, report: Report): void {
+  const names = new Map<string, number>();
+  const owners = new Map<string, { source: string; at: number }>();
+  asArray(field(raw, "sources")).forEach((src, i) => {
+    const name = field(src, "name");
+    if (typeof name === "string") {
+      const first = names.get(name);
+      if (first === undefined) names.set(name, i);
+      else report(["sources", i, "name"], `duplicate source "${name}" (also sources[${first}])`);
+    }
+    asArray(field(src, "owns")).forEach((attr, k) => {
+      if (typeof attr !== "string" || !attr) return;
+      let path: string;
+      try { path = resolveOwnedAttribute(attr).path; } catch (e) {
+        if (!(e instanceof AttributePathError)) throw e;
+        report(["sources", i, "owns", k], e.message);
+        return;
+      }
+      const owner = owners.get(path);
+      if (!owner) owners.set(path, { source: String(name), at: i });
+      else report(["sources", i, "owns", k], `"${attr}" is already owned by source "${owner.source}" (sources[${owner.at}]): one attribute, one owner`);
     });
   });
 }

@@ -55,6 +55,45 @@ export const guardsSchema = z
   .object({ massDeprovision: massDeprovisionSchema.prefault({}) })
   .strict();
 
+const knownValues = (what: string) => z
+  .array(z.string().min(1))
+  .min(1)
+  .optional()
+  .meta({ description: `Known ${what}. A mover whose ${what.replace(/s$/, "")} becomes blank or is not listed (compared case-insensitively) is a data-quality signal (unknown-value).` });
+
+export const dataQualitySchema = z
+  .object({
+    departments: knownValues("departments"),
+    costCenters: knownValues("costCenters"),
+    locations: knownValues("locations"),
+    userTypes: knownValues("userTypes"),
+    flapping: z
+      .object({ within: durationSchema.prefault("1h").meta({ description: "A leaver re-activated within this time of leaving is flapping." }) })
+      .strict()
+      .prefault({}),
+    futureTermination: z
+      .object({ flagBeyond: durationSchema.prefault("30d").meta({ description: "A termination dated further ahead than this is flagged." }) })
+      .strict()
+      .prefault({}),
+    action: z
+      .enum(["hold", "flag"])
+      .default("hold")
+      .meta({ description: "hold: signals raise one data-quality review per user and access being given waits for it; flag: record and count only." }),
+  })
+  .strict()
+  .meta({ description: "The data-quality shield: never delays taking access away; holds giving it (back) when HR data looks wrong." });
+
+export const sourceSchema = z
+  .object({
+    name: z.string().min(1).meta({ description: "The HR source label of a token (scim-broker token create --source)." }),
+    owner: z.string().min(1).optional().meta({ description: "Who answers for this source's data: owner of its data-quality reviews when no group owner is concerned." }),
+    owns: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({ description: "User attributes only this source may change (short names such as department, or core names such as emails)." }),
+  })
+  .strict();
+
 export const policySchema = z
   .object({
     groups: z.array(groupSchema).default([]),
@@ -62,10 +101,15 @@ export const policySchema = z
     // prefault, not default: an absent section is parsed as {} so the field defaults (and the duration
     // transform) apply, and the defaults live in one place.
     guards: guardsSchema.prefault({}),
+    // Optional without a default: a policy that does not use them hashes (policy-loader.ts) as it did before.
+    sources: z.array(sourceSchema).optional().meta({ description: "Which HR or IdP source owns which user attributes (source authority)." }),
+    dataQuality: dataQualitySchema.optional(),
   })
   .strict()
-  .meta({ title: "SCIM Broker policy (broker.yaml)", description: "Groups, apps and guards of SCIM Broker." });
+  .meta({ title: "SCIM Broker policy (broker.yaml)", description: "Groups, apps, guards, sources and the data-quality shield of SCIM Broker." });
 
 export type PolicyInput = z.input<typeof policySchema>;
 export type PolicyData = z.output<typeof policySchema>;
 export type GroupData = z.output<typeof groupSchema>;
+export type DataQualityData = z.output<typeof dataQualitySchema>;
+export type SourceData = z.output<typeof sourceSchema>;

@@ -9,12 +9,12 @@ import { insertChange } from "../store/change-repository.ts";
 import { conflict, notFound, badRequest } from "../shared/errors.ts";
 import type { Clock } from "../shared/clock.ts";
 import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
-import { settleActive, toColumns, validateUser, type UserRow } from "./user-resource.ts";
+import { settleActive, toColumns, validateUser, type UserResource, type UserRow } from "./user-resource.ts";
 import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { applyPatch, assignsActive } from "./user-patch.ts";
 import { PATCH_OP } from "./schemas.ts";
-import type { ChangeHooks, WriteContext } from "./write-context.ts";
+import type { ChangeHooks, UserWrite, WriteContext } from "./write-context.ts";
 
 export class UserService {
   constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}
@@ -32,15 +32,16 @@ export class UserService {
     const changed = changedAttributes(null, draft);
     const change = { resourceType: "User" as const, resourceId: id, operation: "create" as const, changed,
       before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
-    if (!this.hooks.afterUserWrite) {
+    if (!this.hooks.afterUserWrite && !this.hooks.beforeUserWrite) {
       try {
         const { changeId: _, ...row } = await uniqueness(() => users.insertUser(this.pool, cols, ctx.source, now, id, change), cols.userName);
         return { ...row, memberOf: [] };
       } catch (e) { mapDbError(e); }
     }
     return withTransaction(this.pool, async (tx) => {
+      await this.authorised(tx, "create", null, cols.data, ctx); // refuses; a create has nothing to complete
       const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
-      const out = await this.hooks.afterUserWrite!(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
+      const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
       return out && !out.membershipsChanged ? { ...row, memberOf: [] } : row;
     });
   }
@@ -52,7 +53,7 @@ export class UserService {
       checkIfMatch(ifMatch, before.version);
       // RFC 7644 §3.5.1: a PUT that omits `active` (or sends null) keeps the stored value; it never
       // re-enables a disabled user (user-active.ts).
-      const cols = toColumns(settleActive(resource, before, resource.active));
+      const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
       await this.record(tx, "update", before, row, ctx, now);
@@ -70,7 +71,7 @@ export class UserService {
       const resource = validateUser(normaliseUserBody(patched));
       // RFC 7644 §3.5.2.2: `remove` of active leaves it unassigned, which keeps the stored value; only an
       // operation that assigns active (or HR's employmentStatus becoming "active") changes it.
-      const cols = toColumns(settleActive(resource, before, assignsActive(ops) ? resource.active : undefined));
+      const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx));
       if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
@@ -94,6 +95,11 @@ export class UserService {
     const row = await users.findUser(this.pool, id);
     if (!row) throw notFound(`User ${id}`);
     return row;
+  }
+
+  /** The beforeUserWrite hook (source authority, write-context.ts): the resource to store, or a refusal. */
+  private async authorised(tx: pg.PoolClient, operation: UserWrite["operation"], before: UserRow | null, resource: UserResource, ctx: WriteContext): Promise<UserResource> {
+    return this.hooks.beforeUserWrite ? this.hooks.beforeUserWrite(tx, { operation, before, resource, ctx }) : resource;
   }
 
   private async locked(tx: pg.PoolClient, id: string): Promise<UserRow> {

@@ -1,7 +1,7 @@
 // Who is writing and why: carried from the HTTP edge into every write so change records, lifecycle
 // events and audit rows name their cause.
 import type pg from "pg";
-import type { UserRow } from "./user-resource.ts";
+import type { UserResource, UserRow } from "./user-resource.ts";
 import type { GroupRow } from "./group-resource.ts";
 
 export interface WriteContext { tokenId: string | null; source: string | null; requestId: string | null; actor: string }
@@ -22,7 +22,15 @@ export interface GroupChange {
  */
 export interface HookOutcome { membershipsChanged: boolean }
 
+/** A user write about to be stored: the validated resource, `active` settled (user-active.ts). */
+export interface UserWrite { operation: "create" | "replace" | "patch"; before: UserRow | null; resource: UserResource; ctx: WriteContext }
+
 export interface ChangeHooks {
+  /**
+   * Runs in the write's transaction before anything is stored: may refuse the write (a DomainError, e.g. source
+   * authority) or return the resource to store instead (a PUT's omitted attributes that another source owns).
+   */
+  beforeUserWrite?(tx: pg.PoolClient, write: UserWrite): Promise<UserResource>;
   /** May report whether the user's memberships changed (undefined: unknown — the caller re-reads them). */
   afterUserWrite?(tx: pg.PoolClient, change: UserChange): Promise<void | HookOutcome>;
   afterGroupWrite?(tx: pg.PoolClient, change: GroupChange): Promise<void>;

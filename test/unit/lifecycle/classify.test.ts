@@ -21,6 +21,14 @@ describe("lifecycle/classify", () => {
     it("when employmentStatus is terminated, then the user is a leaver even before the start date", () => {
       expect(userStatus(snap({ employmentStatus: "terminated", startDate: at(10) }), NOW)).to.equal("leaver");
     });
+    it("when a started user is terminated with an endDate ahead, then it stays until endDate and is a leaver from then (termination lookahead)", () => {
+      const t = snap({ employmentStatus: "terminated", endDate: at(45) });
+      expect(userStatus(t, NOW)).to.equal("active");
+      expect(effectiveDates(t, NOW)).to.deep.equal({ startAt: null, endAt: at(45) });
+      expect(classifyChange(t, t, at(45), new Date(at(45).getTime() - 1))).to.deep.include({ kind: "leaver", reason: "terminated" });
+      expect(userStatus(snap({ employmentStatus: "terminated", endDate: at(45), active: false }), NOW), "an explicit active=false still wins").to.equal("leaver");
+      expect(userStatus(snap({ employmentStatus: "terminated", endDate: at(-1) }), NOW)).to.equal("leaver");
+    });
     it("when the end date is reached, then the user is a leaver (endDate is the instant access ends)", () => {
       expect(userStatus(snap({ endDate: NOW }), NOW)).to.equal("leaver");
       expect(userStatus(snap({ endDate: at(1) }), NOW)).to.equal("active");

@@ -13,5 +13,8 @@ describe("rules/json-schema", () => {
     expect(schema.properties.groups.items.required).to.deep.equal(["name", "when"]);
     expect(schema.properties.guards.properties.massDeprovision.properties.window.default).to.equal("1h");
     expect(schema.properties.guards.properties.massDeprovision.properties.maxUsers.default).to.equal(50);
+    expect(schema.properties.dataQuality.properties.action.default).to.equal("hold");
+    expect(schema.properties.dataQuality.properties.flapping.properties.within.default).to.equal("1h");
+    expect(schema.properties.sources.items.required).to.deep.equal(["name"]);
   });
 });
