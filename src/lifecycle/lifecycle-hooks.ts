@@ -20,7 +20,7 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
       });
-      return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0 };
+      return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0, accountChanged: out.accountChanged };
     },
     async afterGroupWrite(tx: pg.PoolClient, c: GroupChange) {
       const group = c.after ?? c.before!;
@@ -55,9 +55,13 @@ export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHoo
     } : {}),
     ...(users.length ? {
       async afterUserWrite(tx, c) {
-        let changed = false;
-        for (const s of users) changed = ((await s.afterUserWrite!(tx, c))?.membershipsChanged ?? true) || changed;
-        return { membershipsChanged: changed };
+        let changed = false, account = false;
+        for (const s of users) {
+          const out = await s.afterUserWrite!(tx, c);
+          changed = (out?.membershipsChanged ?? true) || changed;
+          account = (out?.accountChanged ?? false) || account;
+        }
+        return { membershipsChanged: changed, accountChanged: account };
       },
     } : {}),
     ...(groups.length ? { async afterGroupWrite(tx, c) { for (const s of groups) await s.afterGroupWrite!(tx, c); } } : {}),

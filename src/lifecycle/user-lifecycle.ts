@@ -69,6 +69,8 @@ export interface UserChangeOutcome {
   gained: string[];
   lost: string[];
   reviews: string[];
+  /** the lifecycle itself enabled or disabled the account (the stored user differs from what was written) */
+  accountChanged: boolean;
 }
 
 export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput): Promise<UserChangeOutcome> {
@@ -90,7 +92,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const recorded = events.filter((e) => e.kind !== "review");
   const eventRows = shieldEventRows(shield, recorded.map((e) => eventRow(e.kind, detailsOf(e), false)), eventRow);
   for (const e of recorded) audit.add("lifecycle.event", { userId: user.id, details: { event: e.kind, ...detailsOf(e), trigger: input.trigger } });
-  const outcome: UserChangeOutcome = { events, status, held: false, gained: [], lost: [], reviews: [] };
+  const outcome: UserChangeOutcome = { events, status, held: false, gained: [], lost: [], reviews: [], accountChanged: after !== input.after };
 
   const parked = previous?.status === "held" || previous?.status === "kept";
   if (parked && status === "leaver" && !input.released) {
@@ -186,6 +188,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
       added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
     });
   }
+  outcome.accountChanged ||= accountChanged;
   return outcome;
 }
 

@@ -42,7 +42,8 @@ export class UserService {
       await this.authorised(tx, "create", null, cols.data, ctx); // refuses; a create has nothing to complete
       const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
       const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
-      return out && !out.membershipsChanged ? { ...row, memberOf: [] } : row;
+      const stored = out?.accountChanged ? await this.locked(tx, id) : row;
+      return out && !out.membershipsChanged ? { ...stored, memberOf: [] } : stored;
     });
   }
 
@@ -56,8 +57,7 @@ export class UserService {
       const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      await this.record(tx, "update", before, row, ctx, now);
-      return row;
+      return this.record(tx, "update", before, row, ctx, now);
     });
   }
 
@@ -75,8 +75,7 @@ export class UserService {
       if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      await this.record(tx, "update", before, row, ctx, now);
-      return row;
+      return this.record(tx, "update", before, row, ctx, now);
     });
   }
 
@@ -108,14 +107,20 @@ export class UserService {
     return row;
   }
 
-  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date) {
+  /**
+   * Writes the change record and runs the hooks; returns the user as stored afterwards (the lifecycle may
+   * have disabled a leaver, or written back a held re-activation: the response must show that, not what the
+   * client sent).
+   */
+  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date): Promise<UserRow> {
     const changed = changedAttributes(before, after);
     const changeId = await insertChange(tx, {
       resourceType: "User", resourceId: (after ?? before)!.id, operation, changed,
       before: before ? snapshotOf(before) : null, after: after ? snapshotOf(after) : null,
       tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at,
     });
-    await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at });
+    const out = await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at });
+    return after && out?.accountChanged ? this.locked(tx, after.id) : (after ?? before)!;
   }
 }
 

@@ -20,7 +20,12 @@ export interface GroupChange {
  * inside the writer's transaction: a joiner's groups exist when the HR request returns, and a change and
  * the work it causes commit together (transactional outbox) or not at all.
  */
-export interface HookOutcome { membershipsChanged: boolean }
+export interface HookOutcome {
+  membershipsChanged: boolean;
+  /** the hook enabled or disabled the account itself (a leaver disabled, a held re-activation written back):
+   *  the writer re-reads the user so its response shows what is stored */
+  accountChanged?: boolean;
+}
 
 /** A user write about to be stored: the validated resource, `active` settled (user-active.ts). */
 export interface UserWrite { operation: "create" | "replace" | "patch"; before: UserRow | null; resource: UserResource; ctx: WriteContext }

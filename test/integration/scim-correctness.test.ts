@@ -41,6 +41,17 @@ describe("SCIM correctness: leavers stay leavers, extensions, canonical values, 
   }
 
   describe("active and re-activation (issue 8, defects 1 and 2)", () => {
+    it("when HR terminates a user who is still active=true, then the response already shows the account the lifecycle disabled, with the stored version", async () => {
+      const u = await b.create({ department: "Finance", location: "London", userType: "Employee", employmentStatus: "active" });
+      const res = await b.scim.patch(`/Users/${u.id}`, [replace(`${HR}:employmentStatus`, "terminated")]);
+      expect(res.status, JSON.stringify(res.body)).to.equal(200);
+      const stored = await b.scim.get(`/Users/${u.id}`);
+      expect(stored.body.active).to.equal(false);
+      expect(res.body.active, "the PATCH response tells what is stored").to.equal(false);
+      expect(res.body.meta.version).to.equal(stored.body.meta.version);
+      expect(res.headers.etag).to.equal(stored.headers.etag);
+    });
+
     it("when a PATCH removes active from a disabled leaver, then it stays disabled, gets no groups back and no rehire is recorded", async () => {
       const u = await leaver();
       const res = await b.scim.patch(`/Users/${u.id}`, [{ op: "remove", path: "active" }]);
