@@ -9,6 +9,7 @@ import type { Database } from "../store/database.ts";
 import { registerAuditCommands } from "./cli-audit.ts";
 import { registerLifecycleCommands } from "./cli-lifecycle.ts";
 import { registerFanoutCommands } from "./cli-fanout.ts";
+import { registerImportCommand } from "./cli-import.ts";
 
 const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError();
 
@@ -40,6 +41,7 @@ token.command("revoke <name>").description("revoke a token")
 registerAuditCommands(program, withDb);
 registerLifecycleCommands(program);
 registerFanoutCommands(program);
+registerImportCommand(program);
 
 export async function run(argv = process.argv) {
   try {

@@ -76,6 +76,7 @@ export async function importCsv(input: Readable, o: CsvImportOptions, d: CsvImpo
   let plan: HeaderPlan | undefined;
   let width = 0;
   let batch: Row[] = [];
+  const startLine = lineCounter();
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: Info }>) {
       const line = startLine(record, info);
@@ -103,11 +104,22 @@ export async function importCsv(input: Readable, o: CsvImportOptions, d: CsvImpo
   return run.summary();
 }
 
-/** csv-parse counts the line where a record ends; a quoted cell with line breaks started that many lines before. */
-function startLine(record: string[], info: Info): number {
-  let breaks = 0;
-  for (const c of record) if (c.includes("\n") || c.includes("\r")) breaks += (c.match(/\r\n|\r|\n/g) ?? []).length;
-  return Number(info.lines) - breaks;
+/**
+ * The file line where a record starts. csv-parse's info.lines is the line where it ends, counting CR and
+ * LF separately inside quoted cells (a quoted CRLF adds two): `crlfSoFar` carries that surplus forward,
+ * then the record's own line breaks lead back to its first line.
+ */
+function lineCounter(): (record: string[], info: Info) => number {
+  let crlfSoFar = 0;
+  return (record, info) => {
+    let breaks = 0;
+    for (const c of record) {
+      if (!c.includes("\n") && !c.includes("\r")) continue;
+      crlfSoFar += (c.match(/\r\n/g) ?? []).length;
+      breaks += (c.match(/\r\n|\r|\n/g) ?? []).length;
+    }
+    return Number(info.lines) - crlfSoFar - breaks;
+  };
 }
 
 class ImportRun {
