@@ -29,9 +29,9 @@ const toSummary = (r: any): PersonSummary => ({
 
 /**
  * People whose userName or an email starts with `q` (case-insensitive), or whose employeeNumber is `q`;
- * everyone without `q`. Ordered by userName.
+ * everyone without `q`; only those of `ids` when given. Ordered by userName.
  */
-export async function searchPeople(q: Q, f: { query?: string; limit: number; offset: number }): Promise<{ total: number; items: PersonSummary[] }> {
+export async function searchPeople(q: Q, f: { query?: string; ids?: string[]; limit: number; offset: number }): Promise<{ total: number; items: PersonSummary[] }> {
   const query = f.query?.trim() || null;
   try {
     const { rows } = await q.query(
@@ -39,19 +39,15 @@ export async function searchPeople(q: Q, f: { query?: string; limit: number; off
               u.active, u.employment_status, u.source, u.updated_at, ${PRIMARY_EMAIL} AS email, ls.status AS lifecycle_status,
               count(*) OVER () AS total_
          FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id
-        WHERE $1::text IS NULL OR u.user_name_key LIKE $2 ESCAPE '\\' OR u.employee_number = $1
+        WHERE ($5::uuid[] IS NULL OR u.id = ANY($5::uuid[]))
+          AND ($1::text IS NULL OR u.user_name_key LIKE $2 ESCAPE '\\' OR u.employee_number = $1
            OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.data->'emails') = 'array' THEN u.data->'emails' ELSE '[]'::jsonb END) e
-                       WHERE lower(e->>'value') LIKE $2 ESCAPE '\\')
+                       WHERE lower(e->>'value') LIKE $2 ESCAPE '\\'))
         ORDER BY u.user_name_key LIMIT $3 OFFSET $4`,
-      [query, query ? likePrefix(query) : null, f.limit, f.offset]);
-    const total = rows.length ? Number(rows[0].total_) : f.offset === 0 ? 0 : await countPeople(q, query);
+      [query, query ? likePrefix(query) : null, f.limit, f.offset, f.ids ?? null]);
+    const total = rows.length ? Number(rows[0].total_) : f.offset === 0 ? 0 : (await searchPeople(q, { ...f, limit: 1, offset: 0 })).total;
     return { total, items: rows.map(toSummary) };
   } catch (e) { mapDbError(e); }
-}
-
-async function countPeople(q: Q, query: string | null): Promise<number> {
-  const r = await searchPeople(q, { query: query ?? undefined, limit: 1, offset: 0 });
-  return r.total;
 }
 
 /** The id of a person named by id or userName — also a deleted one, found through its accounts and SLAs. */

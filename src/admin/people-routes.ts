@@ -2,13 +2,15 @@
 // Read-only. Thin: parse the query, read (people-repository.ts), assemble (provisioning-log.ts), answer JSON.
 // Errors are typed (shared/errors.ts) and answered by the app's central error handler.
 //
-//   GET /people?q=&limit=&offset=   → {total, offset, limit, items}: userName or email starting with q
-//                                     (case-insensitive), or employeeNumber equal to q; everyone without q
+//   GET /people?q=&ids=&limit=&offset=  → {total, offset, limit, items}: userName or email starting with q
+//                                     (case-insensitive), or employeeNumber equal to q; everyone without q;
+//                                     ids (comma-separated user ids) narrows to those users
 //   GET /people/:user/log           → the provisioning log (:user = id or userName; a deleted user by its id
 //                                     or by the userName its app accounts remember)
 import express, { type Router } from "express";
 import type pg from "pg";
 import { badRequest, notFound } from "../shared/errors.ts";
+import { isUuid } from "../store/user-repository.ts";
 import { personRecords, resolvePerson, searchPeople } from "./people-repository.ts";
 import { buildProvisioningLog } from "./provisioning-log.ts";
 
@@ -31,7 +33,9 @@ export function peopleRouter(d: PeopleRouterDeps): Router {
     if (q && q.length > 256) throw badRequest("invalidValue", "q is limited to 256 characters");
     const limit = intOf("limit", req.query.limit, 1, MAX_PAGE, 50);
     const offset = intOf("offset", req.query.offset, 0, 1_000_000, 0);
-    const page = await searchPeople(d.pool, { query: q, limit, offset });
+    const ids = str(req.query.ids)?.split(",").map((x) => x.trim()).filter(Boolean);
+    if (ids && (ids.length > MAX_PAGE || ids.some((x) => !isUuid(x)))) throw badRequest("invalidValue", `ids must be up to ${MAX_PAGE} user ids, comma-separated`);
+    const page = await searchPeople(d.pool, { query: q, ids, limit, offset });
     res.json({ total: page.total, offset, limit, items: page.items });
   });
   r.get("/people/:user/log", async (req, res) => {
