@@ -1,7 +1,7 @@
 // Admin API for the console's Apps page, mounted under /admin/v1 behind the admin scope (admin-router.ts).
 // Read-only; complements GET /apps (health, accounts, dead letters) and GET /leavers (the overall SLA).
 //
-//   GET /apps-overview?sinceHours=24   → {since, items: [{app, queueDepth, leaverSla: {completed, pending, p50Ms, p99Ms}}]}
+//   GET /apps-overview?sinceHours=24   → {since, items: [{app, queueDepth, lastDeliveryAt, leaverSla: {completed, pending, p50Ms, p99Ms}}]}
 import express, { type Router } from "express";
 import type pg from "pg";
 import { badRequest } from "../shared/errors.ts";
