@@ -4,6 +4,7 @@ import { loadConfig, ConfigError } from "./config/config.ts";
 import { createLogger } from "./shared/logger.ts";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./store/embedded-postgres.ts";
 import { createBroker } from "./broker.ts";
+import { startupHintFor } from "./admin/startup-hint.ts";
 
 async function main() {
   let config;
@@ -22,6 +23,8 @@ async function main() {
   const broker = await createBroker(config, { databaseUrl, log });
   const port = await broker.listen();
   log.info({ port, scim: `http://localhost:${port}/scim/v2` }, "SCIM Broker listening");
+  const hint = await startupHintFor(broker.tokens, { port, publicUrl: config.publicUrl, bootstrap: !!config.bootstrapToken });
+  log.info(hint.fields, hint.message);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
