@@ -33,7 +33,7 @@ async function readable(file: string, what: string): Promise<number> {
 }
 
 /** Progress on stderr: a bar on a terminal (by bytes read of the file), plain lines otherwise. */
-export function progressReporter(io: CliIo, totalBytes: number, tty: boolean): { update(p: ImportProgress): void; stop(): void } {
+export function progressReporter(io: CliIo, totalBytes: number, tty: boolean, every = LINE_EVERY): { update(p: ImportProgress): void; stop(): void } {
   if (tty) {
     // cli-progress redraws in place, throttled, and restores the cursor; hand-drawing "\r" bars gets
     // terminal widths and interleaved writes wrong.
@@ -47,8 +47,8 @@ export function progressReporter(io: CliIo, totalBytes: number, tty: boolean): {
   let shown = 0;
   return {
     update(p) {
-      if (p.rows - shown < LINE_EVERY) return;
-      shown = p.rows - (p.rows % LINE_EVERY);
+      if (p.rows - shown < every) return;
+      shown = p.rows - (p.rows % every);
       const pct = totalBytes ? ` (${Math.floor((100 * p.bytes) / totalBytes)} %)` : "";
       io.err(`import: ${p.rows} rows${pct}: created ${p.created}, updated ${p.updated}, unchanged ${p.unchanged}, rejected ${p.rejected}`);
     },
@@ -56,7 +56,7 @@ export function progressReporter(io: CliIo, totalBytes: number, tty: boolean): {
   };
 }
 
-export function registerImportCommand(program: Command, withBroker: WithImportBroker = withCliBroker, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
+export function registerImportCommand(program: Command, withBroker: WithImportBroker = withCliBroker, io: CliIo = processIo, tty = !!process.stderr.isTTY, lineEvery = LINE_EVERY): Command {
   program.command("import <file>")
     .description("import people from a CSV file (HR export): upsert by employeeNumber within the source, through the same rules, lifecycle and fan-out as SCIM writes")
     .requiredOption("--source <name>", "HR source label (as on SCIM tokens): rows are matched by employeeNumber within it")
@@ -69,7 +69,7 @@ export function registerImportCommand(program: Command, withBroker: WithImportBr
       const mapping = o.mapping ? (await readable(o.mapping, "mapping file"), parseMapping(await readFile(o.mapping, "utf8"), o.mapping)) : undefined;
       const size = await readable(file, "file");
       const summary: ImportSummary = await withBroker(async (b) => {
-        const progress = progressReporter(io, size, tty);
+        const progress = progressReporter(io, size, tty, lineEvery);
         try {
           return await importCsv(createReadStream(file), {
             source, mapping, dryRun: !!o.dryRun, ctx: { tokenId: null, requestId: null, actor: actor() }, onProgress: (p) => progress.update(p),
