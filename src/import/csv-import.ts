@@ -53,6 +53,9 @@ export const CSV_BROKEN = "not valid CSV";
 const MAX_RECORD_BYTES = 1024 * 1024;
 
 type Outcome = "created" | "updated" | "unchanged";
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back, retry it. */
+const TRANSIENT = new Set(["40P01", "40001"]);
+const MAX_ATTEMPTS = 5;
 interface Row { line: number; cells: string[] }
 interface Deferred { line: number; userId: string | null; ref: string; outcome: Outcome }
 
@@ -168,27 +171,47 @@ class ImportRun {
       managerCandidates(this.d.pool, this.o.source, refs),
       this.o.dryRun ? userNameOwners(this.d.pool, parsed.map((p) => p.patch.userName)) : Promise.resolve(new Map<string, string>()),
     ]);
+    // A manager on an earlier row of this batch is not in the database yet when the batch is looked up: the
+    // row waits for that row's write (always an earlier one, so never a cycle) and is written once, with its
+    // manager. Rows are taken in file order, so the earlier row is already being written.
+    const written = new Map<string, { index: number; id: Promise<string | null>; settle(id: string | null): void }>();
+    parsed.forEach((p, index) => {
+      let settle!: (id: string | null) => void;
+      const entry = { index, id: new Promise<string | null>((r) => { settle = r; }), settle: (id: string | null) => settle(id) };
+      written.set(p.patch.employeeNumber, entry);
+      if (!written.has(p.patch.userName.toLowerCase())) written.set(p.patch.userName.toLowerCase(), entry);
+    });
+    const earlier = (ref: string | null | undefined, index: number) => {
+      const w = ref ? written.get(ref) ?? written.get(ref.toLowerCase()) : undefined;
+      return w && w.index < index ? w.id : undefined;
+    };
     let next = 0;
     const worker = async () => {
       while (next < parsed.length) {
-        const { line, patch } = parsed[next++]!;
+        const index = next++;
+        const { line, patch } = parsed[index]!;
+        let id: string | null = null;
         try {
-          await this.row(line, patch, existing.get(patch.employeeNumber) ?? [], managers, owners);
+          id = await this.row(line, patch, existing.get(patch.employeeNumber) ?? [], managers, owners, earlier(patch.manager, index));
         } catch (e) {
           // A row the broker refuses (validation, uniqueness…) is the row's problem; anything else (the
           // database gone) stops the import.
           if (e instanceof RowError || (e instanceof DomainError && e.status < 500)) this.reject(line, e.message);
           else throw e;
+        } finally {
+          written.get(patch.employeeNumber)!.settle(id);
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 8, parsed.length) }, worker));
   }
 
-  private async row(line: number, patch: RowPatch, matches: UserRow[], managers: PersonRef[], owners: Map<string, string>): Promise<void> {
+  /** Writes one row (or, in a dry run, decides what it would do); resolves with the user's id. */
+  private async row(line: number, patch: RowPatch, matches: UserRow[], managers: PersonRef[], owners: Map<string, string>, managerRow?: Promise<string | null>): Promise<string | null> {
     if (matches.length > 1) throw new RowError(`employeeNumber '${patch.employeeNumber}' matches ${matches.length} users of source '${this.o.source}'; fix them first`);
     // undefined for a manager not found yet: the stored one stays until resolveDeferredManagers
-    const managerId = resolveManager(patch.manager, managers);
+    let managerId = resolveManager(patch.manager, managers);
+    if (managerId === undefined && managerRow && !this.o.dryRun) managerId = (await managerRow) ?? undefined;
     let before = matches[0] ?? null;
     const owner = owners.get(patch.userName.toLowerCase());
     if (this.o.dryRun && owner !== undefined && owner !== before?.id) throw new RowError(`userName '${patch.userName}' is already taken`);
@@ -196,21 +219,29 @@ class ImportRun {
     for (let attempt = 0; ; attempt++) {
       const body = mergeRow(before?.data ?? null, patch, managerId);
       if (before && unchanged(body, before)) { outcome = "unchanged"; break; }
-      if (!before) validateUser(normaliseUserBody(structuredClone(body))); // same checks as the write, also in a dry run
-      if (this.o.dryRun) { outcome = before ? "updated" : "created"; break; }
+      if (this.o.dryRun) {
+        if (!before) validateUser(normaliseUserBody(structuredClone(body))); // the checks the create would make
+        outcome = before ? "updated" : "created";
+        break;
+      }
       try {
         if (before) { await this.d.users.replace(before.id, body, this.ctx, etagOf(before.version)); outcome = "updated"; }
         else { before = await this.d.users.create(body, this.ctx); outcome = "created"; }
         break;
       } catch (e) {
-        // Written by someone else between our read and our write: read again and decide again (once).
-        if (!(e instanceof DomainError && e.code === "PRECONDITION_FAILED" && attempt === 0 && before)) throw e;
-        before = await this.d.users.get(before.id);
+        if (attempt >= MAX_ATTEMPTS - 1) throw e;
+        // Written by someone else between our read and our write: read again and decide again.
+        if (e instanceof DomainError && e.code === "PRECONDITION_FAILED" && before) { before = await this.d.users.get(before.id); continue; }
+        // Two rows' transactions touching the same groups can deadlock (PostgreSQL aborts one of them) or
+        // fail serialisation: the aborted one wrote nothing and is simply run again.
+        if (TRANSIENT.has((e as { code?: string }).code ?? "")) continue;
+        throw e;
       }
     }
     this.counts[outcome]++;
     this.rows++;
     if (patch.manager && managerId === undefined) this.deferred.push({ line, userId: before?.id ?? null, ref: patch.manager, outcome });
+    return before?.id ?? null;
   }
 
   /** Managers named by rows further down the file: set now that every row is in (a dry run only checks). */
