@@ -18,7 +18,12 @@ export async function userIdOf(/** @type {string} */ ref) {
   return items.find((/** @type {any} */ p) => p.userName.toLowerCase() === ref.toLowerCase())?.id ?? ref;
 }
 
-const dayAgo = () => new Date(Date.now() - 86400000).toISOString().slice(0, 16);
+/** A datetime-local input's value (local time, to the minute) for 24 hours ago. */
+const dayAgo = () => {
+  const d = new Date(Date.now() - 86400000);
+  const p = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+};
 const isoOrEmpty = (/** @type {string} */ local) => (local ? new Date(local).toISOString() : "");
 
 /** @param {HTMLElement} root @param {string | null} _arg @param {URLSearchParams} params */
