@@ -79,10 +79,12 @@ export async function importCsv(input: Readable, o: CsvImportOptions, d: CsvImpo
   let plan: HeaderPlan | undefined;
   let width = 0;
   let batch: Row[] = [];
-  const startLine = lineCounter();
+  const lines = lineCounter();
+  let lastEnd = 0;
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: Info }>) {
-      const line = startLine(record, info);
+      const { start: line, end } = lines(record, info);
+      lastEnd = end;
       if (!plan) { plan = planHeader(record, mapping); width = record.length; continue; }
       if (record.length !== width) { run.reject(line, `has ${record.length} fields, the header has ${width}`); continue; }
       batch.push({ line, cells: record });
@@ -95,8 +97,10 @@ export async function importCsv(input: Readable, o: CsvImportOptions, d: CsvImpo
   } catch (e) {
     if (!(e instanceof CsvError)) throw e;
     // The file's structure is broken from here on (an unbalanced quote…): what follows cannot be trusted.
+    // The broken record starts after the last good one (csv-parse names the line where it gave up).
     if (plan && batch.length) await run.batch(batch, plan);
-    run.reject(Number((e as CsvError & { lines?: number }).lines ?? parser.info.lines), `${CSV_BROKEN}: ${e.message}; the rows after it were not imported`, false);
+    if (plan) await run.resolveDeferredManagers();
+    run.reject(lastEnd + 1, `${CSV_BROKEN}: ${e.message}; the rows from here on were not imported`, false);
     run.progress(parser.info);
     return run.summary();
   }
@@ -108,11 +112,11 @@ export async function importCsv(input: Readable, o: CsvImportOptions, d: CsvImpo
 }
 
 /**
- * The file line where a record starts. csv-parse's info.lines is the line where it ends, counting CR and
- * LF separately inside quoted cells (a quoted CRLF adds two): `crlfSoFar` carries that surplus forward,
- * then the record's own line breaks lead back to its first line.
+ * The file lines where a record starts and ends. csv-parse's info.lines is the line where it ends, counting
+ * CR and LF separately inside quoted cells (a quoted CRLF adds two): `crlfSoFar` carries that surplus
+ * forward, then the record's own line breaks lead back to its first line.
  */
-function lineCounter(): (record: string[], info: Info) => number {
+function lineCounter(): (record: string[], info: Info) => { start: number; end: number } {
   let crlfSoFar = 0;
   return (record, info) => {
     let breaks = 0;
@@ -121,7 +125,8 @@ function lineCounter(): (record: string[], info: Info) => number {
       crlfSoFar += (c.match(/\r\n/g) ?? []).length;
       breaks += (c.match(/\r\n|\r|\n/g) ?? []).length;
     }
-    return Number(info.lines) - crlfSoFar - breaks;
+    const end = Number(info.lines) - crlfSoFar;
+    return { start: end - breaks, end };
   };
 }
 

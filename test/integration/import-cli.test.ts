@@ -58,11 +58,12 @@ describe("CSV import: the CLI", function () {
 
   it("when the CSV breaks mid-file, then the rows before it are imported and the exit code is 1 with the line", async () => {
     const file = join(b.dir, "broken.csv");
-    await writeFile(file, [HEADER, "C3,cli3@example.com,A,B,,Sales,,Employee,active,,,,,", 'C4,cli4@example.com,"never closed,B,,Sales,,Employee,active,,,,,'].join("\n"));
+    await writeFile(file, [HEADER, "C3,cli3@example.com,A,B,,Sales,,Employee,active,,,,,", 'C4,cli4@example.com,"never closed,B,,Sales,,Employee,active,,,,,',
+      "C5,cli5@example.com,A,B,,Sales,,Employee,active,,,,,"].join("\n"));
     const r = await inProcess("import", file, "--source", "hris");
     expect(r.code, r.stderr).to.equal(1);
     expect(r.stdout).to.match(/created 1, updated 0, unchanged 0, rejected 0/);
-    expect(r.stdout).to.match(/line 3: not valid CSV: .*quote.*; the rows after it were not imported/);
+    expect(r.stdout).to.match(/line 3: not valid CSV: .*quote.*; the rows from here on were not imported/);
     const missing = await inProcess("import", join(b.dir, "nope.csv"), "--source", "hris");
     expect(missing.code).to.equal(1);
     expect(missing.stderr).to.match(/cannot read the file .*nope\.csv: ENOENT/);
