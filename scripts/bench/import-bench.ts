@@ -2,13 +2,16 @@
 //   node --import tsx scripts/bench/import-bench.ts        (BENCH_ADMIN_URL, BENCH_SIZES=10000,100000, BENCH_CONCURRENCY)
 // For each size: a generated HR export (14 default columns, managers by employeeNumber — a few named by
 // rows further down —, 2 % leavers) is imported into a fresh database by the real use case
-// (src/import/csv-import.ts: the SCIM user use case with rules, lifecycle, audit and the fan-out outbox for
-// three apps; workers off, so deliveries are queued, not sent). Beside it, in the same run, the same file
+// (src/import/csv-import.ts: the SCIM user use case with rules, lifecycle, audit and the fan-out outbox),
+// while the broker's workers deliver to three loopback SCIM apps (scripts/bench/fanout-apps.ts, their own
+// process) as a running server would. Beside it, in the same run, the same file
 // through csv-parse alone and through csv-parse + the per-row work without the database (mapping, merge,
 // SCIM validation), and the SCIM user use case alone (UserService.create of 2,000 similar users at the
 // same concurrency, no CSV): the floors the import is measured against. Then the same file again (every
 // row unchanged: nothing may be written) and the process's RSS (the file is streamed, never held).
 import pg from "pg";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { createReadStream, createWriteStream, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { once } from "node:events";
@@ -28,14 +31,14 @@ const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.
 const SIZES = (process.env.BENCH_SIZES ?? "10000,100000").split(",").map(Number);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const DEPARTMENTS = ["Finance", "Engineering", "Sales", "Marketing", "Support", "Legal", "HR", "Operations", "Research", "Design"];
-const POLICY = `groups:
+const policy = (apps: Array<{ name: string; url: string }>) => `groups:
 ${DEPARTMENTS.map((d) => `  - name: ${d.toLowerCase()}\n    when: department eq "${d}" and active eq true\n`).join("")}  - name: london
     when: location eq "London"
     portable: true
   - name: contractors
     when: userType eq "Contractor" and active eq true
 apps:
-${["chat", "crm", "wiki"].map((a) => `  - name: ${a}\n    url: http://127.0.0.1:9/${a}/scim/v2\n    auth: { type: bearer, token: "bench" }\n`).join("")}guards:
+${apps.map((a) => `  - name: ${a.name}\n    url: ${a.url}\n    auth: { type: bearer, token: "\${BENCH_APP_TOKEN}" }\n`).join("")}guards:
   massDeprovision: { maxUsers: 1000000, maxPercent: 100, window: 1h }
 `;
 
@@ -80,12 +83,23 @@ async function parseAndValidate(file: string): Promise<number> {
 const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString("en")} rows/s`;
 
+async function startApps(): Promise<{ token: string; apps: Array<{ name: string; url: string }>; stop(): void }> {
+  const proc = spawn(process.execPath, ["--import", "tsx", "scripts/bench/fanout-apps.ts", "bench:3"], { stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).once("line", resolve);
+    proc.once("exit", (c) => reject(new Error(`apps process exited ${c}`)));
+  });
+  const info = JSON.parse(line);
+  return { token: info.token, apps: info.apps, stop: () => proc.kill("SIGTERM") };
+}
+
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "import-bench-"));
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
+  const apps = await startApps();
   const policyFile = join(dir, "broker.yaml");
-  await (await import("node:fs/promises")).writeFile(policyFile, POLICY);
+  await (await import("node:fs/promises")).writeFile(policyFile, policy(apps.apps));
   console.log(`import bench: sizes ${SIZES.join(", ")}, concurrency ${CONCURRENCY}, database ${ADMIN_URL.replace(/:[^:@/]+@/, ":***@")}`);
   try {
     for (const n of SIZES) {
@@ -95,9 +109,11 @@ async function main() {
       await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
       await admin.query(`CREATE DATABASE ${dbName}`);
       const url = new URL(ADMIN_URL); url.pathname = `/${dbName}`;
-      const config = loadConfig({ BROKER_CONFIG: policyFile, BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(CONCURRENCY + 4) });
+      const config = loadConfig({ BROKER_CONFIG: policyFile, BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(CONCURRENCY + 24),
+        BENCH_APP_TOKEN: apps.token, BROKER_FANOUT_RECONCILE_INTERVAL: "off" });
       const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
       await broker.lifecycle.start();
+      await broker.startWorkers(); // deliveries run beside the import, as in a running server
       try {
         console.log(`\n== ${n.toLocaleString("en")} rows (${mb(statSync(file).size)} file)`);
         const [parsed, parseMs] = await timeIt(() => parseOnly(file));
@@ -122,9 +138,10 @@ async function main() {
         const [first, importMs] = await timeIt(() => importCsv(createReadStream(file), { source: "bench", ctx, concurrency: CONCURRENCY, onProgress: sample }, { pool: broker.db.pool, users: broker.users }));
         console.log(`import (created)                  ${(importMs / 1000).toFixed(2)} s  ${rate(n, importMs)}  created ${first.created} updated ${first.updated} rejected ${first.rejected} errors ${first.errors.length}`);
         const counts = (await broker.db.pool.query(`SELECT (SELECT count(*) FROM change_record) AS changes, (SELECT count(*) FROM lifecycle_event) AS events,
-          (SELECT count(*) FROM group_member) AS memberships, (SELECT count(*) FROM graphile_worker._private_jobs) AS jobs`)).rows[0];
+          (SELECT count(*) FROM group_member) AS memberships, (SELECT count(*) FROM app_account WHERE status IN ('delivered', 'deprovisioned')) AS delivered,
+          (SELECT count(*) FROM app_account) AS accounts`)).rows[0];
         const kinds = (await broker.db.pool.query(`SELECT resource_type || ' ' || operation AS k, count(*)::int AS n FROM change_record GROUP BY 1 ORDER BY 1`)).rows.map((r) => `${r.k} ${r.n}`).join(", ");
-        console.log(`  written: ${counts.changes} change records (${kinds}), ${counts.events} lifecycle events, ${counts.memberships} memberships, ${counts.jobs} delivery jobs queued`);
+        console.log(`  written: ${counts.changes} change records (${kinds}), ${counts.events} lifecycle events, ${counts.memberships} memberships; app accounts delivered by the end of the import ${counts.delivered} of ${counts.accounts}`);
         const [second, againMs] = await timeIt(() => importCsv(createReadStream(file), { source: "bench", ctx, concurrency: CONCURRENCY, onProgress: sample }, { pool: broker.db.pool, users: broker.users }));
         const after = Number((await broker.db.pool.query(`SELECT count(*) AS n FROM change_record`)).rows[0].n);
         console.log(`import again (unchanged)          ${(againMs / 1000).toFixed(2)} s  ${rate(n, againMs)}  unchanged ${second.unchanged} updated ${second.updated}; change records written: ${after - Number(counts.changes)}`);
@@ -135,6 +152,7 @@ async function main() {
       }
     }
   } finally {
+    apps.stop();
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   }
