@@ -79,6 +79,8 @@ describe("console: the operator's pages in a real browser", function () {
     await page.click('#nav a[data-page="people"]');
     await page.fill("#people-q", "leo");
     await page.click('form[role=search] button[type=submit]');
+    await page.waitForSelector('a[data-user="leo@example.com"]');
+    await shot("2-people");
     await page.click('a[data-user="leo@example.com"]');
     const deprovisioned = await page.waitForSelector('#person-timeline li[data-kind="app.deprovisioned"]');
     expect(await deprovisioned.textContent()).to.match(/Deprovisioned in strict: account disabled/);
