@@ -31,6 +31,10 @@ import { lifecycleRouter } from "./admin/lifecycle-routes.ts";
 import { createFanout } from "./fanout/fanout.ts";
 import { fanoutRouter } from "./admin/fanout-routes.ts";
 import { answerClientErrors } from "./http/client-error.ts";
+import { peopleRouter } from "./admin/people-routes.ts";
+import { importRouter } from "./admin/import-routes.ts";
+import { appOverviewRouter } from "./admin/app-overview-routes.ts";
+import { consoleRouter } from "./console/console-router.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -76,7 +80,8 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   // Admin API: each layer adds its router here before the app is built.
   const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log }), tokenRouter({ tokens })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
-  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log) });
+  adminRoutes.push(peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users }), appOverviewRouter({ pool: db.pool, clock }));
+  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log), console: consoleRouter() });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
   const tasks: TaskList = { ...lifecycle.tasks };

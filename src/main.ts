@@ -7,6 +7,7 @@ import { loadConfig, ConfigError, type Config } from "./config/config.ts";
 import { createLogger } from "./shared/logger.ts";
 import { startEmbeddedPostgres, type EmbeddedDb } from "./store/embedded-postgres.ts";
 import { createBroker, type Broker } from "./broker.ts";
+import { startupHintFor } from "./admin/startup-hint.ts";
 
 async function main() {
   let config: Config;
@@ -48,6 +49,8 @@ async function main() {
     const port = await broker.listen();
     listening = true;
     log.info({ port, scim: `http://localhost:${port}/scim/v2` }, "SCIM Broker listening");
+    const hint = await startupHintFor(broker.tokens, { port, publicUrl: config.publicUrl, bootstrap: !!config.bootstrapToken });
+    log.info(hint.fields, hint.message);
   } catch (e) {
     if (stopping) return; // a signal arrived while starting: the shutdown above reports
     console.error(`scim-broker failed to start: ${startError(e, config)}`);

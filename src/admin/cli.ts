@@ -9,6 +9,7 @@ import type { Database } from "../store/database.ts";
 import { registerAuditCommands } from "./cli-audit.ts";
 import { cliLifecycle, registerLifecycleCommands } from "./cli-lifecycle.ts";
 import { cliFanout, registerFanoutCommands } from "./cli-fanout.ts";
+import { registerImportCommand } from "./cli-import.ts";
 
 const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError()
   .option("--verbose", "log info messages (to stderr; warnings and errors are always logged there)");
@@ -46,6 +47,7 @@ token.command("revoke <name>").description("revoke a token (refused by every bro
 registerAuditCommands(program, withDb);
 registerLifecycleCommands(program, cliLifecycle(verbose));
 registerFanoutCommands(program, cliFanout(verbose));
+registerImportCommand(program);
 
 export async function run(argv = process.argv) {
   try {

@@ -47,6 +47,7 @@ export function createApp(d: AppDeps): Express {
   app.use("/scim/v2", d.scim);
   if (d.admin) app.use("/admin/v1", d.admin);
   if (d.console) app.use("/console", d.console);
+  if (d.console) app.get("/", (_req, res) => res.redirect(302, "/console/")); // a browser pointed at the broker finds the console
   app.use(notFoundHandler);
   app.use(errorHandler(d.log));
   return app;

@@ -14,8 +14,8 @@ CREATE TABLE "data_quality_hold" (
 );
 CREATE INDEX "data_quality_hold_review_id_idx" ON "data_quality_hold"("review_id");
 
--- Identity clash: another user of the same source with the same employeeNumber.
-CREATE INDEX "scim_user_source_employee_number_idx" ON "scim_user"("source", "employee_number");
+-- Identity clash (another user of the same source with the same employeeNumber) uses
+-- scim_user_source_employee_number_idx of the import_lookup migration.
 
 -- Policy replay: the change records of a window in (created_at, id) order, read in keyset batches.
 DROP INDEX IF EXISTS "change_record_created_at_idx";

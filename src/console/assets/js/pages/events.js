@@ -1,0 +1,36 @@
+// @ts-check
+// Events: lifecycle events (joiner, mover, leaver, leave, return, rehire, conversion, guard release…), newest
+// first, filtered by person and paged back in time. GET /events?user=&limit=&before=.
+import { api } from "../api.js";
+import { badge, fields, h, link, pageHead, personRoute, table, when } from "../dom.js";
+
+const PAGE = 50;
+
+/** @param {HTMLElement} root @param {string | null} _arg @param {URLSearchParams} params */
+export async function render(root, _arg, params) {
+  const user = params.get("user") ?? "";
+  const before = params.get("before") ?? "";
+  const { items } = await api("/events", { query: { user, limit: PAGE, before } });
+  const ids = [...new Set(items.map((/** @type {any} */ e) => e.userId))];
+  /** @type {Map<string, string>} */
+  const names = new Map();
+  if (ids.length) for (const p of (await api("/people", { query: { ids: ids.join(","), limit: 200 } })).items) names.set(p.id, p.userName);
+  const input = /** @type {HTMLInputElement} */ (h("input", { id: "events-user", type: "search", value: user, placeholder: "userName or id", size: "32" }));
+  const go = (/** @type {Record<string, string>} */ q) => { location.hash = `#/events?${new URLSearchParams(Object.entries(q).filter(([, v]) => v))}`; };
+  root.replaceChildren(
+    pageHead("Events", "Lifecycle events as the broker classified each HR change, newest first."),
+    h("form", { class: "filters", onsubmit: async (/** @type {Event} */ e) => { e.preventDefault(); go({ user: input.value.trim() }); } },
+      h("div", { class: "field" }, h("label", { for: "events-user" }, "Person"), input),
+      h("button", { type: "submit", class: "primary" }, "Filter"),
+      user ? h("button", { type: "button", onclick: () => go({}) }, "Clear") : null),
+    table(["When", "Event", "Person", "Trigger", "HR change", "Details"], items.map((/** @type {any} */ e) => h("tr", { "data-kind": e.kind },
+      h("td", null, when(e.createdAt)),
+      h("td", null, h("span", { class: "chip" }, e.kind), e.held ? badge("held", "warn") : null),
+      h("td", null, link(personRoute(e.userId), names.get(e.userId) ?? e.userId)),
+      h("td", null, e.cause), h("td", null, e.changeId ? `#${e.changeId}` : "—"),
+      h("td", null, fields(e.details)))), user ? "No events for this person." : "No lifecycle events yet."),
+    h("div", { class: "pager" },
+      before ? h("button", { type: "button", class: "small", onclick: () => go({ user }) }, "Newest") : null,
+      h("button", { type: "button", class: "small", disabled: items.length < PAGE, onclick: () => go({ user, before: String(items.at(-1)?.id ?? "") }) }, "Older")),
+  );
+}
