@@ -4,6 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { Pool } from "undici";
+import pg from "pg";
+import type { Broker } from "../../src/broker.ts";
 
 export const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as any).port; s.close(() => resolve(p)); }); });
 
@@ -62,4 +64,31 @@ export function httpClient(url: string, token: string, connections = 32) {
     },
     close: () => pool.close(),
   };
+}
+
+/**
+ * A fresh database on `adminUrl` and the broker built on it in this process (workers off), plus a plain
+ * client for filling it; everything is stopped and the database dropped afterwards.
+ */
+export async function withBenchBroker<T>(adminUrl: string, name: string, poolSize: number, fn: (broker: Broker, db: pg.Client, dbName: string) => Promise<T>): Promise<T> {
+  const { createBroker } = await import("../../src/broker.ts");
+  const { loadConfig } = await import("../../src/config/config.ts");
+  const { createLogger } = await import("../../src/shared/logger.ts");
+  const dbName = `broker_${name}_${Date.now()}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const url = new URL(adminUrl); url.pathname = `/${dbName}`;
+  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(poolSize) });
+  const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
+  const db = new pg.Client({ connectionString: url.toString() });
+  await db.connect();
+  try {
+    return await fn(broker, db, dbName);
+  } finally {
+    await db.end();
+    await broker.stop();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await admin.end();
+  }
 }

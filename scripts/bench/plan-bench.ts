@@ -7,10 +7,7 @@
 //    per-event work depends on the user's rules, not on the population, so the two must look alike.
 import pg from "pg";
 import { randomUUID } from "node:crypto";
-import { createBroker } from "../../src/broker.ts";
-import { loadConfig } from "../../src/config/config.ts";
-import { createLogger } from "../../src/shared/logger.ts";
-import { percentile } from "./lib.ts";
+import { percentile, withBenchBroker } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const TOTAL = Number(process.env.BENCH_USERS ?? 100_000);
@@ -62,20 +59,11 @@ const summary = (name: string, ms: number[]) => {
 };
 
 async function main() {
-  const dbName = `broker_planbench_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(ADMIN_URL); url.pathname = `/${dbName}`;
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: "10" });
-  const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  try {
+  await withBenchBroker(ADMIN_URL, "planbench", 10, async (broker, db, dbName) => {
     const port = await broker.listen(0, "127.0.0.1");
     const { token } = await broker.tokens.create({ name: `bench-${randomUUID()}`, scopes: ["admin"], source: "workday" });
     const lc = broker.lifecycle;
-    console.log(`database ${dbName} (${(await admin.query("select version()")).rows[0].version.split(",")[0]}), 20 rules`);
+    console.log(`database ${dbName} (${(await db.query("select version()")).rows[0].version.split(",")[0]}), 20 rules`);
 
     const patchBench = async (label: string) => {
       const ids = (await db.query(`SELECT id, department FROM scim_user ORDER BY random() LIMIT 200`)).rows;
@@ -118,12 +106,7 @@ async function main() {
     }
     await patchBench(`${TOTAL} users, 21 rules after the changes`);
     console.log(`RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`);
-  } finally {
-    await db.end();
-    await broker.stop();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -9,9 +9,7 @@
 //      the data-quality shield, and the version active at the time).
 // Target: 100,000 records in ≤ 10 s.
 import pg from "pg";
-import { createBroker } from "../../src/broker.ts";
-import { loadConfig } from "../../src/config/config.ts";
-import { createLogger } from "../../src/shared/logger.ts";
+import { withBenchBroker } from "./lib.ts";
 import { streamChanges } from "../../src/lifecycle/policy-replay.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
@@ -80,18 +78,9 @@ const time = async <T>(fn: () => Promise<T>): Promise<[T, number, number]> => {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main() {
-  const dbName = `broker_replaybench_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(ADMIN_URL); url.pathname = `/${dbName}`;
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: "4" });
-  const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
-  try {
+  await withBenchBroker(ADMIN_URL, "replaybench", 4, async (broker, db, dbName) => {
     const [, fillMs] = await time(() => fill(db));
-    const version = (await admin.query("select version()")).rows[0].version.split(",")[0];
+    const version = (await db.query("select version()")).rows[0].version.split(",")[0];
     console.log(`database ${dbName} (${version}); ${CHANGES} change records of ${USERS} users over 90 days, filled in ${fmt(fillMs)}`);
     const window = { from: T0, to: new Date(T0.getTime() + 91 * DAY) };
     console.log(`load average ${(await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ")} on ${(await import("node:os")).cpus().length} cores`);
@@ -109,12 +98,7 @@ async function main() {
         + `${r.summary.users} users differ: +${r.summary.gained} -${r.summary.lost}, held ${r.summary.held}, reviews ${r.summary.reviews})`);
     }
     console.log(`RSS ${(process.memoryUsage().rss / 1048576).toFixed(0)} MB`);
-  } finally {
-    await db.end();
-    await broker.stop();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
-  }
+  });
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
