@@ -51,6 +51,9 @@ async function main() {
     log.info({ port, scim: `http://localhost:${port}/scim/v2` }, "SCIM Broker listening");
     const hint = await startupHintFor(broker.tokens, { port, publicUrl: config.publicUrl, bootstrap: !!config.bootstrapToken });
     log.info(hint.fields, hint.message);
+    // A supervisor that started us with an IPC channel (PM2's wait_ready, a test harness) learns we serve
+    // without polling /readyz.
+    process.send?.("ready");
   } catch (e) {
     if (stopping) return; // a signal arrived while starting: the shutdown above reports
     console.error(`scim-broker failed to start: ${startError(e, config)}`);

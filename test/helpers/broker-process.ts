@@ -22,13 +22,15 @@ export interface ChildBroker {
   kill9(): Promise<void>;
 }
 
-/** Starts the child; with `ready` (default) resolves once /readyz answers 200, or rejects with its output if it exits. */
+/** Starts the child; with `ready` (default) resolves once it says it serves, or rejects with its output if it exits first. */
 export async function startChildBroker(env: Record<string, string>, opts: { ready?: boolean; timeoutMs?: number } = {}): Promise<ChildBroker> {
   const { DATABASE_URL: _d, BROKER_CONFIG: _c, ...rest } = process.env;
   const port = env.PORT ?? String(await freePort());
+  // An IPC channel: src/main.ts sends "ready" on it once it serves (no polling of /readyz).
   const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...rest, HOST: "127.0.0.1", BROKER_LOG_LEVEL: "info", ...env, PORT: port }, stdio: ["ignore", "pipe", "pipe"],
+    env: { ...rest, HOST: "127.0.0.1", BROKER_LOG_LEVEL: "info", ...env, PORT: port }, stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
+  const ready = new Promise<void>((resolve) => proc.on("message", (m) => { if (m === "ready") resolve(); }));
   let out = "", stdout = "";
   proc.stdout!.on("data", (d) => { out += d; stdout += d; });
   proc.stderr!.on("data", (d) => { out += d; });
@@ -41,11 +43,14 @@ export async function startChildBroker(env: Record<string, string>, opts: { read
     async kill9() { if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL"); await exited; },
   };
   if (opts.ready === false) return child;
-  const until = Date.now() + (opts.timeoutMs ?? 60_000);
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}: ${out}`);
-    try { if ((await fetch(`${url}/readyz`)).status === 200) return child; } catch { /* not listening yet */ }
-    if (Date.now() > until) { await child.kill9(); throw new Error(`broker not ready: ${out}`); }
-    await new Promise((r) => setTimeout(r, 100)); // polling a child process's readiness, not ordering test steps
-  }
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    ready.then(() => "ready" as const),
+    exited.then(() => "exited" as const),
+    new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), opts.timeoutMs ?? 60_000); }),
+  ]).finally(() => clearTimeout(timer));
+  if (outcome === "exited") throw new Error(`broker exited with ${proc.exitCode}: ${out}`);
+  if (outcome === "timeout") { await child.kill9(); throw new Error(`broker not ready: ${out}`); }
+  proc.disconnect(); // the channel served its one message; an open one would hold both processes
+  return child;
 }

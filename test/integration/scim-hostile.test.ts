@@ -8,12 +8,13 @@ import { expect } from "chai";
 import fc from "fast-check";
 import pg from "pg";
 import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createTestDatabase } from "../helpers/db.ts";
 import { startTestBroker } from "../helpers/broker.ts";
+import { freePort, startChildBroker, type ChildBroker } from "../helpers/broker-process.ts";
 import { GROUP_SCHEMA, PATCH_OP, USER_SCHEMA, userBody } from "../helpers/scim.ts";
 
 const SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
@@ -21,14 +22,12 @@ const HEALTHZ_BUDGET_MS = 100;
 
 interface Hostile { method: "get" | "post" | "put" | "patch" | "delete"; path: string; type?: string; body?: string | object; query?: Record<string, string> }
 
-const freePort = () => new Promise<number>((resolve) => { const srv = createServer().listen(0, "127.0.0.1", () => { const p = (srv.address() as { port: number }).port; srv.close(() => resolve(p)); }); });
-
 describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", function () {
   this.timeout(120_000);
   // The broker runs as its own process, as `npm start` runs it, on a cloned test database: /healthz then
   // measures the broker's event loop, not this test's (which generates and sends the hostile requests).
   const t = { url: "", token: "hostile-bootstrap-token-0123456789abcdef" };
-  let proc: ChildProcess;
+  let broker: ChildBroker;
   let dir: string;
   let database: { url: string; drop(): Promise<void> };
   let db: pg.Pool;
@@ -39,36 +38,21 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
   before(async () => {
     database = await createTestDatabase();
     dir = await mkdtemp(join(tmpdir(), "broker-hostile-"));
-    const port = await freePort();
-    t.url = `http://127.0.0.1:${port}`;
-    proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, DATABASE_URL: database.url, PORT: String(port), HOST: "127.0.0.1", BROKER_DATA_DIR: dir, BROKER_BOOTSTRAP_TOKEN: t.token, BROKER_LOG_LEVEL: "silent", BROKER_DB_POOL_SIZE: "5" },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    for (let i = 0; ; i++) { // polling a child process's readiness, not synchronising test logic
-      if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}`);
-      try { if ((await fetch(`${t.url}/readyz`)).status === 200) break; } catch { /* not listening yet */ }
-      if (i > 600) throw new Error("broker did not become ready");
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    broker = await startChildBroker({ DATABASE_URL: database.url, BROKER_DATA_DIR: dir, BROKER_BOOTSTRAP_TOKEN: t.token, BROKER_LOG_LEVEL: "silent", BROKER_DB_POOL_SIZE: "5" });
+    t.url = broker.url;
     db = new pg.Pool({ connectionString: database.url, max: 2 });
+    // The reference says it listens on its IPC channel (no polling).
     const refPort = await freePort();
-    reference = {
-      url: `http://127.0.0.1:${refPort}/healthz`,
-      proc: spawn(process.execPath, ["-e", `require("node:http").createServer((q, s) => s.end('{"status":"ok"}')).listen(${refPort}, "127.0.0.1")`], { stdio: "ignore" }),
-    };
-    for (let i = 0; ; i++) { // polling a child process's readiness, not synchronising test logic
-      try { if ((await fetch(reference.url)).status === 200) break; } catch { /* not listening yet */ }
-      if (i > 300) throw new Error("reference server did not start");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const refProc = spawn(process.execPath, ["-e", `require("node:http").createServer((q, s) => s.end('{"status":"ok"}')).listen(${refPort}, "127.0.0.1", () => { process.send("ready"); process.disconnect(); })`], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    reference = { url: `http://127.0.0.1:${refPort}/healthz`, proc: refProc };
+    await once(refProc, "message");
     userId = ((await (await scim("/Users", userBody({ userName: "target@example.com" }))).json()) as { id: string }).id;
     groupId = ((await (await scim("/Groups", { schemas: [GROUP_SCHEMA], displayName: "finance" })).json()) as { id: string }).id;
   });
   after(async () => {
     reference?.proc.kill();
     await db?.end();
-    if (proc && proc.exitCode === null) await new Promise((r) => { proc.once("exit", r); proc.kill("SIGTERM"); });
+    await broker?.stop();
     await database?.drop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -155,6 +139,9 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
       await h.arrayBuffer();
       return { status: h.status, ms: performance.now() - t0 };
     };
+    // One probe pair after each hostile answer (a signal from send), so probes follow the work, not a timer.
+    let answered: () => void = () => {};
+    const nextAnswer = () => new Promise<void>((resolve) => { answered = resolve; });
     const probeWhile = async (work: Promise<unknown>) => {
       let done = false;
       const finished = work.finally(() => { done = true; });
@@ -167,7 +154,7 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
           referenceMax = Math.max(referenceMax, ref.ms);
           probes++;
           expect(h.status).to.equal(200);
-          await new Promise((r) => setTimeout(r, 5));
+          await Promise.race([nextAnswer(), finished]);
         }
       })();
       await Promise.all([finished, loop]);
@@ -184,6 +171,7 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
       const text = await res.text();
       const r = { status: res.status, body: text.slice(0, 400), headers: { "content-type": res.headers.get("content-type") ?? "" } };
       sent++;
+      answered();
       statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       expect(r.status, `${h.method.toUpperCase()} ${h.path.slice(0, 80)} ${JSON.stringify(h.query ?? "").slice(0, 80)} → ${r.body.slice(0, 300)}`).to.be.below(500);
       if (h.method !== "get" && !h.path.endsWith("/.search")) expect(r.status, `${h.method} ${h.path} must be refused: ${r.body.slice(0, 200)}`).to.be.at.least(400);
@@ -202,7 +190,7 @@ describe("hostile input: ≥ 1,000 requests across SCIM and admin routes", funct
     } finally { /* nothing to stop: probes run inside each batch */ }
     expect(sent).to.be.at.least(1_000);
     expect(probes).to.be.greaterThan(10);
-    expect(proc.exitCode, "the broker process is alive").to.equal(null);
+    expect(broker.proc.exitCode, "the broker process is alive").to.equal(null);
     expect((await fetch(`${t.url}/healthz`)).status).to.equal(200);
     const target = await fetch(`${t.url}/scim/v2/Users/${userId}`, { headers: { Authorization: `Bearer ${t.token}` } });
     expect(((await target.json()) as { userName: string }).userName).to.equal("target@example.com");
