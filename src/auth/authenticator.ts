@@ -46,6 +46,6 @@ export function createAuthenticator(tokens: TokenStore, opts: { clock?: Clock; d
     })(req, res, next);
   };
 
-  return { require, limiter };
+  return { require };
 }
 export type Authenticator = ReturnType<typeof createAuthenticator>;

@@ -79,9 +79,13 @@ export class TokenStore {
    * row (verify), so there is no cache to invalidate.
    */
   async revoke(name: string): Promise<TokenInfo> {
-    const r = await this.prisma.apiToken.updateMany({ where: { name, revokedAt: null }, data: { revokedAt: new Date() } });
-    if (r.count === 0) throw notFound(`active token '${name}'`);
-    return toInfo(await this.prisma.apiToken.findUnique({ where: { name } }));
+    try {
+      // One statement: the update returns the revoked row; P2025: no unrevoked token of that name.
+      return toInfo(await this.prisma.apiToken.update({ where: { name, revokedAt: null }, data: { revokedAt: new Date() } }));
+    } catch (e: any) {
+      if (e?.code === "P2025") throw notFound(`active token '${name}'`);
+      throw e;
+    }
   }
 
   /** Resolves a presented token to its (unrevoked) record, or null. One indexed read, on every request. */

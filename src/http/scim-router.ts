@@ -13,7 +13,7 @@ import { assertFilterWithinLimits, assertJsonWithinLimits, assertRawJsonDepth } 
 import { userToScim } from "../scim/user-resource.ts";
 import { groupToScim } from "../scim/group-resource.ts";
 import { notModified } from "../scim/preconditions.ts";
-import { project, wants } from "../scim/projection.ts";
+import { project, wants, type Projection } from "../scim/projection.ts";
 import { groupsOfUsers } from "../store/user-repository.ts";
 import { membersOfGroups } from "../store/group-repository.ts";
 import { resourceTypes, schemaDocuments, serviceProviderConfig, type DiscoveryLimits } from "../scim/discovery.ts";
@@ -110,8 +110,8 @@ export function scimRouter(d: ScimDeps): Router {
 
   for (const [type, path] of [["User", "/Users"], ["Group", "/Groups"]] as const) {
     const svc = type === "User" ? d.users : d.groups;
-    const render = async (req: Request, row: any, known?: { groups: [] }) => {
-      const projection = parseListParams(req.query as Record<string, unknown>, d.limits.paging);
+    /** A written resource as the answer shows it: `projection` is the write's query, parsed before the write. */
+    const render = async (req: Request, row: any, projection: Projection, known?: { groups: [] }) => {
       if (type === "User") {
         const groups = !wants(projection, "groups") ? undefined : known ? known.groups : (await groupsOfUsers(d.pool, [row.id])).get(row.id) ?? [];
         return project(userToScim(row, groups, base(req)), projection);
@@ -125,13 +125,13 @@ export function scimRouter(d: ScimDeps): Router {
 
     r.get(path, read, (req, res) => list(req, res, parseListParams(req.query as Record<string, unknown>, d.limits.paging)));
     r.post(`${path}/.search`, read, json(d.limits.maxBodyBytes), (req, res) => list(req, res, searchParams(body(req), d.limits.paging)));
-    // The query of a write (attributes/excludedAttributes shape the answer) is checked before the write:
-    // a bad one is a 400 that changed nothing.
-    const checkQuery = (req: Request) => void parseListParams(req.query as Record<string, unknown>, d.limits.paging);
+    // The query of a write (attributes/excludedAttributes shape the answer) is parsed before the write, once:
+    // a bad one is a 400 that changed nothing, a good one projects the answer.
+    const writeQuery = (req: Request): Projection => parseListParams(req.query as Record<string, unknown>, d.limits.paging);
     r.post(path, write, json(d.limits.maxBodyBytes), async (req, res) => {
-      checkQuery(req);
+      const projection = writeQuery(req);
       const row = await svc.create(body(req), writeContext(req));
-      const out = await render(req, row, "memberOf" in row && row.memberOf ? { groups: row.memberOf } : undefined);
+      const out = await render(req, row, projection, "memberOf" in row && row.memberOf ? { groups: row.memberOf } : undefined);
       // Location from the row: `attributes` may have projected meta away
       sendScim(res, 201, out, { Location: `${base(req)}${path}/${row.id}`, ...etag(row) });
     });
@@ -142,15 +142,15 @@ export function scimRouter(d: ScimDeps): Router {
       sendScim(res, 200, found.resource, etag(found));
     });
     r.put(`${path}/:id`, write, json(d.limits.maxBodyBytes), async (req, res) => {
-      checkQuery(req);
+      const projection = writeQuery(req);
       const row = await svc.replace(String(req.params.id), body(req), writeContext(req), ifMatch(req));
-      sendScim(res, 200, await render(req, row), etag(row));
+      sendScim(res, 200, await render(req, row, projection), etag(row));
     });
     r.patch(`${path}/:id`, write, json(d.limits.maxBodyBytes), async (req, res) => {
-      checkQuery(req);
+      const projection = writeQuery(req);
       const row = await svc.patch(String(req.params.id), body(req), writeContext(req), ifMatch(req));
       // RFC 7644 §3.5.2: 200 with the resource; honours attributes/excludedAttributes on the query.
-      sendScim(res, 200, await render(req, row), etag(row));
+      sendScim(res, 200, await render(req, row, projection), etag(row));
     });
     r.delete(`${path}/:id`, write, async (req, res) => {
       await svc.delete(String(req.params.id), writeContext(req), ifMatch(req));

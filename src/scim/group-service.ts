@@ -14,6 +14,7 @@ import { checkIfMatch } from "./preconditions.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { GROUP_SCHEMA, PATCH_OP } from "./schemas.ts";
 import { patchOperations } from "./user-service.ts";
+import { parseFilter } from "./filter-parser.ts";
 import type { ChangeHooks, WriteContext } from "./write-context.ts";
 
 type MemberOp = { kind: "add" | "remove" | "replace"; ids?: string[] };
@@ -149,15 +150,16 @@ export function splitGroupOps(ops: PatchOperation[]): { memberOps: MemberOp[]; a
   return { memberOps, attributeOps };
 }
 
-/** `value eq "id"` (or several joined by `or`) → ids; anything else in a member filter → 400 invalidFilter. */
+/**
+ * `value eq "id"` (or several joined by `or`) → ids; anything else in a member filter → 400 invalidFilter.
+ * The same grammar as every other filter (filter-parser.ts): normalisePatchOps has already parsed and bounded
+ * this text as the PATCH path's value filter, so it parses here without error.
+ */
 function memberIdsFromFilter(expr: string): string[] {
-  let parsed: Array<Record<string, unknown>>;
-  try { parsed = new SCIMMY.Types.Filter(expr) as unknown as Array<Record<string, unknown>>; } catch (e) { throw fromScimmy(e, "invalidFilter"); }
-  return memberIdsOf(parsed.map((branch) => {
-    const keys = Object.keys(branch);
-    const cond = branch[keys[0]!] as unknown[];
-    if (keys.length !== 1 || keys[0]!.toLowerCase() !== "value" || cond?.[0] !== "eq") throw badRequest("invalidFilter", `unsupported member filter '${expr}': use value eq "<id>"`);
-    return { value: cond[1] };
+  const ast = parseFilter(expr);
+  return memberIdsOf((ast.op === "or" ? ast.nodes : [ast]).map((branch) => {
+    if (branch.op !== "attr" || branch.path.toLowerCase() !== "value" || branch.cmp !== "eq") throw badRequest("invalidFilter", `unsupported member filter '${expr}': use value eq "<id>"`);
+    return { value: branch.value };
   }));
 }
 

@@ -35,6 +35,14 @@ export function identifierKey(value: string): string {
   return value.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC").replace(SOFT_DOTTED_DOT, "$1");
 }
 
+/**
+ * The keys of a user's emails[].value, aligned with the array (null where an entry has no string value):
+ * the scim_user.email_keys column, written with the row and by the migration that introduced it.
+ */
+export function emailKeysOf(emails: unknown): Array<string | null> {
+  return Array.isArray(emails) ? emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [];
+}
+
 // Cc (controls incl. tab and NUL), Cf (format: zero-width, soft hyphen, bidi), Zl/Zp (line/paragraph
 // separators), Co/Cn would be private-use/unassigned: refused as well, they have no agreed appearance.
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/u;

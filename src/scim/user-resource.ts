@@ -7,7 +7,7 @@ import { fromScimmy } from "./scimmy-errors.ts";
 import { resolveActive, type ActiveBefore } from "./user-active.ts";
 import { checkSchemas, checkShapes, dropReadOnly } from "./body-shape.ts";
 import { assertAttributeLengths } from "./input-limits.ts";
-import { assertUserIdentifiers, identifierKey } from "./identifier.ts";
+import { assertUserIdentifiers, emailKeysOf, identifierKey } from "./identifier.ts";
 
 // RFC 7643 §4.1.2: x509Certificates values are binary (base64 DER), longer than any text attribute.
 const BINARY_ATTRIBUTES = new Set(["x509certificates.value"]);
@@ -76,7 +76,7 @@ export function toColumns(r: UserResource): UserColumns {
     organization: str(ent.organization), employeeNumber: str(ent.employeeNumber), managerId: str(ent.manager?.value),
     employmentStatus: str(hr.employmentStatus), startDate: date(hr.startDate), endDate: date(hr.endDate),
     location: str(hr.location), sponsorId: str(hr.sponsor?.value), data: r,
-    emailKeys: Array.isArray(r.emails) ? r.emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [],
+    emailKeys: emailKeysOf(r.emails),
   };
 }
 

@@ -79,8 +79,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
     if (opts.persistent === false) await rm(pgDir, { recursive: true, force: true });
   };
   try {
-    await ensureCredentials(pgDir, port, password);
-    await ensureDatabase(port, password, database);
+    await ensureDatabase(await ensureCredentials(pgDir, port, password), database);
   } catch (e) {
     if (!running) await stop().catch(() => {});
     throw e;
@@ -184,11 +183,12 @@ async function runningPort(pgDir: string): Promise<number | undefined> {
 /**
  * Makes sure the superuser's password is the one in the data directory: a data directory initialised by an
  * earlier version still has the constant one, so connect with it once and change it (and switch its
- * pg_hba.conf from clear-text `password` to SCRAM).
+ * pg_hba.conf from clear-text `password` to SCRAM). Resolves with a connection to the `postgres` database
+ * made with the data directory's password, for ensureDatabase: one connection on an ordinary start.
  */
-async function ensureCredentials(pgDir: string, port: number, password: string): Promise<void> {
+async function ensureCredentials(pgDir: string, port: number, password: string): Promise<pg.Client> {
   const probe = await connect(port, password, "postgres");
-  if (probe.client) { await probe.client.end(); return; }
+  if (probe.client) return probe.client;
   if (probe.code !== "28P01") throw describeConnectError(probe.error, port);
   const legacy = await connect(port, LEGACY_PASSWORD, "postgres");
   if (!legacy.client) throw new EmbeddedPostgresError(`embedded PostgreSQL on 127.0.0.1:${port} refuses the password in the data directory (pg-password) and the legacy one`, { cause: legacy.error });
@@ -204,16 +204,19 @@ async function ensureCredentials(pgDir: string, port: number, password: string):
   } finally {
     await legacy.client.end().catch(() => {});
   }
+  // Connecting again with the new password is the proof that the change took.
+  const migrated = await connect(port, password, "postgres");
+  if (!migrated.client) throw describeConnectError(migrated.error, port);
+  return migrated.client;
 }
 
-async function ensureDatabase(port: number, password: string, database: string): Promise<void> {
-  const c = await connect(port, password, "postgres");
-  if (!c.client) throw describeConnectError(c.error, port);
+/** Creates `database` when missing, on `client` (a superuser connection), and closes it. */
+async function ensureDatabase(client: pg.Client, database: string): Promise<void> {
   try {
-    const { rowCount } = await c.client.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
-    if (!rowCount) await c.client.query(`CREATE DATABASE ${c.client.escapeIdentifier(database)}`);
+    const { rowCount } = await client.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database]);
+    if (!rowCount) await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
   } finally {
-    await c.client.end().catch(() => {});
+    await client.end().catch(() => {});
   }
 }
 

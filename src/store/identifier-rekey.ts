@@ -7,7 +7,7 @@
 // of the new function, so it collides with nothing — and are returned for the operator to resolve
 // (docs/identifiers.md, "Existing data").
 import type pg from "pg";
-import { identifierKey } from "../scim/identifier.ts";
+import { emailKeysOf, identifierKey } from "../scim/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -40,10 +40,7 @@ async function rekey(q: Q, table: "scim_user" | "scim_group", nameColumn: string
 async function keyEmails(q: Q): Promise<number> {
   const { rows } = await q.query(`SELECT id, data -> 'emails' AS emails FROM scim_user`);
   const ids: string[] = [], keys: string[] = [];
-  for (const r of rows) {
-    const list = Array.isArray(r.emails) ? r.emails.map((e: { value?: unknown } | null) => (typeof e?.value === "string" ? identifierKey(e.value) : null)) : [];
-    ids.push(r.id); keys.push(JSON.stringify(list));
-  }
+  for (const r of rows) { ids.push(r.id); keys.push(JSON.stringify(emailKeysOf(r.emails))); }
   if (ids.length) {
     await q.query(`UPDATE scim_user u SET email_keys = ARRAY(SELECT jsonb_array_elements_text(v.k::jsonb))
       FROM unnest($1::uuid[], $2::text[]) AS v(id, k) WHERE u.id = v.id`, [ids, keys]);
