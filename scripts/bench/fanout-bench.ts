@@ -21,15 +21,12 @@
 //    create): deliveries per second, from the first to the last request the apps received.
 // BENCH_PHASES (default "latency,outage,drain") picks the phases.
 import pg from "pg";
-import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { Agent, request } from "undici";
 import { Logger as WorkerLogger, run as runWorker, type Runner } from "graphile-worker";
-import { freePort, httpClient, load, percentile, rssMb } from "./lib.ts";
+import { cpuMs, freshDatabase, httpClient, load, percentile, rssMb, startApps, startBrokerProcess, type AppsProcess } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const LAT_APPS = Number(process.env.BENCH_APPS ?? 20);
@@ -44,26 +41,6 @@ const PHASES = new Set((process.env.BENCH_PHASES ?? "latency,outage,drain").spli
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const epoch = () => performance.timeOrigin + performance.now();
-
-interface AppsProcess { control: string; token: string; pid: number; apps: Array<{ name: string; group: string; url: string }>; stop(): void }
-
-async function startApps(groups: string[]): Promise<AppsProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "scripts/bench/fanout-apps.ts", ...groups], { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).once("line", resolve);
-    proc.once("exit", (c) => reject(new Error(`apps process exited ${c}`)));
-  });
-  const info = JSON.parse(line);
-  return { control: `http://127.0.0.1:${info.control}`, token: info.token, pid: proc.pid!, apps: info.apps, stop: () => proc.kill("SIGTERM") };
-}
-
-async function freshDb(admin: pg.Client, tag: string): Promise<string> {
-  const name = `broker_fanout_${tag}_${Date.now()}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
 
 async function policyFile(dir: string, apps: AppsProcess["apps"], name: string): Promise<string> {
   const lines = ["groups: []", "guards:", "  massDeprovision: { maxUsers: 1000000, maxPercent: 100 }", "apps:"];
@@ -87,30 +64,6 @@ async function stalled(dbUrl: string, what: unknown): Promise<void> {
   } finally { await c.end(); }
 }
 
-/** The broker as `npm start` runs it (lib.ts's startBrokerProcess, plus node flags such as --cpu-prof); fails if it does not get ready. */
-async function startBrokerProcess(env: Record<string, string>, nodeArgs: string[] = []) {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}`);
-    try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* starting */ }
-    if (i > 600) throw new Error("broker did not get ready in 2 minutes");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { proc, url, stop: () => new Promise<void>((r) => { if (proc.exitCode !== null) return r(); proc.once("exit", () => r()); proc.kill("SIGTERM"); }) };
-}
-
-/** CPU time (user + system) a process has used, in ms (Linux /proc). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
-  } catch { return 0; }
-}
-
 const stats = (ms: number[]) => {
   const s = [...ms].sort((a, b) => a - b);
   return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1] ?? NaN };
@@ -125,7 +78,8 @@ async function main() {
   const apps = await startApps([`lat:${LAT_APPS}`, `drain:${DRAIN_APPS}`, `out:${OUTAGE_APPS}`]);
   const latApps = apps.apps.filter((a) => a.group === "lat");
   const drainApps = apps.apps.filter((a) => a.group === "drain");
-  const dbs: string[] = [];
+  const dbs: Array<Awaited<ReturnType<typeof freshDatabase>>> = [];
+  const freshDb = async (tag: string) => { const d = await freshDatabase(ADMIN_URL, `broker_fanout_${tag}`); dbs.push(d); return d.url; };
   const token = `bench-${crypto.randomUUID()}-token`;
   const env = (url: string, file: string, extra: Record<string, string> = {}) => ({
     DATABASE_URL: url, BROKER_CONFIG: file, BROKER_BOOTSTRAP_TOKEN: token, BENCH_APP_TOKEN: apps.token, BROKER_DB_POOL_SIZE: "40",
@@ -135,22 +89,20 @@ async function main() {
   try {
     if (PHASES.has("latency")) await latencyPhase();
     if (PHASES.has("outage")) for (const mode of (process.env.BENCH_OUTAGE_MODES ?? "refuse,hang").split(",") as Array<"refuse" | "hang">) {
-      const url = await freshDb(admin, `out_${mode}`);
-      dbs.push(url);
+      const url = await freshDb(`out_${mode}`);
       await outagePhase(apps, url, env, await policyFile(dir, apps.apps.filter((a) => a.group === "out"), `out-${mode}.yaml`), token, mode);
     }
     if (PHASES.has("drain")) await drainPhase();
   } finally {
     apps.stop();
-    if (!process.env.BENCH_KEEP_DB) for (const url of dbs) await admin.query(`DROP DATABASE IF EXISTS ${new URL(url).pathname.slice(1)} WITH (FORCE)`).catch(() => {});
+    if (!process.env.BENCH_KEEP_DB) for (const d of dbs) await d.drop().catch(() => {});
     await admin.end();
     await rm(dir, { recursive: true, force: true });
   }
 
   async function latencyPhase() {
     // ---------------- leaver latency ----------------
-    const latUrl = await freshDb(admin, "lat");
-    dbs.push(latUrl);
+    const latUrl = await freshDb("lat");
     const broker = await startBrokerProcess(env(latUrl, await policyFile(dir, latApps, "lat.yaml")));
     const http = httpClient(broker.url, token, 16);
     try {
@@ -202,8 +154,7 @@ async function main() {
 
   async function drainPhase() {
     // ---------------- drain ----------------
-    const drainUrl = await freshDb(admin, "drain");
-    dbs.push(drainUrl);
+    const drainUrl = await freshDb("drain");
     const file = await policyFile(dir, drainApps, "drain.yaml");
     const loader = await startBrokerProcess(env(drainUrl, file, { BROKER_WORKERS: "false" }));
     const http2 = httpClient(loader.url, token, 16);

@@ -9,23 +9,18 @@
 // SCIM validation), and the SCIM user use case alone (UserService.create of 2,000 similar users at the
 // same concurrency, no CSV): the floors the import is measured against. Then the same file again (every
 // row unchanged: nothing may be written) and the process's RSS (the file is streamed, never held).
-import pg from "pg";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { createReadStream, createWriteStream, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "csv-parse";
-import { createBroker } from "../../src/broker.ts";
-import { loadConfig } from "../../src/config/config.ts";
-import { createLogger } from "../../src/shared/logger.ts";
 import { importCsv } from "../../src/import/csv-import.ts";
 import { DEFAULT_COLUMNS, defaultMapping, planHeader, rowToPatch } from "../../src/import/csv-mapping.ts";
 import { mergeRow } from "../../src/import/row-merge.ts";
 import { validateUser } from "../../src/scim/user-resource.ts";
 import { normaliseUserBody } from "../../src/scim/dialect.ts";
+import { startApps, withBenchBroker } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const SIZES = (process.env.BENCH_SIZES ?? "10000,100000").split(",").map(Number);
@@ -83,21 +78,9 @@ async function parseAndValidate(file: string): Promise<number> {
 const mb = (b: number) => `${(b / 1048576).toFixed(0)} MB`;
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString("en")} rows/s`;
 
-async function startApps(): Promise<{ token: string; apps: Array<{ name: string; url: string }>; stop(): void }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", "scripts/bench/fanout-apps.ts", "bench:3"], { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).once("line", resolve);
-    proc.once("exit", (c) => reject(new Error(`apps process exited ${c}`)));
-  });
-  const info = JSON.parse(line);
-  return { token: info.token, apps: info.apps, stop: () => proc.kill("SIGTERM") };
-}
-
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), "import-bench-"));
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  const apps = await startApps();
+  const apps = await startApps(["bench:3"]);
   const policyFile = join(dir, "broker.yaml");
   await (await import("node:fs/promises")).writeFile(policyFile, policy(apps.apps));
   console.log(`import bench: sizes ${SIZES.join(", ")}, concurrency ${CONCURRENCY}, database ${ADMIN_URL.replace(/:[^:@/]+@/, ":***@")}`);
@@ -105,16 +88,12 @@ async function main() {
     for (const n of SIZES) {
       const file = join(dir, `people-${n}.csv`);
       await writeCsv(file, n);
-      const dbName = `import_bench_${process.pid}_${n}`;
-      await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
-      await admin.query(`CREATE DATABASE ${dbName}`);
-      const url = new URL(ADMIN_URL); url.pathname = `/${dbName}`;
-      const config = loadConfig({ BROKER_CONFIG: policyFile, BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(CONCURRENCY + 24),
-        BENCH_APP_TOKEN: apps.token, BROKER_FANOUT_RECONCILE_INTERVAL: "off" });
-      const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
-      await broker.lifecycle.start();
-      await broker.startWorkers(); // deliveries run beside the import, as in a running server
-      try {
+      await withBenchBroker(ADMIN_URL, `import_${n}`, {
+        poolSize: CONCURRENCY + 24,
+        env: { BROKER_WORKERS: "true", BROKER_CONFIG: policyFile, BENCH_APP_TOKEN: apps.token, BROKER_FANOUT_RECONCILE_INTERVAL: "off" },
+      }, async (broker) => {
+        await broker.lifecycle.start();
+        await broker.startWorkers(); // deliveries run beside the import, as in a running server
         console.log(`\n== ${n.toLocaleString("en")} rows (${mb(statSync(file).size)} file)`);
         const [parsed, parseMs] = await timeIt(() => parseOnly(file));
         console.log(`csv-parse alone                   ${(parseMs / 1000).toFixed(2)} s  ${rate(parsed, parseMs)}`);
@@ -146,14 +125,10 @@ async function main() {
         const after = Number((await broker.db.pool.query(`SELECT count(*) AS n FROM change_record`)).rows[0].n);
         console.log(`import again (unchanged)          ${(againMs / 1000).toFixed(2)} s  ${rate(n, againMs)}  unchanged ${second.unchanged} updated ${second.updated}; change records written: ${after - Number(counts.changes)}`);
         console.log(`RSS: before ${mb(rssBefore)}, peak during the imports ${mb(peak)}`);
-      } finally {
-        await broker.stop();
-        await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-      }
+      });
     }
   } finally {
     apps.stop();
-    await admin.end();
     await rm(dir, { recursive: true, force: true });
   }
 }

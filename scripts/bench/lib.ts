@@ -1,8 +1,10 @@
-// Shared helpers for the benchmarks: run the broker as a child process (the load generator runs in this
-// process, beside it, as a real client would), time requests, and print percentiles.
+// Shared helpers for the benchmarks: a fresh database, the broker as a child process (the load generator
+// runs in this process, beside it, as a real client would) or in this process, the loopback SCIM apps,
+// request timing, percentiles, and the RSS and CPU time of a process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { createInterface } from "node:readline";
 import { Pool } from "undici";
 import pg from "pg";
 import type { Broker } from "../../src/broker.ts";
@@ -23,17 +25,41 @@ export const rssMb = (pid: number) => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-export async function startBrokerProcess(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
+/** The broker as `npm start` runs it (plus node flags such as --cpu-prof); fails if it exits or is not ready in 2 minutes. */
+export async function startBrokerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
     env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}`);
     try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* starting */ }
+    if (i > 600) throw new Error("broker did not get ready in 2 minutes");
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { proc, url, stop: () => new Promise((r) => { proc.once("exit", () => r()); proc.kill("SIGTERM"); }) };
+  return { proc, url, stop: () => new Promise<void>((r) => { if (proc.exitCode !== null) return r(); proc.once("exit", () => r()); proc.kill("SIGTERM"); }) };
+}
+
+/** CPU time (user + system) a process has used, in ms (Linux /proc/<pid>/stat fields 14 and 15; USER_HZ is 100). */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch { return 0; }
+}
+
+export interface AppsProcess { control: string; token: string; pid: number; apps: Array<{ name: string; group: string; url: string }>; stop(): void }
+
+/** The loopback SCIM apps (fanout-apps.ts) in their own process, so they never share the broker's or the load generator's event loop. */
+export async function startApps(groups: string[]): Promise<AppsProcess> {
+  const proc = spawn(process.execPath, ["--import", "tsx", "scripts/bench/fanout-apps.ts", ...groups], { stdio: ["ignore", "pipe", "inherit"] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: proc.stdout! }).once("line", resolve);
+    proc.once("exit", (c) => reject(new Error(`apps process exited ${c}`)));
+  });
+  const info = JSON.parse(line);
+  return { control: `http://127.0.0.1:${info.control}`, token: info.token, pid: proc.pid!, apps: info.apps, stop: () => proc.kill("SIGTERM") };
 }
 
 /** Runs `total` requests with `concurrency` workers; returns per-request latencies and wall time. */
@@ -66,29 +92,42 @@ export function httpClient(url: string, token: string, connections = 32) {
   };
 }
 
+/** A new empty database `<prefix>_<now>` on the server of `adminUrl`; drop() removes it, closing its connections. */
+export async function freshDatabase(adminUrl: string, prefix: string): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const name = `${prefix}_${Date.now()}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    try { await c.query(sql); } finally { await c.end(); }
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl); url.pathname = `/${name}`;
+  return { name, url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 /**
- * A fresh database on `adminUrl` and the broker built on it in this process (workers off), plus a plain
- * client for filling it; everything is stopped and the database dropped afterwards.
+ * A fresh database on `adminUrl` and the broker built on it in this process (workers off unless `env` says
+ * otherwise), plus a plain client for filling it; everything is stopped and the database dropped afterwards.
  */
-export async function withBenchBroker<T>(adminUrl: string, name: string, poolSize: number, fn: (broker: Broker, db: pg.Client, dbName: string) => Promise<T>): Promise<T> {
+export async function withBenchBroker<T>(
+  adminUrl: string, name: string, o: { poolSize: number; env?: Record<string, string> },
+  fn: (broker: Broker, db: pg.Client, dbName: string) => Promise<T>,
+): Promise<T> {
   const { createBroker } = await import("../../src/broker.ts");
   const { loadConfig } = await import("../../src/config/config.ts");
   const { createLogger } = await import("../../src/shared/logger.ts");
-  const dbName = `broker_${name}_${Date.now()}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  const url = new URL(adminUrl); url.pathname = `/${dbName}`;
-  const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(poolSize) });
-  const broker = await createBroker(config, { databaseUrl: url.toString(), log: createLogger({ level: "warn" }) });
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
+  const database = await freshDatabase(adminUrl, `broker_${name}`);
   try {
-    return await fn(broker, db, dbName);
+    const config = loadConfig({ PORT: "0", HOST: "127.0.0.1", BROKER_WORKERS: "false", BROKER_LOG_LEVEL: "warn", BROKER_DB_POOL_SIZE: String(o.poolSize), ...o.env });
+    const broker = await createBroker(config, { databaseUrl: database.url, log: createLogger({ level: "warn" }) });
+    try {
+      const db = new pg.Client({ connectionString: database.url });
+      await db.connect();
+      try { return await fn(broker, db, database.name); } finally { await db.end(); }
+    } finally {
+      await broker.stop();
+    }
   } finally {
-    await db.end();
-    await broker.stop();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-    await admin.end();
+    await database.drop();
   }
 }

@@ -59,7 +59,7 @@ const summary = (name: string, ms: number[]) => {
 };
 
 async function main() {
-  await withBenchBroker(ADMIN_URL, "planbench", 10, async (broker, db, dbName) => {
+  await withBenchBroker(ADMIN_URL, "planbench", { poolSize: 10 }, async (broker, db, dbName) => {
     const port = await broker.listen(0, "127.0.0.1");
     const { token } = await broker.tokens.create({ name: `bench-${randomUUID()}`, scopes: ["admin"], source: "workday" });
     const lc = broker.lifecycle;

@@ -78,7 +78,7 @@ const time = async <T>(fn: () => Promise<T>): Promise<[T, number, number]> => {
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
 async function main() {
-  await withBenchBroker(ADMIN_URL, "replaybench", 4, async (broker, db, dbName) => {
+  await withBenchBroker(ADMIN_URL, "replaybench", { poolSize: 4 }, async (broker, db, dbName) => {
     const [, fillMs] = await time(() => fill(db));
     const version = (await db.query("select version()")).rows[0].version.split(",")[0];
     console.log(`database ${dbName} (${version}); ${CHANGES} change records of ${USERS} users over 90 days, filled in ${fmt(fillMs)}`);

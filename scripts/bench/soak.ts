@@ -14,15 +14,13 @@
 // BENCH_SOAK_SECONDS (default 300), BENCH_SOAK_RATE (requests/s to each server, default 200),
 // BENCH_SOAK_USERS (population before the run, default 2000), BENCH_ADMIN_URL (external PostgreSQL).
 import express from "express";
-import pg from "pg";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
-import { freePort, percentile, rssMb, startBrokerProcess } from "./lib.ts";
+import { cpuMs, freePort, freshDatabase, percentile, rssMb, startBrokerProcess } from "./lib.ts";
 
 const SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 300);
 const RATE = Number(process.env.BENCH_SOAK_RATE ?? 200);
@@ -62,14 +60,9 @@ async function main() {
   let dbEnv: Record<string, string>;
   let dropDb = async () => {};
   if (process.env.BENCH_ADMIN_URL) {
-    const name = `broker_soak_${Date.now()}`;
-    const admin = new pg.Client({ connectionString: process.env.BENCH_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = new URL(process.env.BENCH_ADMIN_URL); url.pathname = `/${name}`;
-    dbEnv = { DATABASE_URL: url.toString() };
-    dropDb = async () => { const a = new pg.Client({ connectionString: process.env.BENCH_ADMIN_URL }); await a.connect(); await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); await a.end(); };
+    const database = await freshDatabase(process.env.BENCH_ADMIN_URL, "broker_soak");
+    dbEnv = { DATABASE_URL: database.url };
+    dropDb = database.drop;
   } else {
     dbEnv = { BROKER_DATA_DIR: join(dir, "data"), BROKER_EMBEDDED_PG_PORT: String(await freePort()) };
   }
@@ -187,12 +180,6 @@ async function main() {
     await dropDb();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** user + system CPU time of a process so far, in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function person(tag: string, department: string) {

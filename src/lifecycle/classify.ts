@@ -29,6 +29,9 @@ export interface UserSnapshot {
   endDate: Date | null;
 }
 
+/** What the status reads (so a store row's few columns are enough to judge a manager or a candidate). */
+export type StatusFields = Pick<UserSnapshot, "active" | "employmentStatus" | "startDate" | "endDate">;
+
 /** Lifecycle status at an instant. Memberships: active → rules; leave → frozen; prehire, leaver → none. */
 export type UserStatus = "active" | "prehire" | "leave" | "leaver";
 
@@ -75,11 +78,11 @@ const after = (d: Date | null, now: Date) => d !== null && d.getTime() > now.get
  *  5. active=false → leaver, except a "pre-hire" whose start date has come (created inactive, as HR systems
  *     do; it becomes the joiner and the broker enables it); otherwise active.
  */
-export function userStatus(s: UserSnapshot, now: Date): UserStatus {
+export function userStatus(s: StatusFields, now: Date): UserStatus {
   return statusWithReason(s, now).status;
 }
 
-function statusWithReason(s: UserSnapshot, now: Date): { status: UserStatus; reason?: LeaverReason } {
+function statusWithReason(s: StatusFields, now: Date): { status: UserStatus; reason?: LeaverReason } {
   const employment = lower(s.employmentStatus);
   // A termination dated ahead (endDate in the future, Workday-style lookahead) of someone who has started
   // takes effect at its endDate: effectiveDates schedules it, and this rule makes the user a leaver then. A

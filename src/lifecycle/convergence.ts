@@ -17,7 +17,7 @@ import { compileFilter } from "../scim/filter-sql.ts";
 import { desiredMemberships } from "../rules/evaluate.ts";
 import { applyDiff, diffMemberships, type MembershipDiff } from "../rules/diff.ts";
 import type { Policy, PolicyGroup } from "../rules/policy-loader.ts";
-import { userStatus, type UserSnapshot } from "./classify.ts";
+import { userStatus } from "./classify.ts";
 import { asEngineException, openExceptionsOf } from "./exception-store.ts";
 import { frozenUsers } from "./event-store.ts";
 import { groupIdsByName, membershipsOfUsers, type MemberRow } from "./membership-store.ts";
@@ -112,7 +112,7 @@ export async function computeConvergence(q: Q, from: Policy, to: Policy, now: Da
     const exceptionsOf = new Map<string, ReturnType<typeof asEngineException>[]>();
     for (const e of exceptions) exceptionsOf.set(e.userId, [...(exceptionsOf.get(e.userId) ?? []), asEngineException(e)]);
     for (const r of chunk) {
-      const status = userStatus(snapshotOfRow(r), now);
+      const status = userStatus({ active: r.active, employmentStatus: r.employment_status, startDate: r.start_date, endDate: r.end_date }, now);
       if (status === "leaver" && frozen.has(r.id)) continue; // parked by the guard: entitlements wait for the review
       const held = shielded.get(r.id) ?? [];
       // The data-quality shield holds this user's memberships: its review (or HR's next change) decides them.
@@ -139,12 +139,4 @@ function withVerdicts(policy: Policy, scoped: readonly PolicyGroup[]): Policy {
   const groupsByName: Record<string, PolicyGroup> = Object.create(null);
   for (const g of groups) groupsByName[g.name] = g;
   return { ...policy, groups, groupsByName };
-}
-
-/** userStatus reads active, employmentStatus and the dates only. */
-function snapshotOfRow(r: any): UserSnapshot {
-  return {
-    id: r.id, active: r.active, employmentStatus: r.employment_status, startDate: r.start_date, endDate: r.end_date,
-    userType: null, title: null, department: null, costCenter: null, division: null, organization: null, managerId: null, sponsorId: null, location: null,
-  };
 }

@@ -19,13 +19,13 @@ import { snapshotOfResource } from "../rules/evaluate.ts";
 import type { Policy } from "../rules/policy-loader.ts";
 import { userStatus, type LifecycleEvent } from "./classify.ts";
 import {
-  DEFAULT_DATA_QUALITY, concernedGroups, detectSignals, isReactivation, needsIdentityFacts, planShield, withoutRuleGrants,
-  SIGNALS, type HoldKind, type Signal, type SignalName,
+  concernedGroups, detectSignals, isReactivation, needsIdentityFacts, planShield, shieldConfig, withoutRuleGrants,
+  SIGNALS, type Signal, type SignalName,
 } from "./data-quality.ts";
-import { deleteHold, identityFacts, lastLeftAt, putHold, type HoldRow } from "./data-quality-store.ts";
+import { deleteHold, identityFacts, lastLeftAt, putHold } from "./data-quality-store.ts";
 import { decideReview, requestReview } from "./review-store.ts";
 import type { AuditTrail } from "./audit-trail.ts";
-import type { EventInput, LifecycleState } from "./event-store.ts";
+import type { EventInput, StoredState } from "./event-store.ts";
 import type { MembershipDiff } from "../rules/diff.ts";
 import type { UserChangeInput } from "./user-lifecycle.ts";
 
@@ -61,7 +61,7 @@ export interface ShieldArgs {
   input: UserChangeInput;
   user: UserRow;
   events: readonly LifecycleEvent[];
-  previous: (LifecycleState & { hold: HoldRow | null }) | null;
+  previous: StoredState | null;
   policy: Policy;
   audit: AuditTrail;
   now: Date;
@@ -72,8 +72,7 @@ export async function dataQualityShield(tx: Tx, ctx: ShieldContext, a: ShieldArg
   const existing = a.previous?.hold ?? null;
   // An approved review applies HR's data as sent; a guard release applies a leaver: nothing to shield.
   if (input.dataQuality === "approved" || input.released) return pass(input.after);
-  // The section removed while holds remain: they end at the user's next HR change, as with `action: flag`.
-  const config = policy.dataQuality ?? (existing ? { ...DEFAULT_DATA_QUALITY, action: "flag" as const } : null);
+  const config = shieldConfig(policy.dataQuality, existing !== null);
   if (!config) return pass(input.after);
 
   const { before, after } = input;
@@ -118,8 +117,9 @@ export async function dataQualityShield(tx: Tx, ctx: ShieldContext, a: ShieldArg
       reviewId = null;
     }
   }
+  // Held memberships: the rules keep seeing the user as they last applied it (kept from an earlier hold).
+  const heldData = plan.holds.includes("memberships") ? (existing?.heldData ?? before?.data ?? null) : null;
   if (hrChange && plan.holds.length) {
-    const heldData = plan.holds.includes("memberships") ? (existing?.heldData ?? before?.data ?? null) : null;
     const state = plan.review || !existing ? "held" : existing.state;
     await putHold(tx, { userId: user.id, reviewId: reviewId ?? existing!.reviewId, holds: plan.holds, state, heldData }, now);
   }
@@ -129,9 +129,7 @@ export async function dataQualityShield(tx: Tx, ctx: ShieldContext, a: ShieldArg
     row = (await setUserActive(tx, user.id, false, now)) ?? after;
     audit.add("account.disabled", { userId: user.id, cause: reviewId ? { reviewId } : {}, details: { reason: "data-quality hold: re-activation waits for review" } });
   }
-  const holds: readonly HoldKind[] = plan.holds;
-  const evaluateAs = holds.includes("memberships") ? (existing?.heldData ?? before?.data ?? null) : null;
-  return { after: row, keepLeaver: plan.keepLeaver, evaluateAs, withholdGrants: holds.includes("grants"), signals: recorded, reviewId };
+  return { after: row, keepLeaver: plan.keepLeaver, evaluateAs: heldData, withholdGrants: plan.holds.includes("grants"), signals: recorded, reviewId };
 }
 
 /** The owners of the groups concerned, or the owner of the user's HR source (broker.yaml sources). */

@@ -3,6 +3,7 @@
 // its employeeNumber, and its manager. Each is an index probe, run only when the change needs it.
 import type pg from "pg";
 import type { UserResource } from "../scim/user-resource.ts";
+import { isUuid } from "../store/user-repository.ts";
 import { userStatus } from "./classify.ts";
 import type { HoldKind, IdentityFacts } from "./data-quality.ts";
 
@@ -20,11 +21,6 @@ export const holdFromRow = (r: { user_id: string; review_id: string; holds: stri
 });
 
 const COLS = `user_id, review_id, holds, state, held_data, held_at`;
-
-export async function holdOf(q: Q, userId: string): Promise<HoldRow | null> {
-  const { rows } = await q.query(`SELECT ${COLS} FROM data_quality_hold WHERE user_id = $1`, [userId]);
-  return rows[0] ? holdFromRow(rows[0]) : null;
-}
 
 export async function holdOfReview(q: Q, reviewId: string): Promise<HoldRow | null> {
   const { rows } = await q.query(`SELECT ${COLS} FROM data_quality_hold WHERE review_id = $1 FOR UPDATE`, [reviewId]);
@@ -61,8 +57,6 @@ export async function lastLeftAt(q: Q, userId: string): Promise<Date | null> {
   return rows[0]?.created_at ?? null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Other users of the same source with this employeeNumber (index (source, employee_number)), and whether the
  * manager reference names a user — by id or by externalId, as HR feeds reference people — who has not left.
@@ -81,16 +75,14 @@ export async function identityFacts(
   }
   let manager: IdentityFacts["manager"] = null;
   if (need.manager && u.managerId && u.managerId !== u.id) {
-    const byId = UUID.test(u.managerId);
+    const byId = isUuid(u.managerId);
     const { rows } = await q.query(
       `SELECT active, employment_status, start_date, end_date FROM scim_user
         WHERE ${byId ? "id = $2::uuid OR " : ""}external_id = $1 LIMIT 1`, byId ? [u.managerId, u.managerId] : [u.managerId]);
     const m = rows[0];
     if (!m) manager = { value: u.managerId, problem: "unknown" };
-    else if (userStatus({
-      id: "", active: m.active, employmentStatus: m.employment_status, startDate: m.start_date, endDate: m.end_date,
-      userType: null, title: null, department: null, costCenter: null, division: null, organization: null, managerId: null, sponsorId: null, location: null,
-    }, at) === "leaver") manager = { value: u.managerId, problem: "left" };
+    else if (userStatus({ active: m.active, employmentStatus: m.employment_status, startDate: m.start_date, endDate: m.end_date }, at) === "leaver")
+      manager = { value: u.managerId, problem: "left" };
   }
   return { sameEmployeeNumber, manager };
 }

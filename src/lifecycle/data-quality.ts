@@ -50,6 +50,15 @@ export const DEFAULT_DATA_QUALITY: DataQualityConfig = Object.freeze({
   known: Object.freeze({}), flappingWithinMs: 3_600_000, futureTerminationFlagMs: 30 * 86_400_000, action: "hold",
 });
 
+const FLAG_ONLY: DataQualityConfig = Object.freeze({ ...DEFAULT_DATA_QUALITY, action: "flag" });
+
+/**
+ * The settings the shield runs a change with (the live lifecycle and policy replay alike): the policy's
+ * section; with the section removed while the user is still held, `action: flag`, so the holds end at the
+ * user's next HR change; null: nothing to shield.
+ */
+export const shieldConfig = (config: DataQualityConfig | null, held: boolean): DataQualityConfig | null => config ?? (held ? FLAG_ONLY : null);
+
 export interface Signal { name: SignalName; evidence: Record<string, unknown>; holds: HoldKind | null }
 
 /** A snapshot with the identity attributes the shield also reads. */

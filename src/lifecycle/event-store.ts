@@ -67,8 +67,11 @@ export async function listEvents(q: Q, f: { userId?: string; limit: number; befo
 export type StateStatus = "active" | "prehire" | "leave" | "leaver" | "held" | "kept" | "unknown";
 export interface LifecycleState { status: StateStatus; nextAt: Date | null }
 
+/** A user's state row with the data-quality shield's hold on it (if any). */
+export interface StoredState extends LifecycleState { hold: HoldRow | null }
+
 /** The state row and, in the same round trip, the data-quality shield's hold on the user (if any). */
-export async function getState(q: Q, userId: string): Promise<(LifecycleState & { hold: HoldRow | null }) | null> {
+export async function getState(q: Q, userId: string): Promise<StoredState | null> {
   const { rows } = await q.query(
     `SELECT s.status, s.next_at, h.user_id, h.review_id, h.holds, h.state, h.held_data, h.held_at
        FROM (SELECT $1::uuid AS id) k LEFT JOIN lifecycle_state s ON s.user_id = k.id LEFT JOIN data_quality_hold h ON h.user_id = k.id`, [userId]);

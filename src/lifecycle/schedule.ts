@@ -67,7 +67,7 @@ async function fireTransition(pool: pg.Pool, ctx: LifecycleContext, userId: stri
     if (!state?.nextAt || state.nextAt.getTime() > now.getTime()) return false; // done meanwhile
     await handleUserChange(tx, ctx, {
       before: user, after: user, at: now, beforeAt: new Date(state.nextAt.getTime() - 1),
-      changeId: null, trigger: "schedule", actor: "schedule",
+      changeId: null, trigger: "schedule", actor: "schedule", state,
     });
     return true;
   });

@@ -29,7 +29,7 @@ import type { FanoutPort, UserChangedEvent } from "./fanout-port.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { PolicyHolder } from "./policy-holder.ts";
 import { AuditTrail, membershipCause } from "./audit-trail.ts";
-import { getState, recordTransition, type EventInput, type LifecycleState, type LifecycleTrigger } from "./event-store.ts";
+import { getState, recordTransition, type EventInput, type LifecycleState, type LifecycleTrigger, type StoredState } from "./event-store.ts";
 import { asEngineException, openExceptionsOf, revokeOpenExceptionsOf } from "./exception-store.ts";
 import { cancelUserReviews, requestReview, supersedeHolds } from "./review-store.ts";
 import { ensureManagedGroups, groupIdsByName, membershipsOf, relabelMembers, touchGroups, touchUsers, type MemberRow } from "./membership-store.ts";
@@ -59,6 +59,8 @@ export interface UserChangeInput {
   released?: boolean;
   /** the user's data-quality review was approved: apply HR's data as sent, without the shield */
   dataQuality?: "approved";
+  /** the user's lifecycle state (getState) when the caller has already read it in this transaction */
+  state?: StoredState | null;
 }
 
 export interface UserChangeOutcome {
@@ -80,7 +82,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const { policy } = await ctx.policies.current(tx);
   const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
   const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
-  const previous = input.before ? await getState(tx, user.id) : null;
+  const previous = input.before ? (input.state !== undefined ? input.state : await getState(tx, user.id)) : null;
   // The data-quality shield (data-quality-step.ts) records its signals and may hold access being given. A held
   // re-activation comes back disabled, so from here on the user is the leaver it was.
   const shield = await dataQualityShield(tx, ctx, { input, user, events, previous, policy, audit, now });

@@ -18,7 +18,7 @@
 // condition on another attribute (emails, phoneNumbers) sees it absent; the identity-clash signal needs the
 // rest of the population and is not replayed.
 import { classifyChange, userStatus, type UserStatus } from "../lifecycle/classify.ts";
-import { detectSignals, planShield, withoutRuleGrants, type DqSnapshot, type HoldKind } from "../lifecycle/data-quality.ts";
+import { detectSignals, planShield, shieldConfig, withoutRuleGrants, type DqSnapshot, type HoldKind } from "../lifecycle/data-quality.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA } from "../scim/schemas.ts";
 import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "./diff.ts";
 import { desiredMemberships, grantedGroups, type Desired, type MembershipException } from "./evaluate.ts";
@@ -222,9 +222,8 @@ function step(sim: Sim, v: Verdicts, before: Snap | null, after: Snap | null, ev
   let status: UserStatus = after ? userStatus(after, r.at) : "leaver";
   let evaluate = after;
   let grantsHeld = false;
-  const config = p.dataQuality;
-  if (config || sim.holds.length) {
-    const dq = config ?? { known: {}, flappingWithinMs: 0, futureTerminationFlagMs: Number.POSITIVE_INFINITY, action: "flag" as const };
+  const dq = shieldConfig(p.dataQuality, sim.holds.length > 0);
+  if (dq) {
     const heldMemberships = sim.holds.includes("memberships");
     const signals = detectSignals({
       config: dq, before, after, baseline: heldMemberships ? sim.heldData : before, events, wasLeaver: sim.status === "leaver",

@@ -3,33 +3,20 @@
 // the test broker (a child process costs seconds): a CSV whose structure breaks mid-file exits 1 with the
 // line, plain output on stdout and progress lines on stderr.
 import { expect } from "chai";
-import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { Command } from "commander";
 import { startLifecycleBroker, type LifecycleBroker } from "./lifecycle-harness.ts";
 import { registerImportCommand } from "../../src/admin/cli-import.ts";
 import type { CliIo } from "../../src/admin/cli-database.ts";
 
-const run = promisify(execFile);
 const HEADER = "employeeNumber,userName,givenName,familyName,email,department,title,userType,employmentStatus,startDate,endDate,manager,costCenter,location";
 
 describe("CSV import: the CLI", function () {
   this.timeout(60_000);
   let b: LifecycleBroker;
-  let env: NodeJS.ProcessEnv;
-  const cli = async (...args: string[]) => {
-    try {
-      const r = await run(process.execPath, ["bin/scim-broker.mjs", ...args], { env });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e: any) { return { code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }; }
-  };
-  before(async () => {
-    b = await startLifecycleBroker("groups: []\n");
-    const { BROKER_CONFIG: _c, ...rest } = process.env;
-    env = { ...rest, DATABASE_URL: b.t.databaseUrl, BROKER_LOG_LEVEL: "silent", BROKER_WORKERS: "false" };
-  });
+  const cli = (...args: string[]) => b.cli(...args);
+  before(async () => { b = await startLifecycleBroker("groups: []\n"); });
   after(async () => { await b?.stop(); });
 
   it("when rows are rejected and --json is given, then stdout is exactly the summary and the exit code is 2", async () => {

@@ -1,11 +1,8 @@
 // The CLI as an operator runs it (`scim-broker …` as a child process) against a running broker's database:
 // config validate / plan / apply, the exceptions register and the review queue.
 import { expect } from "chai";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { startLifecycleBroker, type LifecycleBroker } from "./lifecycle-harness.ts";
 
-const run = promisify(execFile);
 
 const P1 = `
 groups:
@@ -29,18 +26,8 @@ guards:
 describe("lifecycle: the CLI (config, exception, review)", function () {
   this.timeout(120_000);
   let b: LifecycleBroker;
-  let env: NodeJS.ProcessEnv;
-  const cli = async (...args: string[]) => {
-    try {
-      const r = await run(process.execPath, ["bin/scim-broker.mjs", ...args], { env });
-      return { code: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e: any) { return { code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }; }
-  };
-  before(async () => {
-    b = await startLifecycleBroker(P1);
-    const { BROKER_CONFIG: _c, ...rest } = process.env;
-    env = { ...rest, DATABASE_URL: b.t.databaseUrl, BROKER_LOG_LEVEL: "silent", BROKER_WORKERS: "false" };
-  });
+  const cli = (...args: string[]) => b.cli(...args);
+  before(async () => { b = await startLifecycleBroker(P1); });
   after(async () => { await b.stop(); });
 
   it("when a file is validated, then a good one prints its version and a bad one exits 1 with file:line:column", async () => {

@@ -1,8 +1,11 @@
 // Shared by the lifecycle scenario tests: a broker started with a broker.yaml written to a temp dir
 // (BROKER_CONFIG), a ManualClock, no background workers (the tests run the sweep themselves, so nothing
-// fires behind their back), a SCIM client, an admin API client and a direct database pool for assertions.
+// fires behind their back), a SCIM client, an admin API client, the CLI as a child process and a direct
+// database pool for assertions.
 import pg from "pg";
 import request from "supertest";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,8 +55,12 @@ export interface LifecycleBroker {
   rowsOf(id: string): Promise<string[]>;
   groupId(name: string): Promise<string>;
   writePolicy(yaml: string, name?: string): Promise<string>;
+  /** `scim-broker …` as an operator runs it (a child process) on this broker's database; never throws */
+  cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
+
+const run = promisify(execFile);
 
 export async function startLifecycleBroker(yaml: string, opts: { env?: Record<string, string>; clock?: ManualClock } = {}): Promise<LifecycleBroker> {
   const dir = await mkdtemp(join(tmpdir(), "broker-lifecycle-"));
@@ -71,6 +78,9 @@ export async function startLifecycleBroker(yaml: string, opts: { env?: Record<st
     del: (path: string, body?: unknown) => api().delete(path).set(auth).send((body ?? {}) as object),
     yaml: (path: string, text: string) => api().post(path).set(auth).set("Content-Type", "application/yaml").send(text),
   };
+  // The operator's environment without the test's policy file: the CLI reads the recorded policy, workers off.
+  const { BROKER_CONFIG: _c, ...rest } = process.env;
+  const cliEnv = { ...rest, DATABASE_URL: t.databaseUrl, BROKER_LOG_LEVEL: "silent", BROKER_WORKERS: "false" };
   const lb: LifecycleBroker = {
     t, clock, dir, file, db, scim, admin,
     async create(p = {}, client = scim) {
@@ -98,6 +108,12 @@ export async function startLifecycleBroker(yaml: string, opts: { env?: Record<st
       return rows[0].id;
     },
     async writePolicy(text, name = "next.yaml") { const f = join(dir, name); await writeFile(f, text); return f; },
+    async cli(...args) {
+      try {
+        const r = await run(process.execPath, ["bin/scim-broker.mjs", ...args], { env: cliEnv });
+        return { code: 0, stdout: r.stdout, stderr: r.stderr };
+      } catch (e: any) { return { code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }; }
+    },
     async stop() { await db.end(); await t.stop(); await rm(dir, { recursive: true, force: true }); },
   };
   return lb;
