@@ -25,9 +25,8 @@ import {
 import { deleteHold, identityFacts, lastLeftAt, putHold } from "./data-quality-store.ts";
 import { decideReview, requestReview } from "./review-store.ts";
 import type { AuditTrail } from "./audit-trail.ts";
-import type { EventInput, StoredState } from "./event-store.ts";
+import type { EventInput, LifecycleTrigger, StoredState } from "./event-store.ts";
 import type { MembershipDiff } from "../rules/diff.ts";
-import type { UserChangeInput } from "./user-lifecycle.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 
@@ -57,8 +56,19 @@ export interface ShieldOutcome {
 
 const pass = (after: UserRow | null): ShieldOutcome => ({ after, keepLeaver: false, evaluateAs: null, withholdGrants: false, signals: [], reviewId: null });
 
+/** What the shield reads of the change (user-lifecycle.ts's UserChangeInput carries it). */
+export interface ShieldInput {
+  before: UserRow | null;
+  after: UserRow | null;
+  beforeAt?: Date;
+  changeId: number | null;
+  trigger: LifecycleTrigger;
+  released?: boolean;
+  dataQuality?: "approved";
+}
+
 export interface ShieldArgs {
-  input: UserChangeInput;
+  input: ShieldInput;
   user: UserRow;
   events: readonly LifecycleEvent[];
   previous: StoredState | null;

@@ -24,6 +24,7 @@
 // With `action: flag` signals are recorded and counted, and nothing is held.
 import { userStatus, type LifecycleEvent, type UserSnapshot } from "./classify.ts";
 import type { MembershipDiff } from "../rules/diff.ts";
+import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig, type KnownValueAttribute } from "../rules/data-quality-config.ts";
 
 export const SIGNALS = [
   "unknown-value", "flapping", "reactivation-without-rehire", "inconsistent-record", "future-termination", "identity-clash",
@@ -33,17 +34,6 @@ export type SignalName = (typeof SIGNALS)[number];
 /** What a signal holds (see the table above); the order is the order of strength. */
 export const HOLD_KINDS = ["reactivation", "memberships", "grants"] as const;
 export type HoldKind = (typeof HOLD_KINDS)[number];
-
-/** Attributes with a known-values list in broker.yaml (dataQuality.departments, …). */
-export const KNOWN_VALUE_ATTRIBUTES = ["department", "costCenter", "location", "userType"] as const;
-export type KnownValueAttribute = (typeof KNOWN_VALUE_ATTRIBUTES)[number];
-
-export interface DataQualityConfig {
-  readonly known: Readonly<Partial<Record<KnownValueAttribute, readonly string[]>>>;
-  readonly flappingWithinMs: number;
-  readonly futureTerminationFlagMs: number;
-  readonly action: "hold" | "flag";
-}
 
 /** Defaults of the schema (policy-schema.ts), for a section that sets only some fields. */
 export const DEFAULT_DATA_QUALITY: DataQualityConfig = Object.freeze({

@@ -9,7 +9,7 @@ import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node }
 import type { z } from "zod";
 import { redactAppConfig, type AppConfig } from "../fanout/app-config.ts";
 import type { MassDeprovisionConfig } from "../lifecycle/guard.ts";
-import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig } from "../lifecycle/data-quality.ts";
+import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig } from "./data-quality-config.ts";
 import { AttributePathError } from "../scim/attribute-catalog.ts";
 import { ConditionError, compileCondition, type Condition } from "./condition.ts";
 import { checkReferences } from "./env-substitution.ts";

@@ -3,8 +3,9 @@ import fc from "fast-check";
 import { classifyChange, userStatus } from "../../../src/lifecycle/classify.ts";
 import {
   DEFAULT_DATA_QUALITY, concernedGroups, detectSignals, hasRehireSignal, inconsistency, needsIdentityFacts, planShield, withoutRuleGrants,
-  type DataQualityConfig, type DqSnapshot, type ExistingHold, type Signal, type SignalInput,
+  type DqSnapshot, type ExistingHold, type Signal, type SignalInput,
 } from "../../../src/lifecycle/data-quality.ts";
+import type { DataQualityConfig } from "../../../src/rules/data-quality-config.ts";
 
 const NOW = new Date("2026-03-02T09:00:00Z");
 const HOUR = 3_600_000;
