@@ -1,5 +1,5 @@
 // Configuration: the only module that reads process.env. Validated once at start-up with zod; a bad
-// value stops the broker with a message naming the variable (fail fast, house-style principle 8).
+// value stops the broker with a message naming the variable (fail fast).
 import { z } from "zod";
 import { resolve } from "node:path";
 

@@ -1,5 +1,5 @@
 // One downstream app entry of the policy file, validated once at start-up so a typo fails the boot, not the
-// first leaver (house style 8). Credentials are usually `${VAR}` references: the policy keeps them as
+// first leaver. Credentials are usually `${VAR}` references: the policy keeps them as
 // written and the fan-out resolves them from the server's environment when it authenticates (auth.ts);
 // the loader has checked their syntax (src/rules/env-substitution.ts).
 //

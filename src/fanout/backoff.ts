@@ -1,5 +1,5 @@
 // Retry delay for a failed delivery. Pure: the durable queue stores the result as the job's run_at; nothing
-// here sleeps (house style 3/4: no in-memory retry loops).
+// here sleeps (durable retries: no in-memory retry loops).
 //
 // "Full jitter" (delay uniform in [0, min(max, base·2^(attempt-1))]) spreads the retries of many jobs that
 // failed together (an app outage) instead of synchronising them into waves. A server's Retry-After

@@ -1,4 +1,4 @@
-// Pure: what one app should hold for one broker user right now (house style 6). Desired state, not a diff:
+// Pure: what one app should hold for one broker user right now. Desired state, not a diff:
 // the delivery job computes this from the user as it is when the job runs, so whatever happened in between
 // (ten updates, a rehire, a deletion) the app receives only the latest truth.
 //

@@ -1,8 +1,8 @@
 // Outbound SCIM client for one downstream app (RFC 7644 as a *client*). Every method is one or two HTTP
 // exchanges and either returns plain JSON or throws AppHttpError; retrying is the durable queue's job
-// (house style 3/4), so nothing here loops or sleeps except waiting for a rate-limit permit.
+// (durable retries), so nothing here loops or sleeps except waiting for a rate-limit permit.
 //
-// Tolerances for real apps (idp-clients.md "Downstream apps"): ids are opaque strings (URL-encoded in paths,
+// Tolerances for real apps (docs/scim-clients.md "Downstream apps"): ids are opaque strings (URL-encoded in paths,
 // never parsed); 200-with-body and 204 both count as success for PATCH/PUT/DELETE (RFC 7644 §3.5.2 allows
 // either); PUT-only apps get a read-modify-PUT (§3.5.1); lookups re-check the match client-side because
 // some apps ignore `filter` and return everyone.

@@ -11,7 +11,7 @@
 //                              an account that is already gone is the desired state
 // Never creates an account just to deprovision it.
 //
-// Apps that answer an unknown id with 500 instead of 404 (idp-clients.md "Downstream apps") would make a
+// Apps that answer an unknown id with 500 instead of 404 (docs/scim-clients.md "Downstream apps") would make a
 // deleted account look like an outage and retry forever: after a 5xx on a request addressed by id we look
 // the account up by its matching attribute; if that list request works and does not return the id, the
 // account is missing, not the app.

@@ -10,7 +10,7 @@ import type { Metrics } from "./metrics.ts";
 import type { Logger } from "../shared/logger.ts";
 import type pg from "pg";
 
-// Express 5's req.query re-parses on every access (scimmy-notes trap 2). A plain URLSearchParams parse
+// Express 5's req.query re-parses on every access (docs/scimmy.md 2). A plain URLSearchParams parse
 // also turns Entra's `+`-encoded spaces into spaces (filter=userName+eq+%22x%22).
 export const scimQueryParser = (qs: string): Record<string, unknown> => Object.fromEntries(new URLSearchParams(qs));
 

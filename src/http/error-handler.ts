@@ -1,6 +1,6 @@
 // Errors become HTTP at one edge per API, and both edges share this module: DomainErrors keep their status
 // and code; body-parser failures become 400 / 413; database unavailability becomes 503; anything else is
-// logged and answered 500 — never 404 (scimmy-notes trap 1), never a crash, never JavaScript internals.
+// logged and answered 500 — never 404 (docs/scimmy.md 1), never a crash, never JavaScript internals.
 //   /scim/v2   RFC 7644 §3.12 bodies (errorHandler, mounted last on the app: it also answers every path
 //              outside the two APIs);
 //   /admin/v1  {"error": {"code", "message"}} with the README's stable codes (adminErrorHandler, mounted

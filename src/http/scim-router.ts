@@ -1,7 +1,7 @@
 // The SCIM 2.0 endpoints (RFC 7644 §3). A thin router of our own on scimmy's classes instead of
 // scimmy-routers: we need SQL paging and cursors, ETags, membership deltas, transactional change
-// records, Bulk limits and error mapping that never turns a database fault into 404 (scimmy-notes
-// traps 1, 3, 7, 8, 9) — each would be a workaround against scimmy-routers rather than a use of it.
+// records, Bulk limits and error mapping that never turns a database fault into 404 (docs/scimmy.md
+// 1, 3, 7, 8, 9) — each would be a workaround against scimmy-routers rather than a use of it.
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import type { Authenticator, Principal } from "../auth/authenticator.ts";
 import type { UserService } from "../scim/user-service.ts";

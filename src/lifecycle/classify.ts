@@ -1,4 +1,4 @@
-// Joiner / mover / leaver classification of one HR change, pure and deterministic (house style 6): the
+// Joiner / mover / leaver classification of one HR change, pure and deterministic: the
 // user write hook calls it with the row before and after the write and records what it returns as
 // lifecycle events; the scheduler calls it again at a start or end date (before = after = the row).
 //

@@ -1,4 +1,4 @@
-// The data-quality shield, pure (house style 6): which signals an HR change raises, and what is held.
+// The data-quality shield, pure: which signals an HR change raises, and what is held.
 // The lifecycle use case gathers the few facts that need the database (when the user last left, other users
 // with its employeeNumber, its manager) and applies the plan (data-quality-step.ts).
 //

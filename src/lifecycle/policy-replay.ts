@@ -1,11 +1,11 @@
-// Policy replay's I/O around the pure engine (rules/replay.ts): read, in one read-only snapshot, the policy
+// Policy replay's I/O around the pure engine (replay-engine.ts): read, in one read-only snapshot, the policy
 // versions and exceptions that could matter, then stream the window's User change records in (created_at, id)
 // order — keyset batches on the (created_at, id) index, the next batch requested before the current one is
 // evaluated, so the database and the engine work at the same time — and hand each to the engine. Nothing is
 // written; memory is the engine's per-user state, not the records.
 import type pg from "pg";
 import { badRequest } from "../shared/errors.ts";
-import { PolicyReplay, type ReplayDifference, type ReplayException, type ReplayRecord, type ReplaySummary } from "../rules/replay.ts";
+import { PolicyReplay, type ReplayDifference, type ReplayException, type ReplayRecord, type ReplaySummary } from "./replay-engine.ts";
 import { PolicyError, type Policy } from "../rules/policy-loader.ts";
 import { PolicyHolder } from "./policy-holder.ts";
 

@@ -1,4 +1,4 @@
-// Rules engine, pure (house style 6): which managed groups a user should be in, and why, given the policy
+// Rules engine, pure: which managed groups a user should be in, and why, given the policy
 // and the user's exceptions at an instant. It says nothing about what the user has now — diff.ts compares.
 //
 // Semantics, per managed group (groups absent from the policy are never produced):

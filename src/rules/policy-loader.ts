@@ -55,7 +55,7 @@ export interface PolicyIssue {
   message: string;
 }
 
-/** Stable error code (house style 11) for an invalid policy file, in logs and CLI output. */
+/** Stable error code for an invalid policy file, in logs and CLI output. */
 export const POLICY_INVALID = "POLICY_INVALID";
 
 export class PolicyError extends Error {

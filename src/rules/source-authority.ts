@@ -1,4 +1,4 @@
-// Source authority, pure (house style 6): which source may change which user attribute. broker.yaml
+// Source authority, pure: which source may change which user attribute. broker.yaml
 // `sources:` names each writer (a token's --source) and the attributes it owns:
 //
 //   sources:

@@ -1,4 +1,4 @@
-// Accept real clients as they talk (../shared/notes/idp-clients.md) before strict validation:
+// Accept real clients as they talk (docs/scim-clients.md) before strict validation:
 //  - Entra sends booleans as "True"/"False" strings (scimmy rejects them; scimmy#86 was declined);
 //  - Entra sends null for unset attributes (RFC 7644 §3.5.1: null means "unassigned");
 //  - Okta's PUT echoes id/meta/groups and always carries a password (never stored, never echoed);

@@ -1,5 +1,5 @@
 // Group use cases. Attribute changes go through scimmy (validation, PatchOp); membership changes never
-// do: they are translated to row deltas (scimmy-notes trap 7), so a PATCH adding one member to a
+// do: they are translated to row deltas (docs/scimmy.md 7), so a PATCH adding one member to a
 // 10,000-member group writes one row, and a remove of an absent member succeeds (Entra expects it).
 import SCIMMY from "scimmy";
 import type pg from "pg";

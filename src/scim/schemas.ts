@@ -2,7 +2,7 @@
 // (§4.3) and our HR extension, and core Group (§4.2). Declared on scimmy's SchemaDefinition so validation,
 // /Schemas and attribute look-ups (caseExact, multiValued, type) all come from one definition.
 //
-// scimmy keeps schema definitions in process-wide statics (scimmy-notes trap 10). We extend them once,
+// scimmy keeps schema definitions in process-wide statics (docs/scimmy.md 10). We extend them once,
 // idempotently, from here; nothing else in the broker touches SCIMMY.Schemas.
 import SCIMMY from "scimmy";
 

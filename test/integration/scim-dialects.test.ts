@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
 import { scimClient, userBody, USER_SCHEMA, ENTERPRISE_SCHEMA, GROUP_SCHEMA } from "../helpers/scim.ts";
 
-// Request sequences as Microsoft Entra and Okta send them (../shared/notes/idp-clients.md).
+// Request sequences as Microsoft Entra and Okta send them (docs/scim-clients.md).
 describe("Entra and Okta dialects", () => {
   let t: TestBroker;
   let c: ReturnType<typeof scimClient>;

@@ -1,6 +1,6 @@
 // Filter evaluation for the fake apps: scimmy parses (RFC 7644 §3.4.2.2, OR-of-ANDs), we only compare.
 // scimmy's Filter.match compares strings exactly, but userName/displayName are caseExact:false
-// (RFC 7643 §4.1.1), so the comparison is ours (scimmy-notes trap 5).
+// (RFC 7643 §4.1.1), so the comparison is ours (docs/scimmy.md 5).
 import SCIMMY from "scimmy";
 import { ScimHttpError } from "./harness.ts";
 

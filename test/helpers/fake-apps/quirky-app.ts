@@ -1,4 +1,4 @@
-// A downstream app with the quirks real SaaS SCIM endpoints have (idp-clients.md "Downstream apps"):
+// A downstream app with the quirks real SaaS SCIM endpoints have (docs/scim-clients.md "Downstream apps"):
 // non-UUID ids containing "@", PUT-only (PATCH → 405 or 501) or PATCH answered 204, 500 instead of 404 for
 // unknown ids, filters on unsupported attributes silently ignored (everyone returned), small pages, no
 // scimType on errors, and switchable faults: 429 + Retry-After, permanent or periodic 503, slow responses.

@@ -1,5 +1,5 @@
 // Schema classes for the fake apps, built on scimmy but isolated from its process-wide state
-// (scimmy-notes trap 10): the broker extends SCIMMY.Schemas.User in place (enterprise + HR extension), so a
+// (docs/scimmy.md 10): the broker extends SCIMMY.Schemas.User in place (enterprise + HR extension), so a
 // fake *downstream* app using that class would accept the broker's private HR schema. Here each fake gets
 // private SchemaDefinitions copied from scimmy's core User/Group (RFC 7643 §4.1, §4.2) plus the enterprise
 // extension (§4.3), and Schema subclasses that scimmy's coerce and PatchOp.apply work with unchanged.

@@ -1,5 +1,6 @@
-// Policy replay, pure (house style 6): "what would this policy have done last quarter?". The recorded HR
-// change records of a window are fed, in order, through the same engine an HR write runs — classify.ts,
+// Policy replay, pure (policy-replay.ts reads the records): "what would this policy have done last
+// quarter?". The recorded HR change records of a window are fed, in order, through the same engine an HR
+// write runs — classify.ts,
 // the data-quality shield's decisions (data-quality.ts), evaluate.ts, diff.ts — twice: under the PROPOSED
 // policy and under the policy versions that were ACTIVE at the time of each record. Each user's memberships
 // are simulated in memory for both; the result is what differs.
@@ -17,12 +18,12 @@
 // read the attributes a change record keeps (the HR and identity attributes of user-changes.ts), so a
 // condition on another attribute (emails, phoneNumbers) sees it absent; the identity-clash signal needs the
 // rest of the population and is not replayed.
-import { classifyChange, userStatus, type UserStatus } from "../lifecycle/classify.ts";
-import { detectSignals, planShield, shieldConfig, withoutRuleGrants, type DqSnapshot, type HoldKind } from "../lifecycle/data-quality.ts";
+import { classifyChange, userStatus, type UserStatus } from "./classify.ts";
+import { detectSignals, planShield, shieldConfig, withoutRuleGrants, type DqSnapshot, type HoldKind } from "./data-quality.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA } from "../scim/schemas.ts";
-import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "./diff.ts";
-import { desiredMemberships, grantedGroups, type Desired, type MembershipException } from "./evaluate.ts";
-import type { Policy } from "./policy-loader.ts";
+import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "../rules/diff.ts";
+import { desiredMemberships, grantedGroups, type Desired, type MembershipException } from "../rules/evaluate.ts";
+import type { Policy } from "../rules/policy-loader.ts";
 
 /** A change_record snapshot as stored (scim/user-changes.ts: dates as ISO strings). */
 export interface RecordedSnapshot {

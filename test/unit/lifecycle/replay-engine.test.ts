@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { loadPolicy } from "../../../src/rules/policy-loader.ts";
-import { PolicyReplay, type RecordedSnapshot, type ReplayRecord } from "../../../src/rules/replay.ts";
+import { PolicyReplay, type RecordedSnapshot, type ReplayRecord } from "../../../src/lifecycle/replay-engine.ts";
 
 const T0 = new Date("2026-01-05T09:00:00Z");
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
@@ -33,7 +33,7 @@ const person = (id: string, p: Partial<RecordedSnapshot> = {}): RecordedSnapshot
 const change = (minutes: number, before: RecordedSnapshot | null, after: RecordedSnapshot | null): ReplayRecord =>
   ({ userId: (after ?? before)!.id, at: at(minutes), before, after, source: "workday" });
 
-describe("rules/replay (pure)", () => {
+describe("lifecycle/replay-engine (pure)", () => {
   it("when the proposed policy grants a group the recorded one did not, then the user's difference says gained", () => {
     const r = new PolicyReplay(NEW, () => OLD);
     r.apply(change(0, person("u1"), person("u1", { department: "Sales" })));
