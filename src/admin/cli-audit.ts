@@ -11,20 +11,11 @@ import { AUDIT_KINDS, type AuditKind } from "../audit/audit-log.ts";
 import { exportAudit, verifyAudit, type AuditFilter } from "../audit/audit-store.ts";
 import { parseInteger, parseTime } from "./audit-routes.ts";
 import { DomainError } from "../shared/errors.ts";
+import { processIo as processLineIo, type CliIo as LineIo } from "./cli-database.ts";
 
-/** Where the commands write; tests pass their own instead of the process's. */
-export interface CliIo {
-  stdout: Writable;
-  out(line: string): void;
-  err(line: string): void;
-  setExitCode(code: number): void;
-}
-const processIo: CliIo = {
-  stdout: process.stdout,
-  out: (l) => console.log(l),
-  err: (l) => console.error(l),
-  setExitCode: (c) => { process.exitCode = c; },
-};
+/** Where the commands write (the CLI's one CliIo, cli-database.ts), plus the stream an export writes to. */
+export interface CliIo extends LineIo { stdout: Writable }
+const processIo: CliIo = { ...processLineIo, stdout: process.stdout };
 
 // commander option parsers reuse the API's validation, so the CLI and the API accept the same values.
 const asOption = <T>(fn: (v: string) => T) => (v: string): T => {

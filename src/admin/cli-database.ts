@@ -1,6 +1,7 @@
 // The CLI uses the same database settings as the server: DATABASE_URL, or the embedded PostgreSQL under
 // BROKER_DATA_DIR — reusing the running server's instance when there is one (found through the data
 // directory's postmaster.pid, with the password the server generated there), else starting it briefly.
+import { InvalidArgumentError } from "commander";
 import { pino } from "pino";
 import { loadConfig, type Config } from "../config/config.ts";
 import { REDACT_PATHS, type Logger } from "../shared/logger.ts";
@@ -24,6 +25,12 @@ export async function openCliDatabase(config: Config): Promise<Database & { url:
 /** Where a CLI command writes (tests pass their own to capture output and the exit code). */
 export interface CliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
 export const processIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+
+/** A commander option parser for a positive integer; `what` is the message when the value is not one. */
+export const positiveInteger = (what: string) => (v: string): number => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(what);
+  return Number(v);
+};
 
 /**
  * The CLI's logger: the broker's (same redaction) but on stderr, so stdout carries the command's output alone

@@ -6,12 +6,10 @@
 // policy and the server's state, never a config built from the shell; whatever must talk to an app
 // (`test`, `reconcile`) is queued for the running server's workers and its result awaited, as is work at
 // scale (replay, enable, --fix).
-import { Command, InvalidArgumentError } from "commander";
-import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import type { Command } from "commander";
+import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
 import type { DriftReport } from "../fanout/reconcile.ts";
-
-export type FanoutCliIo = CliIo;
 
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 
@@ -19,15 +17,10 @@ export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>
 export const cliFanout = (verbose: () => boolean = () => false): WithFanout => (fn) => withCliBroker((broker) => fn(broker.fanout.service), { verbose: verbose() });
 export const withCliFanout: WithFanout = cliFanout();
 
-const positiveInt = (v: string, prev: number[] = []) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a dead letter id (positive integer)");
-  return [...prev, Number(v)];
-};
+const deadLetterId = positiveInteger("a dead letter id (positive integer)");
+const deadLetterIds = (v: string, prev: number[] = []) => [...prev, deadLetterId(v)];
 const when = (d: Date | string | null | undefined) => (d ? new Date(d).toISOString() : "-");
-const seconds = (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a number of seconds (positive integer)");
-  return Number(v);
-};
+const seconds = positiveInteger("a number of seconds (positive integer)");
 
 /** Waits for a run a server worker does (bounded; polling a row is how the CLI hears from the server). */
 async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: string): Promise<T> {
@@ -40,7 +33,7 @@ async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: s
   }
 }
 
-export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: FanoutCliIo = processIo): Command {
+export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: CliIo = processIo): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const apps = program.command("apps").description("downstream SaaS apps (broker.yaml apps:): health, tests, dead letters");
 
@@ -86,7 +79,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
     .action(async (name: string) => withFanout(async (f) => { const r = await f.setDisabled(name, false, null); io.out(`${name}: enabled, ${r.queued} deliveries queued`); }));
 
   apps.command("replay <app>").description("re-deliver dead-lettered users/groups (their current desired state)")
-    .option("--id <id>", "a dead letter id (repeatable)", positiveInt).option("--all", "every open dead letter of the app").option("--json", "print JSON")
+    .option("--id <id>", "a dead letter id (repeatable)", deadLetterIds).option("--all", "every open dead letter of the app").option("--json", "print JSON")
     .action(async (name: string, o) => withFanout(async (f) => {
       if (!o.all && !o.id) { io.err("give --id <id> (repeatable) or --all"); io.setExitCode(1); return; }
       const r = await f.replay(name, o.all ? "all" : o.id);
@@ -129,7 +122,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
 /** Exit codes of `reconcile`: 0 clean, 2 drift found (scripts alert on it), 1 the run failed. */
 export const RECONCILE_DRIFT_EXIT = 2;
 
-function printReport(io: FanoutCliIo, runId: number, r: DriftReport): void {
+function printReport(io: CliIo, runId: number, r: DriftReport): void {
   io.out(`reconcile #${runId} ${r.app}: ${r.appAccounts} accounts and ${r.appGroups} groups read from the app`);
   const c = r.counts;
   const total = Object.values(c).reduce((a, b) => a + b, 0);

@@ -6,15 +6,12 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { userInfo } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { loadConfig, type Config } from "../config/config.ts";
-import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import type { PolicyPlanView } from "../lifecycle/policy-apply.ts";
 import { REVIEW_KINDS, REVIEW_STATUSES, type ReviewKind, type ReviewStatus } from "../lifecycle/review-store.ts";
 import type { ExceptionKind } from "../rules/evaluate.ts";
-
-export type LifecycleCliIo = CliIo;
 
 /** Opens the broker's services on the configured database for one command. */
 export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
@@ -24,17 +21,14 @@ export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycl
 export const withCliLifecycle: WithLifecycle = cliLifecycle();
 
 const actor = () => `cli:${safeUser()}`;
-const positiveInt = (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError("a positive integer");
-  return Number(v);
-};
+const positiveInt = positiveInteger("a positive integer");
 const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
 const isoDate = (v: string) => {
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v))) throw new InvalidArgumentError("an ISO 8601 timestamp, e.g. 2026-12-31T18:00:00Z");
   return new Date(v);
 };
 
-export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: LifecycleCliIo = processIo, config: () => Config = () => loadConfig()): Command {
+export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: CliIo = processIo): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const readPolicy = async (file: string) => ({ text: await readFile(file, "utf8"), file: resolve(file) });
   const policyFailed = (e: unknown): boolean => {
@@ -82,7 +76,7 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
   const pol = program.command("policy").description("policy over history");
   pol.command("replay <file>").description("what a policy would have done over the recorded HR changes of a window (nothing is written)")
     .requiredOption("--from <iso>", "start of the window", isoDate).option("--to <iso>", "end of the window (default: now)", isoDate)
-    .option("--limit <n>", "list at most this many users (the summary counts all)", (v) => positiveInt(v), 1000)
+    .option("--limit <n>", "list at most this many users (the summary counts all)", positiveInt, 1000)
     .option("--json", "print JSON")
     .action(async (file: string, o) => {
       try {
@@ -181,7 +175,7 @@ function dataQualitySummary(payload: Record<string, unknown>): string {
   return `signals: ${named.join(", ") || "-"}; holds: ${holds}`;
 }
 
-function printPlan(io: LifecycleCliIo, plan: PolicyPlanView, max: number): void {
+function printPlan(io: CliIo, plan: PolicyPlanView, max: number): void {
   io.out(`plan ${plan.from ?? "(none)"} → ${plan.to}${plan.unchanged ? " (unchanged)" : ""}: ${plan.users} user(s) change`);
   if (plan.addedGroups.length) io.out(`  groups added:   ${plan.addedGroups.join(", ")}`);
   if (plan.removedGroups.length) io.out(`  groups removed: ${plan.removedGroups.join(", ")}`);

@@ -1,9 +1,14 @@
 // Read-only SQL behind the console's People pages: search, and everything recorded about one person — HR
 // change records, lifecycle events, audit rows, app accounts, dead letters, leaver SLAs, and the reviews,
-// exceptions and tokens they name. Each read is keyed by the user's id (indexed) and bounded by LIMIT_ROWS.
+// exceptions and tokens they name. Each read is keyed by the user's id (indexed) and bounded by LIMIT_ROWS;
+// events, exceptions, dead letters and SLAs are read by their own repositories' functions.
 import type pg from "pg";
 import { isUuid } from "../store/user-repository.ts";
 import { mapDbError } from "../store/database.ts";
+import { listEvents } from "../lifecycle/event-store.ts";
+import { listExceptions } from "../lifecycle/exception-store.ts";
+import { listDeadLetters } from "../fanout/dead-letter-repository.ts";
+import { leaverSlasOfUser } from "../fanout/leaver-sla-repository.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -99,44 +104,37 @@ export async function personRecords(pool: pg.Pool, id: string): Promise<PersonRe
       `SELECT cr.id, cr.operation, cr.changed, cr.before, cr.after, t.name AS token_name, cr.source, cr.request_id, cr.created_at
          FROM change_record cr LEFT JOIN api_token t ON t.id = cr.token_id
         WHERE cr.resource_type = 'User' AND cr.resource_id = $1 ORDER BY cr.id DESC LIMIT $2`, [id, L])).rows;
-    const events = (await c.query(
-      `SELECT id, kind, details, change_id, cause, held, created_at FROM lifecycle_event WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, [id, L])).rows;
+    const events = await listEvents(c, { userId: id, limit: L });
     const audit = (await c.query(
       `SELECT seq, kind, group_name, app, cause, details, chain_index IS NOT NULL AS sealed, occurred_at FROM audit_event
         WHERE user_id = $1 ORDER BY seq DESC LIMIT $2`, [id, L * 2])).rows;
     const accounts = (await c.query(
       `SELECT app, user_name, remote_id, status, leaver, attempts, last_error, pending_since, delivered_at, updated_at
          FROM app_account WHERE user_id = $1 ORDER BY app`, [id])).rows;
-    const dead = (await c.query(
-      `SELECT id, app, code, request, response_status, response_body, message, attempts, created_at, replayed_at
-         FROM dead_letter WHERE kind = 'user' AND key = $1 ORDER BY id DESC LIMIT $2`, [id, L])).rows;
-    const slas = (await c.query(
-      `SELECT id, change_id, requested_at, completed_at, apps_total, pending_apps FROM leaver_sla WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, [id, L])).rows;
+    const dead = await listDeadLetters(c, { user: id, limit: L });
+    const slas = await leaverSlasOfUser(c, id, L);
     const reviewIds = [...new Set(audit.map((a) => a.cause?.reviewId).filter((x): x is string => typeof x === "string" && isUuid(x)))];
     const reviews = (await c.query(
       `SELECT id, kind, status, group_name, owner, reason, decided_by, decided_at, created_at FROM review
         WHERE user_id = $1 OR id = ANY($2::uuid[]) OR id IN (SELECT review_id FROM held_leaver WHERE user_id = $1)
         ORDER BY created_at DESC LIMIT $3`, [id, reviewIds, L])).rows;
-    const exceptions = (await c.query(
-      `SELECT id, kind, group_name, reason, owner, created_by, created_at, expires_at, revoked_at FROM membership_exception
-        WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2`, [id, L])).rows;
+    const exceptions = await listExceptions(c, { userId: id, limit: L });
     const tokenIds = [...new Set(audit.map((a) => a.cause?.tokenId).filter((x): x is string => typeof x === "string" && isUuid(x)))];
     const tokens = new Map<string, string>((await c.query(`SELECT id, name FROM api_token WHERE id = ANY($1::uuid[])`, [tokenIds])).rows.map((r) => [r.id, r.name]));
     await c.query("COMMIT");
-    const num = (v: unknown) => (v === null || v === undefined ? null : Number(v));
     return {
       user: user ? {
         ...toSummary(user), managerId: user.manager_id, managerUserName: user.manager_user_name, startDate: user.start_date, endDate: user.end_date, createdAt: user.created_at,
       } : null,
       groups: groups.map((g) => ({ group: g.display_name, source: g.source, cause: g.cause, since: g.created_at })),
       changes: changes.map((r) => ({ id: Number(r.id), operation: r.operation, changed: r.changed, before: r.before, after: r.after, tokenName: r.token_name, source: r.source, requestId: r.request_id, at: r.created_at })),
-      events: events.map((r) => ({ id: Number(r.id), kind: r.kind, details: r.details, changeId: num(r.change_id), cause: r.cause, held: r.held, at: r.created_at })),
+      events: events.map((r) => ({ id: r.id, kind: r.kind, details: r.details, changeId: r.changeId, cause: r.cause, held: r.held, at: r.createdAt })),
       audit: audit.map((r) => ({ seq: Number(r.seq), kind: r.kind, groupName: r.group_name, app: r.app, cause: r.cause ?? {}, details: r.details, sealed: r.sealed, at: r.occurred_at })),
       accounts: accounts.map((r) => ({ app: r.app, userName: r.user_name, remoteId: r.remote_id, status: r.status, leaver: r.leaver, attempts: r.attempts, lastError: r.last_error, pendingSince: r.pending_since, deliveredAt: r.delivered_at, updatedAt: r.updated_at })),
-      deadLetters: dead.map((r) => ({ id: Number(r.id), app: r.app, code: r.code, request: r.request ?? {}, responseStatus: r.response_status, responseBody: r.response_body, message: r.message, attempts: r.attempts, at: r.created_at, replayedAt: r.replayed_at })),
-      slas: slas.map((r) => ({ id: Number(r.id), changeId: num(r.change_id), requestedAt: r.requested_at, completedAt: r.completed_at, appsTotal: r.apps_total, pendingApps: r.pending_apps })),
+      deadLetters: dead.map((r) => ({ id: r.id, app: r.app, code: r.code, request: r.request ?? {}, responseStatus: r.responseStatus, responseBody: r.responseBody, message: r.message, attempts: r.attempts, at: r.createdAt, replayedAt: r.replayedAt })),
+      slas: slas.map((r) => ({ id: r.id, changeId: r.changeId, requestedAt: r.requestedAt, completedAt: r.completedAt, appsTotal: r.appsTotal, pendingApps: r.pendingApps })),
       reviews: reviews.map((r) => ({ id: r.id, kind: r.kind, status: r.status, group: r.group_name, owner: r.owner, reason: r.reason, decidedBy: r.decided_by, decidedAt: r.decided_at, createdAt: r.created_at })),
-      exceptions: exceptions.map((r) => ({ id: r.id, kind: r.kind, group: r.group_name, reason: r.reason, owner: r.owner, createdBy: r.created_by, createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at })),
+      exceptions: exceptions.map((r) => ({ id: r.id, kind: r.kind, group: r.group, reason: r.reason, owner: r.owner, createdBy: r.createdBy, createdAt: r.createdAt, expiresAt: r.expiresAt, revokedAt: r.revokedAt })),
       tokens,
       truncated: [changes, events, dead, slas].some((x) => x.length === L) || audit.length === L * 2,
     };

@@ -13,18 +13,14 @@ import { badRequest, notFound } from "../shared/errors.ts";
 import { isUuid } from "../store/user-repository.ts";
 import { personRecords, resolvePerson, searchPeople } from "./people-repository.ts";
 import { buildProvisioningLog } from "./provisioning-log.ts";
+import { parseInteger } from "./audit-routes.ts";
 
 export interface PeopleRouterDeps { pool: pg.Pool }
 
 const MAX_PAGE = 200;
 const str = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : undefined);
 
-function intOf(name: string, v: unknown, min: number, max: number, dflt: number): number {
-  const s = str(v);
-  if (s === undefined) return dflt;
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw badRequest("invalidValue", `${name} must be an integer from ${min} to ${max}, got '${s}'`);
-  return Number(s);
-}
+const intOf = (name: string, v: unknown, min: number, max: number, dflt: number): number => parseInteger(name, str(v), min, max) ?? dflt;
 
 export function peopleRouter(d: PeopleRouterDeps): Router {
   const r = express.Router();

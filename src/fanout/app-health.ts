@@ -59,8 +59,7 @@ export class AppHealth {
     if (error.authFailure) {
       const r = await states.recordAuthFailure(pool, app, summary(error), clock.now(), startedAt, this.#firstProbeMs);
       if (r === "now") {
-        log.error({ app, code: "FANOUT_APP_AUTH_FAILING", status: error.status ?? null, reason: error.code },
-          `app '${app}' refuses the broker's credentials (${error.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
+        this.#logAuthFailing(app, error);
         await this.#scheduleProbe(app);
       }
       return r === "stale" ? "stale" : "quarantined";
@@ -138,9 +137,7 @@ export class AppHealth {
     } catch (e) {
       if (!(e instanceof AppHttpError)) throw e;
       const next = await states.deferProbe(pool, app, clock.now(), this.#firstProbeMs, settings.probeIntervalMs, summary(e), e.authFailure);
-      if (next.becameAuthFailing)
-        log.error({ app, code: "FANOUT_APP_AUTH_FAILING", status: e.status ?? null, reason: e.code },
-          `app '${app}' refuses the broker's credentials (${e.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
+      if (next.becameAuthFailing) this.#logAuthFailing(app, e);
       log.info({ app, code: e.code, nextProbe: next.probeAt }, "quarantined app still failing");
       await this.#scheduleProbe(app, next.probeAt.getTime() - clock.now().getTime());
       return "failing";
@@ -152,6 +149,12 @@ export class AppHealth {
     return async (payload) => {
       await this.probe((payload as ProbeJob).app);
     };
+  }
+
+  /** Once per auth-failing episode (stable code for alerting on logs). */
+  #logAuthFailing(app: string, error: AppHttpError): void {
+    this.d.log.error({ app, code: "FANOUT_APP_AUTH_FAILING", status: error.status ?? null, reason: error.code },
+      `app '${app}' refuses the broker's credentials (${error.code}); deliveries wait (none is dead-lettered) until it authenticates again`);
   }
 
   async #scheduleProbe(app: string, inMs = this.#firstProbeMs): Promise<void> {

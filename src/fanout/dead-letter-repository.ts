@@ -56,10 +56,12 @@ export async function insertDeadLetter(q: Q, d: DeadLetterInput, owner: string, 
   return Number(rows[0].id);
 }
 
-export async function listDeadLetters(q: Q, opts: { app?: string; open?: boolean; limit?: number } = {}): Promise<DeadLetter[]> {
+/** Newest first; `user`: only the deliveries of this user id (every app). */
+export async function listDeadLetters(q: Q, opts: { app?: string; user?: string; open?: boolean; limit?: number } = {}): Promise<DeadLetter[]> {
   const { rows } = await q.query(
-    `SELECT * FROM dead_letter WHERE ($1::text IS NULL OR app = $1) AND (NOT $2::boolean OR replayed_at IS NULL)
-      ORDER BY updated_at DESC, id DESC LIMIT $3`, [opts.app ?? null, opts.open ?? false, opts.limit ?? 100]);
+    `SELECT * FROM dead_letter WHERE ($1::text IS NULL OR app = $1) AND ($4::text IS NULL OR (kind = 'user' AND key = $4))
+        AND (NOT $2::boolean OR replayed_at IS NULL)
+      ORDER BY updated_at DESC, id DESC LIMIT $3`, [opts.app ?? null, opts.open ?? false, opts.limit ?? 100, opts.user ?? null]);
   return rows.map(toDeadLetter);
 }
 

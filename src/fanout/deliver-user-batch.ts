@@ -108,6 +108,6 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
       // A success ends a failure streak, or a quarantine that began while the batch ran (app-health.ts).
       if (success && !released && (gate.failures > 0 || r.appQuarantined)) released = (await ctx.health.recordSuccess(app, x.d.startedAt), true);
       await x.d.completed(r, x.result);
-    } else await x.d.complete(x.claim, x.desired, x.result, success && !released && gate.failures > 0);
+    } else if (await x.d.complete(x.claim, x.desired, x.result, success && !released && gate.failures > 0)) released = true;
   }
 }

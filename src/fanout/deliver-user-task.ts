@@ -93,7 +93,8 @@ export class UserDelivery {
       }
       const desired = desiredUser(runtime, claim.user, claim.groups, ctx.clock.now());
       if (desired.hash === account.deliveredHash && (desired.kind === "deprovision" || account.remoteId !== null)) {
-        return await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
+        await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
+        return;
       }
       const result = await this.deliver(account, desired);
       if (result instanceof Error) return await this.failed(claim, result);
@@ -140,8 +141,11 @@ export class UserDelivery {
     }
   }
 
-  /** Records the outcome; a success ends a failure streak (`streak`) or a quarantine begun meanwhile. */
-  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult, streak = false): Promise<void> {
+  /**
+   * Records the outcome; a success ends a failure streak (`streak`) or a quarantine begun meanwhile. True
+   * when it told app health so (a batch tells it once, not once per delivery).
+   */
+  async complete(claim: accounts.ClaimedUser, desired: DesiredUser, result: DeliveryResult | NoopResult, streak = false): Promise<boolean> {
     const { ctx, runtime, job } = this;
     const { completion, groupsAffected } = this.prepareCompletion(claim, desired, result);
     let done: accounts.CompletionResult;
@@ -158,10 +162,13 @@ export class UserDelivery {
       // unique (app, remote_id): the account the app matched already belongs to another broker user.
       const err = new AppHttpError({ app: job.app, method: "GET", path: "/Users", code: "FANOUT_AMBIGUOUS_MATCH",
         detail: `the app's account ${result.remoteId} is already linked to another user` });
-      return this.deadLetter(claim, err);
+      await this.deadLetter(claim, err);
+      return false;
     }
-    if (result.outcome !== "noop" && (streak || done.appQuarantined)) await ctx.health.recordSuccess(job.app, this.startedAt);
+    const success = result.outcome !== "noop" && (streak || done.appQuarantined === true);
+    if (success) await ctx.health.recordSuccess(job.app, this.startedAt);
     await this.completed(done, result);
+    return success;
   }
 
   /**

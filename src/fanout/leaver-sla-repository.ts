@@ -25,8 +25,9 @@ const toSla = (r: any): LeaverSla => ({
   appsTotal: r.apps_total, pendingApps: r.pending_apps,
 });
 
-export async function leaverSlasOfUser(q: Q, userId: string): Promise<LeaverSla[]> {
-  const { rows } = await q.query(`SELECT * FROM leaver_sla WHERE user_id = $1 ORDER BY id DESC`, [userId]);
+/** Newest first; at most `limit` when given. */
+export async function leaverSlasOfUser(q: Q, userId: string, limit?: number): Promise<LeaverSla[]> {
+  const { rows } = await q.query(`SELECT * FROM leaver_sla WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, [userId, limit ?? null]);
   return rows.map(toSla);
 }
 

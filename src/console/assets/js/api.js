@@ -51,3 +51,16 @@ export async function api(path, o = {}) {
   }
   return data;
 }
+
+/**
+ * The userNames of people listed by id (GET /people?ids=, at most 200 at once): pages that show events,
+ * audit rows or reviews name the people in them.
+ * @param {string[]} ids
+ * @returns {Promise<Map<string, string>>}
+ */
+export async function userNames(ids) {
+  /** @type {Map<string, string>} */
+  const names = new Map();
+  if (ids.length) for (const p of (await api("/people", { query: { ids: ids.slice(0, 200).join(","), limit: 200 } })).items) names.set(p.id, p.userName);
+  return names;
+}

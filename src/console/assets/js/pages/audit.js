@@ -2,7 +2,7 @@
 // Audit: the hash-chained log of entitlement changes with their causes, filtered by person, group, kind and
 // time, paged forward (the log reads in order; the default window is the last 24 hours); the chain's
 // verification status on top. GET /audit, POST /audit/verify.
-import { api } from "../api.js";
+import { api, userNames } from "../api.js";
 import { badge, causeChips, fields, h, link, pageHead, personRoute, table, when } from "../dom.js";
 
 const PAGE = 50;
@@ -32,9 +32,7 @@ export async function render(root, _arg, params) {
   const userId = await userIdOf(f.user);
   const page = await api("/audit", { query: { user: userId, group: f.group, kind: f.kind, from: isoOrEmpty(f.from), to: isoOrEmpty(f.to), after: f.after, limit: PAGE } });
   const ids = [...new Set(page.items.map((/** @type {any} */ e) => e.userId).filter((/** @type {string | null} */ x) => x && UUID.test(x)))];
-  /** @type {Map<string, string>} */
-  const names = new Map();
-  if (ids.length) for (const p of (await api("/people", { query: { ids: ids.join(","), limit: 200 } })).items) names.set(p.id, p.userName);
+  const names = await userNames(ids);
 
   const field = (/** @type {string} */ name, /** @type {string} */ label, /** @type {HTMLElement} */ input) => h("div", { class: "field" }, h("label", { for: `audit-${name}` }, label), input);
   const inputs = {

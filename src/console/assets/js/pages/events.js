@@ -1,7 +1,7 @@
 // @ts-check
 // Events: lifecycle events (joiner, mover, leaver, leave, return, rehire, conversion, guard release…), newest
 // first, filtered by person and paged back in time. GET /events?user=&limit=&before=.
-import { api } from "../api.js";
+import { api, userNames } from "../api.js";
 import { badge, fields, h, link, pageHead, personRoute, table, when } from "../dom.js";
 
 const PAGE = 50;
@@ -12,9 +12,7 @@ export async function render(root, _arg, params) {
   const before = params.get("before") ?? "";
   const { items } = await api("/events", { query: { user, limit: PAGE, before } });
   const ids = [...new Set(items.map((/** @type {any} */ e) => e.userId))];
-  /** @type {Map<string, string>} */
-  const names = new Map();
-  if (ids.length) for (const p of (await api("/people", { query: { ids: ids.join(","), limit: 200 } })).items) names.set(p.id, p.userName);
+  const names = await userNames(ids);
   const input = /** @type {HTMLInputElement} */ (h("input", { id: "events-user", type: "search", value: user, placeholder: "userName or id", size: "32" }));
   const go = (/** @type {Record<string, string>} */ q) => { location.hash = `#/events?${new URLSearchParams(Object.entries(q).filter(([, v]) => v))}`; };
   root.replaceChildren(

@@ -3,7 +3,7 @@
 // move, contractors without end date, service accounts without (or losing) an owner, mass-deprovision holds.
 // Approve and Deny ask for a reason (recorded in the audit log) in a dialog; the list updates in place.
 // GET /reviews?status=&kind=, POST /reviews/{id}/approve|deny {reason}, GET /people?ids= (names).
-import { api } from "../api.js";
+import { api, userNames } from "../api.js";
 import { askReason } from "../dialog.js";
 import { badge, flash, h, link, pageHead, personRoute, table, when } from "../dom.js";
 
@@ -46,9 +46,7 @@ export async function render(root, _arg, params) {
   const refresh = async () => {
     const { items } = await api("/reviews", { query: { status, kind, limit: 500 } });
     const missing = [...new Set(items.filter((/** @type {any} */ r) => r.userId && !r.payload?.userName && !r.payload?.serviceAccount).map((/** @type {any} */ r) => r.userId))];
-    /** @type {Map<string, string>} */
-    const names = new Map();
-    if (missing.length) for (const p of (await api("/people", { query: { ids: missing.slice(0, 200).join(","), limit: 200 } })).items) names.set(p.id, p.userName);
+    const names = await userNames(missing);
     count.textContent = `${items.length} ${status}${kind ? ` ${kind}` : ""} item(s).`;
     holder.replaceChildren(table(
       ["Opened", "Kind", "User", "Group", "Reason", "Owner", status === "pending" ? "Decision" : "Decided"],
