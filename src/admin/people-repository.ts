@@ -5,6 +5,7 @@
 import type pg from "pg";
 import { isUuid } from "../store/user-repository.ts";
 import { mapDbError } from "../store/database.ts";
+import { identifierKey } from "../scim/identifier.ts";
 import { listEvents } from "../lifecycle/event-store.ts";
 import { listExceptions } from "../lifecycle/exception-store.ts";
 import { listDeadLetters } from "../fanout/dead-letter-repository.ts";
@@ -22,7 +23,8 @@ export interface PersonSummary {
   lifecycleStatus: string | null; updatedAt: Date;
 }
 
-const likePrefix = (s: string) => `${s.toLowerCase().replace(/[\\%_]/g, "\\$&")}%`;
+// Names and e-mails compare by their identifier keys (docs/identifiers.md), as SCIM filters do.
+const likePrefix = (s: string) => `${identifierKey(s).replace(/[\\%_]/g, "\\$&")}%`;
 const PRIMARY_EMAIL = `(SELECT e->>'value' FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.data->'emails') = 'array' THEN u.data->'emails' ELSE '[]'::jsonb END) e
    ORDER BY (e->>'primary') = 'true' DESC NULLS LAST LIMIT 1)`;
 
@@ -46,8 +48,7 @@ export async function searchPeople(q: Q, f: { query?: string; ids?: string[]; li
          FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id
         WHERE ($5::uuid[] IS NULL OR u.id = ANY($5::uuid[]))
           AND ($1::text IS NULL OR u.user_name_key LIKE $2 ESCAPE '\\' OR u.employee_number = $1
-           OR EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(u.data->'emails') = 'array' THEN u.data->'emails' ELSE '[]'::jsonb END) e
-                       WHERE lower(e->>'value') LIKE $2 ESCAPE '\\'))
+           OR EXISTS (SELECT 1 FROM unnest(u.email_keys) k WHERE k LIKE $2 ESCAPE '\\'))
         ORDER BY u.user_name_key LIMIT $3 OFFSET $4`,
       [query, query ? likePrefix(query) : null, f.limit, f.offset, f.ids ?? null]);
     const total = rows.length ? Number(rows[0].total_) : f.offset === 0 ? 0 : (await searchPeople(q, { ...f, limit: 1, offset: 0 })).total;
@@ -60,10 +61,10 @@ export async function resolvePerson(q: Q, ref: string): Promise<string | null> {
   try {
     if (isUuid(ref)) return ref.toLowerCase();
     const { rows } = await q.query(
-      `SELECT id::text FROM scim_user WHERE user_name_key = lower($1)
+      `SELECT id::text FROM scim_user WHERE user_name_key = $2
        UNION ALL SELECT user_id::text FROM app_account WHERE lower(user_name) = lower($1)
        UNION ALL SELECT user_id::text FROM leaver_sla WHERE lower(user_name) = lower($1)
-       LIMIT 1`, [ref]);
+       LIMIT 1`, [ref, identifierKey(ref)]);
     return rows[0]?.id ?? null;
   } catch (e) { mapDbError(e); }
 }

@@ -22,6 +22,7 @@ import { etagOf, settleActive, toColumns, validateUser, type UserRow } from "../
 import { ENTERPRISE_SCHEMA, PATCH_OP } from "../scim/schemas.ts";
 import type { UserService } from "../scim/user-service.ts";
 import type { WriteContext } from "../scim/write-context.ts";
+import { identifierKey } from "../scim/identifier.ts";
 import { defaultMapping, planHeader, rowToPatch, RowError, type HeaderPlan, type ImportMapping, type RowPatch } from "./csv-mapping.ts";
 import { mergeRow } from "./row-merge.ts";
 import { managerCandidates, userNameOwners, usersByEmployeeNumber, type PersonRef } from "./import-repository.ts";
@@ -163,11 +164,11 @@ class ImportRun {
         continue;
       }
       const dupNumber = this.numbers.get(patch.employeeNumber);
-      const dupName = this.userNames.get(patch.userName.toLowerCase());
+      const dupName = this.userNames.get(identifierKey(patch.userName));
       if (dupNumber !== undefined) { this.reject(r.line, `employeeNumber '${patch.employeeNumber}' already appears on line ${dupNumber}`); continue; }
       if (dupName !== undefined) { this.reject(r.line, `userName '${patch.userName}' already appears on line ${dupName}`); continue; }
       this.numbers.set(patch.employeeNumber, r.line);
-      this.userNames.set(patch.userName.toLowerCase(), r.line);
+      this.userNames.set(identifierKey(patch.userName), r.line);
       parsed.push({ line: r.line, patch });
     }
     const refs = [...new Set(parsed.map((p) => p.patch.manager).filter((m): m is string => !!m))];
@@ -184,10 +185,10 @@ class ImportRun {
       let settle!: (id: string | null) => void;
       const entry = { index, id: new Promise<string | null>((r) => { settle = r; }), settle: (id: string | null) => settle(id) };
       written.set(p.patch.employeeNumber, entry);
-      if (!written.has(p.patch.userName.toLowerCase())) written.set(p.patch.userName.toLowerCase(), entry);
+      if (!written.has(identifierKey(p.patch.userName))) written.set(identifierKey(p.patch.userName), entry);
     });
     const earlier = (ref: string | null | undefined, index: number) => {
-      const w = ref ? written.get(ref) ?? written.get(ref.toLowerCase()) : undefined;
+      const w = ref ? written.get(ref) ?? written.get(identifierKey(ref)) : undefined;
       return w && w.index < index ? w.id : undefined;
     };
     let next = 0;
@@ -218,7 +219,7 @@ class ImportRun {
     let managerId = resolveManager(patch.manager, managers);
     if (managerId === undefined && managerRow && !this.o.dryRun) managerId = (await managerRow) ?? undefined;
     let before = matches[0] ?? null;
-    const owner = owners.get(patch.userName.toLowerCase());
+    const owner = owners.get(identifierKey(patch.userName));
     if (this.o.dryRun && owner !== undefined && owner !== before?.id) throw new RowError(`userName '${patch.userName}' is already taken`);
     let outcome: Outcome;
     for (let attempt = 0; ; attempt++) {
@@ -254,7 +255,7 @@ class ImportRun {
     if (!this.deferred.length) return;
     const missing = (ref: string) => `manager '${ref}' is not an employeeNumber or userName of source '${this.o.source}'; the row was imported without it`;
     if (this.o.dryRun) {
-      for (const x of this.deferred) if (!this.numbers.has(x.ref) && !this.userNames.has(x.ref.toLowerCase())) this.reject(x.line, missing(x.ref), false);
+      for (const x of this.deferred) if (!this.numbers.has(x.ref) && !this.userNames.has(identifierKey(x.ref))) this.reject(x.line, missing(x.ref), false);
       return;
     }
     for (let i = 0; i < this.deferred.length; i += 500) {
@@ -287,5 +288,5 @@ function unchanged(body: Record<string, unknown>, before: UserRow): boolean {
 function resolveManager(ref: string | null | undefined, candidates: PersonRef[]): string | null | undefined {
   if (ref === undefined) return undefined;
   if (ref === null) return null;
-  return (candidates.find((c) => c.employeeNumber === ref) ?? candidates.find((c) => c.userNameKey === ref.toLowerCase()))?.id;
+  return (candidates.find((c) => c.employeeNumber === ref) ?? candidates.find((c) => c.userNameKey === identifierKey(ref)))?.id;
 }

@@ -4,6 +4,7 @@ import type pg from "pg";
 import { USER_COLUMNS, rowToUser } from "../store/user-repository.ts";
 import { mapDbError } from "../store/database.ts";
 import type { UserRow } from "../scim/user-resource.ts";
+import { identifierKey } from "../scim/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -20,14 +21,14 @@ export async function usersByEmployeeNumber(q: Q, source: string, numbers: strin
 
 export interface PersonRef { id: string; employeeNumber: string | null; userNameKey: string }
 
-/** Users of the source a manager cell can name: by employeeNumber or by userName (case-insensitive). */
+/** Users of the source a manager cell can name: by employeeNumber or by userName (its identifier key, docs/identifiers.md). */
 export async function managerCandidates(q: Q, source: string, refs: string[]): Promise<PersonRef[]> {
   if (!refs.length) return [];
   try {
     const { rows } = await q.query(
       `SELECT id, employee_number, user_name_key FROM scim_user
         WHERE source = $1 AND (employee_number = ANY($2::text[]) OR user_name_key = ANY($3::text[]))`,
-      [source, refs, refs.map((r) => r.toLowerCase())]);
+      [source, refs, refs.map(identifierKey)]);
     return rows.map((r) => ({ id: r.id, employeeNumber: r.employee_number, userNameKey: r.user_name_key }));
   } catch (e) { mapDbError(e); }
 }
@@ -36,7 +37,7 @@ export async function managerCandidates(q: Q, source: string, refs: string[]): P
 export async function userNameOwners(q: Q, userNames: string[]): Promise<Map<string, string>> {
   if (!userNames.length) return new Map();
   try {
-    const { rows } = await q.query(`SELECT id, user_name_key FROM scim_user WHERE user_name_key = ANY($1::text[])`, [userNames.map((u) => u.toLowerCase())]);
+    const { rows } = await q.query(`SELECT id, user_name_key FROM scim_user WHERE user_name_key = ANY($1::text[])`, [userNames.map(identifierKey)]);
     return new Map(rows.map((r) => [r.user_name_key as string, r.id as string]));
   } catch (e) { mapDbError(e); }
 }

@@ -62,6 +62,15 @@ describe("console: HTTP, people search and the provisioning log", function () {
     expect((await get("/people", { ids: "not-an-id" })).status).to.equal(400);
   });
 
+  it("when people are searched or opened by a spelling of their name that only the identifier key equates (ß, fullwidth), then they are found", async () => {
+    const u = await b.create({ userName: "straße@example.com" });
+    await b.scim.patch(`/Users/${u.id}`, [{ op: "replace", path: "emails", value: [{ value: "Grüße@Corp.example", type: "work" }] }]).expect(200);
+    expect((await get("/people", { q: "STRASSE" }).expect(200)).body.items.map((p: any) => p.id)).to.deep.equal([u.id]);
+    expect((await get("/people", { q: "ＳＴＲＡßE@" }).expect(200)).body.items.map((p: any) => p.id)).to.deep.equal([u.id]);
+    expect((await get("/people", { q: "GRÜSSE@corp" }).expect(200)).body.items.map((p: any) => p.id)).to.deep.equal([u.id]);
+    expect((await get(`/people/${encodeURIComponent("STRASSE@example.com")}/log`).expect(200)).body.person.id).to.equal(u.id);
+  });
+
   it("when a person's log is read, then HR changes, lifecycle events and entitlement changes come in time order with their causes — also after deletion", async () => {
     const u = await b.create({ userName: "mover@example.com", department: "Sales" });
     b.clock.advance(60_000);

@@ -124,6 +124,18 @@ describe("CSV import: admin API", function () {
     expect((await user("mo@example.com")).manager_id).to.equal(null);
   });
 
+  it("when userNames are spelled differently but share an identifier key (ß, fullwidth), then they are one person: a duplicate row, a manager reference", async () => {
+    const byName = async (userName: string) => (await b.db.query(`SELECT id, manager_id FROM scim_user WHERE user_name = $1`, [userName])).rows[0];
+    const first = await post([HEADER,
+      "K1,straße@example.com,Kai,Straße,,Sales,,Employee,active,,,,,",
+      "K2,ＳＴＲＡＳＳＥ@example.com,Kim,Strasse,,Sales,,Employee,active,,,,,"].join("\n")).expect(200);
+    expect(first.body).to.include({ created: 1, rejected: 1 });
+    expect(first.body.errors).to.deep.equal([{ line: 3, message: "userName 'ＳＴＲＡＳＳＥ@example.com' already appears on line 2" }]);
+    const second = await post([HEADER, "K3,kit@example.com,Kit,Cole,,Sales,,Employee,active,,,STRASSE@example.com,,"].join("\n")).expect(200);
+    expect(second.body).to.deep.equal({ created: 1, updated: 0, unchanged: 0, rejected: 0, errors: [] });
+    expect((await byName("kit@example.com")).manager_id).to.equal((await byName("straße@example.com")).id);
+  });
+
   it("when a mapping renames columns, adds attributes, translates statuses and reads day-first dates, then rows are read through it", async () => {
     const mapping = [
       "columns: { employeeNumber: Employee ID, userName: Work Email, employmentStatus: Status, startDate: Hire Date }",
