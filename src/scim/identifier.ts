@@ -30,9 +30,16 @@ import { badRequest } from "../shared/errors.ts";
 
 const SOFT_DOTTED_DOT = /(\p{Soft_Dotted}\p{Mn}*?)\u0307/gu;
 
+const fold = (v: string) => v.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC").replace(SOFT_DOTTED_DOT, "$1");
+
 /** The normalised key of an identifier (see the file comment). Total: never throws. */
 export function identifierKey(value: string): string {
-  return value.normalize("NFKC").toUpperCase().toLowerCase().normalize("NFKC").replace(SOFT_DOTTED_DOT, "$1");
+  // One upper/lower pass is not always the full case fold: capital sharp s (U+1E9E) upper-cases to itself
+  // and lower-cases to ß, whose fold is "ss" (CaseFolding.txt). Folding again until nothing changes makes
+  // the key a normal form (key(key(x)) = key(x)); a second pass is the most any character needs.
+  let key = fold(value);
+  for (let i = 0, next = fold(key); next !== key && i < 3; i++, next = fold(key)) key = next;
+  return key;
 }
 
 /**

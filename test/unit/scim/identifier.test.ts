@@ -17,6 +17,10 @@ describe("identifiers (docs/identifiers.md)", () => {
     expect(identifierKey("jose")).to.not.equal(identifierKey("josé"));
     expect(identifierKey("ace")).to.not.equal(identifierKey("асе")); // Cyrillic: a whole-script look-alike is another identifier
   });
+  it("when a name holds the capital sharp s, then it folds fully to ss (found by the property below)", () => {
+    expect(identifierKey("ẞ")).to.equal("ss");
+    expect(identifierKey("STRAẞE")).to.equal(identifierKey("straße")).and.to.equal(identifierKey("STRASSE"));
+  });
   it("when any string is keyed twice, then the key does not change (the key is a normal form)", () => {
     fc.assert(fc.property(fc.string({ unit: "grapheme", maxLength: 12 }), (s) => identifierKey(identifierKey(s)) === identifierKey(s)), { numRuns: 400 });
     fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 12 }), (s) => identifierKey(identifierKey(s)) === identifierKey(s)), { numRuns: 400 });
