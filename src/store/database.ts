@@ -43,19 +43,31 @@ export function mapDbError(e: unknown): never {
   throw e;
 }
 
-/** Runs fn in a transaction on one pooled client. */
+/** PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back as a whole. */
+const TRANSIENT = new Set(["40P01", "40001"]);
+const ATTEMPTS = 3;
+
+/**
+ * Runs fn in a transaction on one pooled client. A transaction PostgreSQL aborted as a deadlock victim or for
+ * a serialization failure is run again (at most three times in all), as PostgreSQL's documentation asks of
+ * applications (§13.4, "Serialization Failure Handling"): nothing of it was written, so a client never sees
+ * a 500 for two writers crossing. fn must therefore do nothing outside the database that it cannot repeat.
+ */
 export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  let client: pg.PoolClient;
-  try { client = await pool.connect(); } catch (e) { mapDbError(e); }
-  try {
-    await client.query("BEGIN");
-    const out = await fn(client);
-    await client.query("COMMIT");
-    return out;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    mapDbError(e);
-  } finally {
-    client.release();
+  for (let attempt = 1; ; attempt++) {
+    let client: pg.PoolClient;
+    try { client = await pool.connect(); } catch (e) { mapDbError(e); }
+    try {
+      await client.query("BEGIN");
+      const out = await fn(client);
+      await client.query("COMMIT");
+      return out;
+    } catch (e) {
+      await client.query("ROLLBACK").catch(() => {});
+      if (attempt < ATTEMPTS && TRANSIENT.has((e as { code?: string })?.code ?? "")) continue;
+      mapDbError(e);
+    } finally {
+      client.release();
+    }
   }
 }
