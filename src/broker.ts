@@ -14,7 +14,7 @@ import { declareSchemas } from "./scim/schemas.ts";
 import { scimRouter } from "./http/scim-router.ts";
 import { createApp } from "./http/app.ts";
 import { createMetrics } from "./http/metrics.ts";
-import { systemClock, type Clock } from "./shared/clock.ts";
+import { systemClock, type Clock } from "./domain/clock.ts";
 import { createLogger, type Logger } from "./shared/logger.ts";
 import type { ChangeHooks } from "./scim/write-context.ts";
 import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.ts";
@@ -95,7 +95,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const startSteps = async () => {
     if (!jobs && config.workers && Object.keys(tasks).length) {
       // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
-      // of the process it replaces (src/fanout/process-registry.ts).
+      // of the process it replaces (src/fanout/delivery/process-registry.ts).
       await fanoutLayer.processes.start();
       if (stopping) return;
       jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });

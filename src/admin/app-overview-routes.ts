@@ -5,7 +5,7 @@
 import express, { type Router } from "express";
 import type pg from "pg";
 import { badRequest } from "../shared/errors.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { appOverview } from "./app-overview-repository.ts";
 
 export function appOverviewRouter(d: { pool: pg.Pool; clock: Clock }): Router {

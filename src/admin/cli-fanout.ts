@@ -2,14 +2,14 @@
 // thin commands over the fan-out's use cases (src/fanout/fanout-service.ts), the same ones the admin API
 // calls. The broker is built through the one composition root (broker.ts) without listening or workers,
 // on the server's database, and WITHOUT the operator's environment: app credentials are `${VAR}`
-// references that only the server resolves (src/fanout/auth.ts). So reading commands show the recorded
+// references that only the server resolves (src/fanout/client/app-auth.ts). So reading commands show the recorded
 // policy and the server's state, never a config built from the shell; whatever must talk to an app
 // (`test`, `reconcile`) is queued for the running server's workers and its result awaited, as is work at
 // scale (replay, enable, --fix).
 import type { Command } from "commander";
 import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
-import type { DriftReport } from "../fanout/reconcile.ts";
+import type { DriftReport } from "../fanout/reconcile/reconcile.ts";
 
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 

@@ -5,11 +5,11 @@
 import type pg from "pg";
 import { isUuid } from "../store/user-repository.ts";
 import { mapDbError } from "../store/database.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 import { listEvents } from "../lifecycle/event-store.ts";
 import { listExceptions } from "../lifecycle/exception-store.ts";
-import { listDeadLetters } from "../fanout/dead-letter-repository.ts";
-import { leaverSlasOfUser } from "../fanout/leaver-sla-repository.ts";
+import { listDeadLetters } from "../fanout/delivery/dead-letter-repository.ts";
+import { leaverSlasOfUser } from "../fanout/delivery/leaver-sla-repository.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -15,7 +15,7 @@ import { forbidden, unauthorized } from "../shared/errors.ts";
 import { isUnavailable } from "../store/database.ts";
 import { dbUnavailable } from "../shared/errors.ts";
 import { RequestRateLimiter } from "./request-rate-limit.ts";
-import { systemClock, type Clock } from "../shared/clock.ts";
+import { systemClock, type Clock } from "../domain/clock.ts";
 
 export interface Principal { tokenId: string; name: string; scopes: Scope[]; source: string | null; rateLimit: number | null }
 

@@ -6,7 +6,7 @@
 // the whole algorithm is the dozen lines below. Buckets live in process memory: with N broker processes
 // behind a load balancer a token gets up to N × its rate, which is what an abuse guard needs (the limit
 // protects the process it runs in); a cluster-wide quota would cost a database round trip per request.
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { DomainError } from "../shared/errors.ts";
 
 /** 429, with the seconds a client should wait (RFC 6585 §4, Retry-After per RFC 9110 §10.2.3). */

@@ -38,7 +38,7 @@ const envSchema = z.object({
   BROKER_FANOUT_BACKOFF_BASE: duration.default(1000),
   BROKER_FANOUT_BACKOFF_MAX: duration.default(600_000),
   BROKER_FANOUT_QUARANTINE_AFTER: z.coerce.number().int().min(1).default(8),
-  BROKER_FANOUT_PROBE_INTERVAL: duration.default(5_000), // cap of the probe backoff (from ~1 s, doubling), src/fanout/app-health.ts
+  BROKER_FANOUT_PROBE_INTERVAL: duration.default(5_000), // cap of the probe backoff (from ~1 s, doubling), src/fanout/apps/app-health.ts
   BROKER_FANOUT_RECONCILE_INTERVAL: duration.or(z.literal("off").transform(() => 0)).default(86_400_000),
   BROKER_FANOUT_SWEEP_INTERVAL: duration.default(5000),
   BROKER_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),

@@ -3,23 +3,23 @@
 // with the leaver SLA. Plain objects out; secrets never (app configs are redacted).
 import type pg from "pg";
 import { notFound, badRequest, conflict } from "../shared/errors.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { withTransaction } from "../store/database.ts";
 import { isUuid } from "../store/user-repository.ts";
-import { redactAppConfig } from "./app-config.ts";
-import { AppHttpError } from "./app-http-error.ts";
-import type { AppRegistry, AppRuntime } from "./app-registry.ts";
-import type { AppHealth } from "./app-health.ts";
-import * as accounts from "./account-repository.ts";
-import * as states from "./app-state-repository.ts";
-import { groupsOfApp } from "./app-group-repository.ts";
-import { listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./dead-letter-repository.ts";
-import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, TEST_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
-import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./leaver-sla-repository.ts";
-import { reconcileApp, type DriftReport } from "./reconcile.ts";
+import { redactAppConfig } from "../domain/app-config.ts";
+import { AppHttpError } from "./client/app-http-error.ts";
+import type { AppRegistry, AppRuntime } from "./apps/app-registry.ts";
+import type { AppHealth } from "./apps/app-health.ts";
+import * as accounts from "./delivery/account-repository.ts";
+import * as states from "./apps/app-state-repository.ts";
+import { groupsOfApp } from "./delivery/app-group-repository.ts";
+import { listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./delivery/dead-letter-repository.ts";
+import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, TEST_TASK, type ReconcileJob, type TestJob } from "../jobs/fanout-jobs.ts";
+import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./delivery/leaver-sla-repository.ts";
+import { reconcileApp, type DriftReport } from "./reconcile/reconcile.ts";
 import { addJob } from "../jobs/job-queue.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 
 export type ReconcileFix = DriftReport["fix"];
 

@@ -10,27 +10,27 @@ import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { FanoutSettings } from "../config/config.ts";
 import type { FanoutPort } from "../lifecycle/fanout-port.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { addJob } from "../jobs/job-queue.ts";
-import type { AppConfig } from "./app-config.ts";
-import { AppHealth } from "./app-health.ts";
-import { AppRegistry } from "./app-registry.ts";
-import { missingCredentials } from "./auth.ts";
-import { ensureAppStates } from "./app-state-repository.ts";
-import { groupSyncTask } from "./deliver-group-task.ts";
-import { userDeliveryTask } from "./deliver-user-task.ts";
-import type { FanoutContext } from "./fanout-context.ts";
-import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "./fanout-jobs.ts";
+import type { AppConfig } from "../domain/app-config.ts";
+import { AppHealth } from "./apps/app-health.ts";
+import { AppRegistry } from "./apps/app-registry.ts";
+import { missingCredentials } from "./client/app-auth.ts";
+import { ensureAppStates } from "./apps/app-state-repository.ts";
+import { groupSyncTask } from "./delivery/group-task.ts";
+import { userDeliveryTask } from "./delivery/user-task.ts";
+import type { FanoutContext } from "./delivery/fanout-context.ts";
+import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "../jobs/fanout-jobs.ts";
 
 /** An owed delivery without a job for this long is enqueued again (enqueueOrphans). */
 const ORPHAN_STALE_MS = 5 * 60_000;
-import { createFanoutMetrics } from "./fanout-metrics.ts";
+import { createFanoutMetrics } from "./delivery/fanout-metrics.ts";
 import { FanoutService } from "./fanout-service.ts";
-import { FanoutOutbox } from "./outbox.ts";
-import { ProcessRegistry } from "./process-registry.ts";
-import { SecretBox } from "./secret-box.ts";
-import { TokenVault } from "./token-vault.ts";
+import { FanoutOutbox } from "./delivery/outbox.ts";
+import { ProcessRegistry } from "./delivery/process-registry.ts";
+import { SecretBox } from "./apps/secret-box.ts";
+import { TokenVault } from "./apps/token-vault.ts";
 
 export interface FanoutOptions {
   pool: pg.Pool;

@@ -1,7 +1,8 @@
 // createApp(deps): the express application, with no I/O of its own — the composition root (main.ts)
 // and the tests hand it its dependencies.
 import express, { type Express, type RequestHandler, type Router } from "express";
-import { errorBody, sendScim } from "./scim-response.ts";
+import { sendScim } from "./scim-response.ts";
+import { errorBody } from "../scim/response-bodies.ts";
 import { badRequest } from "../shared/errors.ts";
 import { randomUUID } from "node:crypto";
 import { errorHandler, notFoundHandler } from "./error-handler.ts";

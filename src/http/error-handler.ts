@@ -8,7 +8,8 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from "express";
 import { DomainError, dbUnavailable } from "../shared/errors.ts";
 import { isUnavailable } from "../store/database.ts";
-import { errorBody, sendScim } from "./scim-response.ts";
+import { sendScim } from "./scim-response.ts";
+import { errorBody } from "../scim/response-bodies.ts";
 import type { Logger } from "../shared/logger.ts";
 
 export function toDomainError(err: any): DomainError {

@@ -18,14 +18,15 @@ import type pg from "pg";
 import { parse, CsvError, type Info } from "csv-parse";
 import { DomainError } from "../shared/errors.ts";
 import { normaliseUserBody } from "../scim/dialect.ts";
-import { etagOf, settleActive, toColumns, validateUser, type UserRow } from "../scim/user-resource.ts";
+import { etagOf, settleActive, toColumns, validateUser } from "../scim/user-resource.ts";
 import { ENTERPRISE_SCHEMA, PATCH_OP } from "../scim/schemas.ts";
 import type { UserService } from "../scim/user-service.ts";
 import type { WriteContext } from "../scim/write-context.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 import { defaultMapping, planHeader, rowToPatch, RowError, type HeaderPlan, type ImportMapping, type RowPatch } from "./csv-mapping.ts";
 import { mergeRow } from "./row-merge.ts";
 import { managerCandidates, userNameOwners, usersByEmployeeNumber, type PersonRef } from "./import-repository.ts";
+import type { UserRow } from "../store/rows.ts";
 
 export interface ImportSummary {
   created: number; updated: number; unchanged: number; rejected: number;

@@ -3,8 +3,8 @@
 import type pg from "pg";
 import { USER_COLUMNS, rowToUser } from "../store/user-repository.ts";
 import { mapDbError } from "../store/database.ts";
-import type { UserRow } from "../scim/user-resource.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
+import type { UserRow } from "../store/rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -17,7 +17,7 @@ import { compileFilter } from "../scim/filter-sql.ts";
 import { desiredMemberships } from "../rules/evaluate.ts";
 import { applyDiff, diffMemberships, type MembershipDiff } from "../rules/diff.ts";
 import type { Policy, PolicyGroup } from "../rules/policy-loader.ts";
-import { userStatus } from "./classify.ts";
+import { userStatus } from "../domain/classify.ts";
 import { asEngineException, openExceptionsOf } from "./exception-store.ts";
 import { frozenUsers } from "./event-store.ts";
 import { groupIdsByName, membershipsOfUsers, type MemberRow } from "./membership-store.ts";

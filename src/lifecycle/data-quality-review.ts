@@ -8,7 +8,7 @@
 import type pg from "pg";
 import { findUser, setUserActive } from "../store/user-repository.ts";
 import { toColumns } from "../scim/user-resource.ts";
-import { userStatus } from "./classify.ts";
+import { userStatus } from "../domain/classify.ts";
 import { AuditTrail } from "./audit-trail.ts";
 import { deleteHold, holdOfReview, setHoldState } from "./data-quality-store.ts";
 import type { ReviewRow } from "./review-store.ts";

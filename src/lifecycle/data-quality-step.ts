@@ -13,11 +13,11 @@
 // guard, not this step, decides whether a leaver waits).
 import type pg from "pg";
 import { Counter, type Registry } from "prom-client";
-import type { UserResource, UserRow } from "../scim/user-resource.ts";
+import type { UserResource } from "../scim/user-resource.ts";
 import { setUserActive } from "../store/user-repository.ts";
 import { snapshotOfResource } from "../rules/evaluate.ts";
 import type { Policy } from "../rules/policy-loader.ts";
-import { userStatus, type LifecycleEvent } from "./classify.ts";
+import { userStatus, type LifecycleEvent } from "../domain/classify.ts";
 import {
   concernedGroups, detectSignals, isReactivation, needsIdentityFacts, planShield, shieldConfig, withoutRuleGrants,
   SIGNALS, type Signal, type SignalName,
@@ -27,6 +27,7 @@ import { decideReview, requestReview } from "./review-store.ts";
 import type { AuditTrail } from "./audit-trail.ts";
 import type { EventInput, LifecycleTrigger, StoredState } from "./event-store.ts";
 import type { MembershipDiff } from "../rules/diff.ts";
+import type { UserRow } from "../store/rows.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 

@@ -4,7 +4,7 @@
 import type pg from "pg";
 import type { UserResource } from "../scim/user-resource.ts";
 import { isUuid } from "../store/user-repository.ts";
-import { userStatus } from "./classify.ts";
+import { userStatus } from "../domain/classify.ts";
 import type { HoldKind, IdentityFacts } from "./data-quality.ts";
 
 type Q = Pick<pg.PoolClient, "query">;

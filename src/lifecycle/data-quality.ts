@@ -22,7 +22,7 @@
 //                                  or its manager is unknown or has left
 //
 // With `action: flag` signals are recorded and counted, and nothing is held.
-import { userStatus, type LifecycleEvent, type UserSnapshot } from "./classify.ts";
+import { userStatus, type LifecycleEvent, type UserSnapshot } from "../domain/classify.ts";
 import type { MembershipDiff } from "../rules/diff.ts";
 import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig, type KnownValueAttribute } from "../rules/data-quality-config.ts";
 

@@ -5,7 +5,7 @@ import type pg from "pg";
 import { withTransaction } from "../store/database.ts";
 import { findUser } from "../store/user-repository.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { policyGroup } from "../rules/policy-loader.ts";
 import type { ExceptionKind } from "../rules/evaluate.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";

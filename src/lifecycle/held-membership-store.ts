@@ -1,7 +1,7 @@
 // SQL for held_membership: the broker memberships of a leaver that HR deleted (SCIM DELETE) while the
 // mass-deprovision guard holds it. The user row goes as HR asked (RFC 7644 §3.6: later requests answer
 // 404) and its group_member rows with it; their copies here keep the entitlement — the apps' group syncs
-// count them as members (src/fanout/app-group-repository.ts memberSets) — until the review is approved.
+// count them as members (src/fanout/delivery/app-group-repository.ts memberSets) — until the review is approved.
 import type pg from "pg";
 
 type Q = Pick<pg.PoolClient, "query">;

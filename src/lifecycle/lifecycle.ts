@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import type { TaskList } from "graphile-worker";
 import type { Registry } from "prom-client";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { noFanout, type FanoutPort } from "./fanout-port.ts";
 import { PolicyHolder } from "./policy-holder.ts";

@@ -10,11 +10,11 @@
 // The window has no upper bound on purpose: each request reads the clock before it queues for the lock, so a
 // leaver that took the lock (and committed) first may carry a later instant than this one — it still counts.
 import type pg from "pg";
-import { massDeprovisionDecision, type MassDeprovisionConfig, type MassDeprovisionDecision } from "./guard.ts";
-import type { UserRow } from "../scim/user-resource.ts";
+import { massDeprovisionDecision, type MassDeprovisionConfig, type MassDeprovisionDecision } from "../domain/mass-deprovision-guard.ts";
 import { LOCKS } from "./policy-holder.ts";
 import { insertHeld, requestReview } from "./review-store.ts";
 import type { AuditTrail } from "./audit-trail.ts";
+import type { UserRow } from "../store/rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -4,7 +4,7 @@
 import type pg from "pg";
 import type { CurrentMembership, MembershipCause, MembershipSource } from "../rules/diff.ts";
 import { GROUP_SCHEMA } from "../scim/schemas.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -14,7 +14,7 @@
 import type pg from "pg";
 import { withTransaction } from "../store/database.ts";
 import { addMembers, removeMembers } from "../store/group-repository.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import type { Policy } from "../rules/policy-loader.ts";
 import type { MembershipCause } from "../rules/diff.ts";
 import { PolicyHolder, LOCKS } from "./policy-holder.ts";

@@ -18,7 +18,7 @@
 // read the attributes a change record keeps (the HR and identity attributes of user-changes.ts), so a
 // condition on another attribute (emails, phoneNumbers) sees it absent; the identity-clash signal needs the
 // rest of the population and is not replayed.
-import { classifyChange, userStatus, type UserStatus } from "./classify.ts";
+import { classifyChange, userStatus, type UserStatus } from "../domain/classify.ts";
 import { detectSignals, planShield, shieldConfig, withoutRuleGrants, type DqSnapshot, type HoldKind } from "./data-quality.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, USER_SCHEMA } from "../scim/schemas.ts";
 import { applyDiff, classificationOf, diffMemberships, type CurrentMembership } from "../rules/diff.ts";

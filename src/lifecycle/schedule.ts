@@ -11,7 +11,7 @@
 import type pg from "pg";
 import { withTransaction } from "../store/database.ts";
 import { findUser } from "../store/user-repository.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
 import { deleteState, dueStates, getState } from "./event-store.ts";
 import { dueExpiries, markExpired } from "./exception-store.ts";

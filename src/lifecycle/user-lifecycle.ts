@@ -18,8 +18,7 @@
 // The work is proportional to the user: its rows and exceptions are read by user_id and conditions are
 // evaluated in memory (the population-wide SQL is for policy applies, policy-apply.ts).
 import type pg from "pg";
-import type { UserRow } from "../scim/user-resource.ts";
-import { classifyChange, effectiveDates, userStatus, type LifecycleEvent, type UserStatus } from "./classify.ts";
+import { classifyChange, effectiveDates, userStatus, type LifecycleEvent, type UserStatus } from "../domain/classify.ts";
 import { desiredMemberships } from "../rules/evaluate.ts";
 import { applyDiff, classificationOf, diffMemberships, type CurrentMembership, type MembershipDiff } from "../rules/diff.ts";
 import { policyGroup, type Policy } from "../rules/policy-loader.ts";
@@ -36,6 +35,7 @@ import { ensureManagedGroups, groupIdsByName, membershipsOf, relabelMembers, tou
 import { checkMassDeprovision, holdLeaver } from "./mass-deprovision.ts";
 import { holdingReview, parkMemberships } from "./held-membership-store.ts";
 import { dataQualityShield, shieldEventRows, withheldGrants, type ShieldContext } from "./data-quality-step.ts";
+import type { UserRow } from "../store/rows.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 

@@ -2,7 +2,7 @@
 import type pg from "pg";
 import { isUuid } from "../store/user-repository.ts";
 import { notFound } from "../shared/errors.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

@@ -17,7 +17,7 @@
 //    stops being portable or leaves the policy, or the rule matches again (then the marker is cleared).
 //    Role-bound (non-portable) rows go immediately; new standard groups come immediately; new privileged
 //    ones wait for review like any privileged grant.
-import type { LifecycleEvent, UserStatus } from "../lifecycle/classify.ts";
+import type { LifecycleEvent, UserStatus } from "../domain/classify.ts";
 import type { Desired, DesiredMemberships } from "./evaluate.ts";
 import { policyGroup, type Policy, type PolicyGroup } from "./policy-loader.ts";
 

@@ -3,7 +3,7 @@
 // policy, an answer or a log line. Hence:
 //   - only app credentials may reference the environment (apps[].auth.token | username | password |
 //     clientId | clientSecret); the policy keeps the reference as written, and the fan-out resolves it
-//     from the server's environment when it authenticates (src/fanout/auth.ts, resolveReferences below);
+//     from the server's environment when it authenticates (src/fanout/client/app-auth.ts, resolveReferences below);
 //   - a reference anywhere else is a validation error, reported at its line without any value;
 //   - "$${" is a literal "${" everywhere (in credentials, at resolution).
 // The loader never sees an environment: a recorded policy reads the same in every process and in the CLI.

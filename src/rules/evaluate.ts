@@ -17,13 +17,13 @@
 // Exceptions in force: expiresAt absent/null or strictly after `now`. Exceptions naming a group the policy
 // does not declare are ignored (they outlive a policy edit; the register shows them as dangling).
 //
-// Status (see userStatus in lifecycle/classify.ts): a leaver or a pre-hire gets an empty map — no rule and
+// Status (see userStatus in domain/classify.ts): a leaver or a pre-hire gets an empty map — no rule and
 // no exception applies, grants and keeps included. An exception was granted to someone who worked here;
 // letting it survive termination is how leavers keep access. The lifecycle layer closes a leaver's
 // exceptions; should any survive, they apply again only after a rehire, and only if still unexpired.
 // A user on leave is evaluated normally; the diff freezes their memberships (lifecycle "leave").
 import { toColumns, type UserResource } from "../scim/user-resource.ts";
-import { userStatus, type UserSnapshot, type UserStatus } from "../lifecycle/classify.ts";
+import { userStatus, type UserSnapshot, type UserStatus } from "../domain/classify.ts";
 import { conditionMatches } from "./condition.ts";
 import type { Policy } from "./policy-loader.ts";
 

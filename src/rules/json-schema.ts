@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { policySchema } from "./policy-schema.ts";
+import { policySchema } from "../domain/policy-schema.ts";
 
 export const JSON_SCHEMA_FILE = fileURLToPath(new URL("../../schemas/broker.schema.json", import.meta.url));
 
@@ -14,7 +14,7 @@ export function policyJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(policySchema, { io: "input", target: "draft-2020-12" }) as Record<string, unknown>;
   return {
     $schema: schema.$schema,
-    $comment: "Generated from src/rules/policy-schema.ts by src/rules/json-schema.ts; do not edit by hand.",
+    $comment: "Generated from src/domain/policy-schema.ts by src/rules/json-schema.ts; do not edit by hand.",
     ...schema,
   };
 }

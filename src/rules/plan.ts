@@ -6,7 +6,7 @@
 // policy and under the new one, from the same current rows, and report the differences. So a policy
 // planned against itself is empty whatever the store holds; drift is reconciliation's report, not this one.
 import type { UserResource } from "../scim/user-resource.ts";
-import { userStatus } from "../lifecycle/classify.ts";
+import { userStatus } from "../domain/classify.ts";
 import { applyDiff, diffMemberships, type CurrentMembership } from "./diff.ts";
 import { desiredMemberships, snapshotOfResource, type MembershipException } from "./evaluate.ts";
 import type { Policy, PolicyGroup } from "./policy-loader.ts";

@@ -7,14 +7,14 @@
 import { createHash } from "node:crypto";
 import { LineCounter, isMap, isScalar, parseDocument, type Document, type Node } from "yaml";
 import type { z } from "zod";
-import { redactAppConfig, type AppConfig } from "../fanout/app-config.ts";
-import type { MassDeprovisionConfig } from "../lifecycle/guard.ts";
+import { redactAppConfig, type AppConfig } from "../domain/app-config.ts";
+import type { MassDeprovisionConfig } from "../domain/mass-deprovision-guard.ts";
 import { KNOWN_VALUE_ATTRIBUTES, type DataQualityConfig } from "./data-quality-config.ts";
 import { AttributePathError } from "../scim/attribute-catalog.ts";
 import { ConditionError, compileCondition, type Condition } from "./condition.ts";
 import { checkReferences } from "./env-substitution.ts";
 import { deepFreeze } from "./freeze.ts";
-import { policySchema, type PolicyData } from "./policy-schema.ts";
+import { policySchema, type PolicyData } from "../domain/policy-schema.ts";
 import { ownedAttributes, resolveOwnedAttribute, type OwnedAttribute, type SourceConfig } from "./source-authority.ts";
 
 export interface PolicyGroup {

@@ -6,7 +6,7 @@ import { DomainError, badRequest } from "../shared/errors.ts";
 import type { UserService } from "./user-service.ts";
 import type { GroupService } from "./group-service.ts";
 import type { WriteContext } from "./write-context.ts";
-import { errorBody } from "../http/scim-response.ts";
+import { errorBody } from "./response-bodies.ts";
 
 interface BulkOp { method: string; path: string; bulkId?: string; data?: unknown; version?: string }
 interface BulkResult { method: string; bulkId?: string; location?: string; version?: string; status: string; response?: unknown }

@@ -23,7 +23,7 @@ import {
   elementOf, invalidFilter, rootAttribute,
 } from "./attribute-catalog.ts";
 import type { CompValue, FilterAst } from "./filter-parser.ts";
-import { identifierKey } from "./identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 
 /** Identifiers with a stored key column (userName, emails.value, Group displayName): compared by identifierKey on both sides. */
 export const isKeyed = (attr: AttrRef): boolean =>

@@ -12,7 +12,7 @@ import {
 } from "./attribute-catalog.ts";
 import { buildFilterTree, type FilterNode } from "./filter-match.ts";
 import type { FilterAst } from "./filter-parser.ts";
-import { identifierKey } from "./identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
 import { isKeyed } from "./filter-match.ts";
 
 export { sortExpression } from "./attribute-catalog.ts";

@@ -5,16 +5,12 @@ import { GROUP_SCHEMA } from "./schemas.ts";
 import { badRequest } from "../shared/errors.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { assertAttributeLengths } from "./input-limits.ts";
-import { assertGroupIdentifiers } from "./identifier.ts";
+import type { GroupRow, MemberRef } from "../store/rows.ts";
+import { assertGroupIdentifiers } from "../domain/identifier.ts";
 import { isUuid } from "../store/user-repository.ts";
 import { etagOf } from "./user-resource.ts";
 import { checkSchemas } from "./body-shape.ts";
 
-export interface GroupRow {
-  id: string; seq: number; displayName: string; displayNameKey: string; externalId: string | null;
-  data: Record<string, any>; managed: boolean; version: number; createdAt: Date; updatedAt: Date;
-}
-export interface MemberRef { value: string; display: string }
 
 /** Validates a Group body; returns its attributes (without members) and the member ids it lists. */
 /** Lengths (input-limits.ts) and identifier rules (identifier.ts) of a validated Group. */

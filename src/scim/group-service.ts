@@ -7,15 +7,16 @@ import { withTransaction } from "../store/database.ts";
 import * as groups from "../store/group-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { badRequest, conflict, notFound, DomainError } from "../shared/errors.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { normaliseGroupBody, type PatchOperation } from "./dialect.ts";
-import { assertGroupInput, memberIdsOf, validateGroup, type GroupRow } from "./group-resource.ts";
+import { assertGroupInput, memberIdsOf, validateGroup } from "./group-resource.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { fromScimmy } from "./scimmy-errors.ts";
 import { GROUP_SCHEMA, PATCH_OP } from "./schemas.ts";
 import { patchOperations } from "./user-service.ts";
 import { parseFilter } from "./filter-parser.ts";
 import type { ChangeHooks, WriteContext } from "./write-context.ts";
+import type { GroupRow } from "../store/rows.ts";
 
 type MemberOp = { kind: "add" | "remove" | "replace"; ids?: string[] };
 

@@ -1,6 +1,6 @@
+import type { UserRow } from "../store/rows.ts";
 // What a user change "is" for the layers after us: the attributes that matter to rules and lifecycle
 // (HR attributes, status, identity), their before/after values, and which of them changed.
-import type { UserRow } from "./user-resource.ts";
 
 export interface UserSnapshot {
   id: string; userName: string; externalId: string | null; active: boolean; displayName: string | null;

@@ -7,27 +7,13 @@ import { fromScimmy } from "./scimmy-errors.ts";
 import { resolveActive, type ActiveBefore } from "./user-active.ts";
 import { checkSchemas, checkShapes, dropReadOnly } from "./body-shape.ts";
 import { assertAttributeLengths } from "./input-limits.ts";
-import { assertUserIdentifiers, emailKeysOf, identifierKey } from "./identifier.ts";
+import type { UserColumns, UserRow } from "../store/rows.ts";
+import { assertUserIdentifiers, emailKeysOf, identifierKey } from "../domain/identifier.ts";
 
 // RFC 7643 §4.1.2: x509Certificates values are binary (base64 DER), longer than any text attribute.
 const BINARY_ATTRIBUTES = new Set(["x509certificates.value"]);
 
 export type UserResource = Record<string, any>;
-
-/** Columns of scim_user derived from a validated resource. */
-export interface UserColumns {
-  userName: string; userNameKey: string; externalId: string | null; active: boolean; displayName: string | null;
-  userType: string | null; title: string | null; department: string | null; costCenter: string | null;
-  division: string | null; organization: string | null; employeeNumber: string | null; managerId: string | null;
-  employmentStatus: string | null; startDate: Date | null; endDate: Date | null; location: string | null;
-  sponsorId: string | null; data: UserResource;
-  /** identifierKey of each emails[].value, aligned with data.emails (null where a value is missing). */
-  emailKeys?: Array<string | null>;
-}
-
-export interface UserRow extends UserColumns {
-  id: string; seq: number; source: string | null; version: number; createdAt: Date; updatedAt: Date;
-}
 
 /**
  * Validates a (dialect-normalised) body; returns the canonical resource without id/meta/groups/password.

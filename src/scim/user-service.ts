@@ -7,14 +7,15 @@ import { mapDbError, withTransaction } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { conflict, notFound, badRequest } from "../shared/errors.ts";
-import type { Clock } from "../shared/clock.ts";
+import type { Clock } from "../domain/clock.ts";
 import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
-import { settleActive, toColumns, validateUser, type UserResource, type UserRow } from "./user-resource.ts";
+import { settleActive, toColumns, validateUser, type UserResource } from "./user-resource.ts";
 import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { applyPatch, assignsActive } from "./user-patch.ts";
 import { PATCH_OP } from "./schemas.ts";
 import type { ChangeHooks, UserWrite, WriteContext } from "./write-context.ts";
+import type { UserRow } from "../store/rows.ts";
 
 export class UserService {
   constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}

@@ -1,8 +1,8 @@
 // Who is writing and why: carried from the HTTP edge into every write so change records, lifecycle
 // events and audit rows name their cause.
 import type pg from "pg";
-import type { UserResource, UserRow } from "./user-resource.ts";
-import type { GroupRow } from "./group-resource.ts";
+import type { UserResource } from "./user-resource.ts";
+import type { GroupRow, UserRow } from "../store/rows.ts";
 
 export interface WriteContext { tokenId: string | null; source: string | null; requestId: string | null; actor: string }
 

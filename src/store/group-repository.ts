@@ -3,9 +3,9 @@
 // concurrent membership PATCHes on one group cannot lose each other's rows. display_name_key is the
 // identifier key of docs/identifiers.md, computed in JavaScript (never SQL lower()).
 import type pg from "pg";
-import type { GroupRow, MemberRef } from "../scim/group-resource.ts";
 import { isUuid } from "./user-repository.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { identifierKey } from "../domain/identifier.ts";
+import type { GroupRow, MemberRef } from "./rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 export const GROUP_COLUMNS = `id, seq, display_name, display_name_key, external_id, data, managed, version, created_at, updated_at`;

@@ -7,7 +7,7 @@
 // of the new function, so it collides with nothing — and are returned for the operator to resolve
 // (docs/identifiers.md, "Existing data").
 import type pg from "pg";
-import { emailKeysOf, identifierKey } from "../scim/identifier.ts";
+import { emailKeysOf, identifierKey } from "../domain/identifier.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

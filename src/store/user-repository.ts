@@ -2,8 +2,8 @@
 // hot path (≥ 1,000 creates/s target), filters compile to SQL fragments Prisma cannot express (jsonb
 // value paths, case-insensitive LIKE on expressions), and writes must join the caller's transaction.
 import type pg from "pg";
-import type { UserColumns, UserRow } from "../scim/user-resource.ts";
 import type { ChangeInput } from "./change-repository.ts";
+import type { UserColumns, UserRow } from "./rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

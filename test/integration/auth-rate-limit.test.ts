@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import request from "supertest";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 
 describe("auth: per-token request rate limits", function () {
   this.timeout(60_000);

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, posix, resolve } from "node:path";
 import { parse } from "yaml";
 import { loadConfig } from "../../src/config/config.ts";
-import { missingCredentials } from "../../src/fanout/auth.ts";
+import { missingCredentials } from "../../src/fanout/client/app-auth.ts";
 import { loadPolicy } from "../../src/rules/policy-loader.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");

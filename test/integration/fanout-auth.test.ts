@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { FakeOAuthServer } from "../helpers/fake-apps/oauth-server.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 import { accountIn, capturingLogger, eventually, isActiveIn, startFanoutBroker, type FanoutBroker } from "./fanout-harness.ts";
 
 describe("fan-out: apps that refuse the broker's credentials", function () {

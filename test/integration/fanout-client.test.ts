@@ -1,10 +1,10 @@
 // The outbound SCIM client against real loopback HTTP servers: a strict RFC 7644 app (scimmy) and a quirky
 // one. No database, no outside network.
 import { expect } from "chai";
-import { parseAppConfig, type AppConfigInput } from "../../src/fanout/app-config.ts";
-import { RateLimiter } from "../../src/fanout/rate-limiter.ts";
-import { AppHttpError, createScimClient, type ScimClient, type ScimClientOptions } from "../../src/fanout/scim-client.ts";
-import { linkOrCreateUser, pushUserUpdate } from "../../src/fanout/user-provisioning.ts";
+import { parseAppConfig, type AppConfigInput } from "../../src/domain/app-config.ts";
+import { RateLimiter } from "../../src/fanout/client/rate-limiter.ts";
+import { AppHttpError, createScimClient, type ScimClient, type ScimClientOptions } from "../../src/fanout/client/scim-client.ts";
+import { linkOrCreateUser, pushUserUpdate } from "../../src/fanout/client/user-provisioning.ts";
 import { FakeOAuthServer } from "../helpers/fake-apps/oauth-server.ts";
 import { startQuirkyApp, type QuirkyScimApp } from "../helpers/fake-apps/quirky-app.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
 import { REDACT_PATHS, type Logger } from "../../src/shared/logger.ts";
-import type { Clock } from "../../src/shared/clock.ts";
+import type { Clock } from "../../src/domain/clock.ts";
 import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA } from "../helpers/scim.ts";
 import type { FakeScimServer } from "../helpers/fake-apps/harness.ts";
 

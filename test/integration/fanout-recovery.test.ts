@@ -5,7 +5,7 @@
 // clock's; probes are called, never waited for.
 import { expect } from "chai";
 import { startQuirkyApp, type QuirkyScimApp } from "../helpers/fake-apps/quirky-app.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 import { accountIn, capturingLogger, eventually, isActiveIn, startFanoutBroker, type FanoutBroker } from "./fanout-harness.ts";
 
 describe("fan-out: recovery after an outage", function () {

@@ -8,10 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeOAuthServer } from "../helpers/fake-apps/oauth-server.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";
-import { parseAppConfig } from "../../src/fanout/app-config.ts";
-import { createScimClient } from "../../src/fanout/scim-client.ts";
-import { SecretBox } from "../../src/fanout/secret-box.ts";
-import { TokenVault } from "../../src/fanout/token-vault.ts";
+import { parseAppConfig } from "../../src/domain/app-config.ts";
+import { createScimClient } from "../../src/fanout/client/scim-client.ts";
+import { SecretBox } from "../../src/fanout/apps/secret-box.ts";
+import { TokenVault } from "../../src/fanout/apps/token-vault.ts";
 import { accountIn, eventually, isActiveIn, startFanoutBroker, type FanoutBroker } from "./fanout-harness.ts";
 
 describe("fan-out: OAuth2 tokens encrypted at rest and shared", function () {

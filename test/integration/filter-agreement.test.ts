@@ -9,7 +9,7 @@ import { compileFilter, sortExpression } from "../../src/scim/filter-sql.ts";
 import { instant, matchesFilter } from "../../src/scim/filter-match.ts";
 import { expandAliases } from "../../src/scim/attribute-catalog.ts";
 import { parseFilter } from "../../src/scim/filter-parser.ts";
-import { identifierKey } from "../../src/scim/identifier.ts";
+import { identifierKey } from "../../src/domain/identifier.ts";
 
 type Json = Record<string, any>;
 const ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";

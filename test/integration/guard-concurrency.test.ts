@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { startLifecycleBroker, replace, type LifecycleBroker, T0 } from "./lifecycle-harness.ts";
 import { scimClient } from "../helpers/scim.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 
 /** A manual clock that moves 1 ms at every reading: each request gets its own instant, as in production. */
 class TickingClock extends ManualClock {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
 import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA, HR_SCHEMA } from "../helpers/scim.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 
 export const T0 = new Date("2026-03-02T09:00:00Z");
 export const HOUR = 3_600_000;

@@ -6,7 +6,7 @@ import { startLifecycleBroker, replace, HR, DAY, T0, type LifecycleBroker } from
 import { createBroker } from "../../src/broker.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { createLogger } from "../../src/shared/logger.ts";
-import { ManualClock } from "../../src/shared/clock.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
 
 const POLICY = `
 groups:

@@ -1,7 +1,7 @@
 import { expect } from "chai";
-import { admissionDelay } from "../../../src/fanout/fanout-context.ts";
-import { RateLimiter } from "../../../src/fanout/rate-limiter.ts";
-import type { AppRuntime } from "../../../src/fanout/app-registry.ts";
+import { admissionDelay } from "../../../src/fanout/delivery/fanout-context.ts";
+import { RateLimiter } from "../../../src/fanout/client/rate-limiter.ts";
+import type { AppRuntime } from "../../../src/fanout/apps/app-registry.ts";
 
 function runtime(opts: { perSecond?: number; concurrency?: number; avg?: number; limiter?: RateLimiter }): AppRuntime {
   const rateLimit = opts.perSecond ? { perSecond: opts.perSecond, concurrency: opts.concurrency ?? 100 } : undefined;

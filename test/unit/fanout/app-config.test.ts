@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ZodError } from "zod";
-import { appSecrets, parseAppConfig, redactAppConfig } from "../../../src/fanout/app-config.ts";
+import { appSecrets, parseAppConfig, redactAppConfig } from "../../../src/domain/app-config.ts";
 
 const minimal = { name: "chat", url: "http://127.0.0.1:9101/scim/v2/", auth: { type: "bearer", token: "t0ken-abcdef" } };
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { AppHttpError, codeForStatus, MAX_ERROR_BODY_CHARS, parseRetryAfter } from "../../../src/fanout/app-http-error.ts";
+import { AppHttpError, codeForStatus, MAX_ERROR_BODY_CHARS, parseRetryAfter } from "../../../src/fanout/client/app-http-error.ts";
 
 const base = { app: "chat", method: "PATCH", path: "/scim/v2/Users/u1" };
 

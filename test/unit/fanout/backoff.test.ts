@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { DEFAULT_BACKOFF, nextDelay } from "../../../src/fanout/backoff.ts";
+import { DEFAULT_BACKOFF, nextDelay } from "../../../src/fanout/delivery/backoff.ts";
 
 describe("fanout/backoff nextDelay", () => {
   it("when random is at its top, then the ceiling doubles per attempt up to maxMs", () => {

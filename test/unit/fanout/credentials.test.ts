@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { Agent } from "undici";
-import { AppHttpError } from "../../../src/fanout/app-http-error.ts";
-import { createAuthProvider, missingCredentials, resolveCredential } from "../../../src/fanout/auth.ts";
+import { AppHttpError } from "../../../src/fanout/client/app-http-error.ts";
+import { createAuthProvider, missingCredentials, resolveCredential } from "../../../src/fanout/client/app-auth.ts";
 import { hasReference, resolveReferences } from "../../../src/rules/env-substitution.ts";
 
 describe("fanout/credentials: ${VAR} resolved at the point of use", () => {

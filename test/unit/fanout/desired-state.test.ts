@@ -1,8 +1,8 @@
 import { expect } from "chai";
-import { desiredUser, stateHash, wantsAccount, type DesiredUserApp } from "../../../src/fanout/desired-state.ts";
-import { mapUser } from "../../../src/fanout/mapping.ts";
+import { desiredUser, stateHash, wantsAccount, type DesiredUserApp } from "../../../src/fanout/delivery/desired-state.ts";
+import { mapUser } from "../../../src/domain/app-mapping.ts";
 import { compileCondition } from "../../../src/rules/condition.ts";
-import type { UserRow } from "../../../src/scim/user-resource.ts";
+import type { UserRow } from "../../../src/store/rows.ts";
 
 const NOW = new Date("2026-06-01T12:00:00Z");
 const HR = "urn:ietf:params:scim:schemas:extension:scim-broker:2.0:User";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect } from "../../../src/fanout/dialect.ts";
+import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect } from "../../../src/domain/app-dialect.ts";
 
 describe("fanout/dialect", () => {
   it("when discovery says PATCH is unsupported and config is silent, then the client uses PUT", () => {

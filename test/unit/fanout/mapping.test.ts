@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { compileUserMapping, ENTERPRISE_USER_SCHEMA, mapUser, validateMapping } from "../../../src/fanout/mapping.ts";
-import { evaluate, parseExpression, parsePath, resolvePath } from "../../../src/fanout/mapping-expression.ts";
+import { compileUserMapping, ENTERPRISE_USER_SCHEMA, mapUser, validateMapping } from "../../../src/domain/app-mapping.ts";
+import { evaluate, parseExpression, parsePath, resolvePath } from "../../../src/domain/mapping-expression.ts";
 
 const HR = "urn:ietf:params:scim:schemas:extension:scim-broker:2.0:User";
 const CORE = "urn:ietf:params:scim:schemas:core:2.0:User";

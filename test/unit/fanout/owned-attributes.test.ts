@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { attributePaths, clearedButHeld, ownedPrefixes, removedPaths } from "../../../src/fanout/owned-attributes.ts";
-import { compileUserMapping, ENTERPRISE_USER_SCHEMA as E } from "../../../src/fanout/mapping.ts";
+import { attributePaths, clearedButHeld, ownedPrefixes, removedPaths } from "../../../src/fanout/client/owned-attributes.ts";
+import { compileUserMapping, ENTERPRISE_USER_SCHEMA as E } from "../../../src/domain/app-mapping.ts";
 
 describe("fanout/owned-attributes", () => {
   const full = { schemas: ["x"], id: "1", externalId: "e", active: true, userName: "ann", title: "Boss", name: { givenName: "A", familyName: "B" },

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { RateLimiter, type Clock, type Scheduler } from "../../../src/fanout/rate-limiter.ts";
+import { RateLimiter, type Clock, type Scheduler } from "../../../src/fanout/client/rate-limiter.ts";
 
 /** A clock tests move by hand, and a scheduler whose sleep just advances that clock: no real waiting. */
 function fakeTime(start = 1_000) {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { driftingAttributes, isActive } from "../../../src/fanout/reconcile-diff.ts";
+import { driftingAttributes, isActive } from "../../../src/fanout/reconcile/reconcile-diff.ts";
 
 describe("fanout/reconcile-diff", () => {
   it("when the app holds what we send (plus its own attributes), then there is no drift", () => {

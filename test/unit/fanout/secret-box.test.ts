@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SecretBox } from "../../../src/fanout/secret-box.ts";
+import { SecretBox } from "../../../src/fanout/apps/secret-box.ts";
 
 describe("fanout/secret-box", () => {
   it("when a value is sealed, then only the same key and associated data open it", () => {

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import {
   classifyChange, effectiveDates, userStatus, type LifecycleEvent, type UserSnapshot,
-} from "../../../src/lifecycle/classify.ts";
+} from "../../../src/domain/classify.ts";
 
 const NOW = new Date("2026-03-02T09:00:00Z");
 const at = (days: number) => new Date(NOW.getTime() + days * 86_400_000);

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { classifyChange, userStatus } from "../../../src/lifecycle/classify.ts";
+import { classifyChange, userStatus } from "../../../src/domain/classify.ts";
 import {
   DEFAULT_DATA_QUALITY, concernedGroups, detectSignals, hasRehireSignal, inconsistency, needsIdentityFacts, planShield, withoutRuleGrants,
   type DqSnapshot, type ExistingHold, type Signal, type SignalInput,

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { DEFAULT_MASS_DEPROVISION, massDeprovisionDecision } from "../../../src/lifecycle/guard.ts";
+import { DEFAULT_MASS_DEPROVISION, massDeprovisionDecision } from "../../../src/domain/mass-deprovision-guard.ts";
 
 const config = { maxUsers: 10, maxPercent: 5, windowMs: 3_600_000 };
 

@@ -6,7 +6,7 @@ import { withLeaverManualRemovals } from "../../../src/lifecycle/user-lifecycle.
 import { policyDelta } from "../../../src/lifecycle/convergence.ts";
 import { combineHooks } from "../../../src/lifecycle/lifecycle-hooks.ts";
 import { dedupeKey } from "../../../src/lifecycle/review-store.ts";
-import { userStatus, classifyChange, type UserSnapshot } from "../../../src/lifecycle/classify.ts";
+import { userStatus, classifyChange, type UserSnapshot } from "../../../src/domain/classify.ts";
 import { emptyDiff, type CurrentMembership } from "../../../src/rules/diff.ts";
 import { policyOf, NOW, days } from "../rules/fixtures.ts";
 

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { userStatus } from "../../../src/lifecycle/classify.ts";
+import { userStatus } from "../../../src/domain/classify.ts";
 import {
   applyDiff, classificationOf, diffMemberships, type CurrentMembership, type DiffClassification, type MembershipDiff,
 } from "../../../src/rules/diff.ts";

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { applyDiff, diffMemberships, type CurrentMembership } from "../../../src/rules/diff.ts";
-import { userStatus } from "../../../src/lifecycle/classify.ts";
+import { userStatus } from "../../../src/domain/classify.ts";
 import { desiredMemberships, snapshotOfResource } from "../../../src/rules/evaluate.ts";
 import { isEmptyPlan, planPolicyChange } from "../../../src/rules/plan.ts";
 import type { Policy } from "../../../src/rules/policy-loader.ts";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
-import { DEFAULT_MASS_DEPROVISION } from "../../../src/lifecycle/guard.ts";
+import { DEFAULT_MASS_DEPROVISION } from "../../../src/domain/mass-deprovision-guard.ts";
 import { loadPolicy, policyGroup, PolicyError, POLICY_INVALID, type PolicyIssue } from "../../../src/rules/policy-loader.ts";
 
 function issuesOf(text: string, options: Parameters<typeof loadPolicy>[1] = { file: "bad.yaml" }): PolicyIssue[] {

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { identifierKey, identifierProblem } from "../../../src/scim/identifier.ts";
+import { identifierKey, identifierProblem } from "../../../src/domain/identifier.ts";
 import { assertJsonWithinLimits, assertRawJsonDepth, JSON_LIMITS } from "../../../src/scim/input-limits.ts";
 import { normalFormSize, parseFilter } from "../../../src/scim/filter-parser.ts";
 import { DomainError } from "../../../src/shared/errors.ts";

@@ -7,9 +7,9 @@
 // nowhere else — so no other part of the broker ever holds a secret from the environment. An unset variable
 // is an authentication failure of the app (FANOUT_CREDENTIAL_MISSING, naming the variable only).
 import type { Dispatcher } from "undici";
-import type { AppAuth } from "./app-config.ts";
+import type { AppAuth } from "../../domain/app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
-import { resolveReferences } from "../rules/env-substitution.ts";
+import { resolveReferences } from "../../rules/env-substitution.ts";
 import { send, TransportError } from "./http-transport.ts";
 import { systemClock, type Clock } from "./rate-limiter.ts";
 

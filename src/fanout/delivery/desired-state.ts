@@ -14,10 +14,11 @@
 // (RFC 7644 §3.6). The hash identifies the state delivered, so a job for a state the app already
 // confirmed costs no HTTP request.
 import { createHash } from "node:crypto";
-import type { AppConfig } from "./app-config.ts";
-import type { ScimResource } from "./mapping.ts";
-import { userStatus } from "../lifecycle/classify.ts";
-import { userToScim, type GroupRef, type UserRow } from "../scim/user-resource.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
+import type { ScimResource } from "../../domain/app-mapping.ts";
+import { userStatus } from "../../domain/classify.ts";
+import { userToScim, type GroupRef } from "../../scim/user-resource.ts";
+import type { UserRow } from "../../store/rows.ts";
 
 export type DeprovisionReason = "deleted" | "leaver" | "unassigned";
 

@@ -24,13 +24,13 @@
 // probe_at is on the injected clock: tests move time and call probe() instead of waiting.
 import type { Task } from "graphile-worker";
 import type pg from "pg";
-import type { FanoutSettings } from "../config/config.ts";
-import type { Clock } from "../shared/clock.ts";
-import type { Logger } from "../shared/logger.ts";
+import type { FanoutSettings } from "../../config/config.ts";
+import type { Clock } from "../../domain/clock.ts";
+import type { Logger } from "../../shared/logger.ts";
 import type { AppRegistry } from "./app-registry.ts";
-import { AppHttpError } from "./app-http-error.ts";
+import { AppHttpError } from "../client/app-http-error.ts";
 import * as states from "./app-state-repository.ts";
-import { enqueueBacklog, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, type ProbeJob } from "./fanout-jobs.ts";
+import { enqueueBacklog, PRIORITY, PROBE_TASK, probeJobKey, rescheduleJob, type ProbeJob } from "../../jobs/fanout-jobs.ts";
 
 export const OUTAGE_CODES: ReadonlySet<string> = new Set(["FANOUT_NETWORK", "FANOUT_TIMEOUT", "FANOUT_UNAVAILABLE", "FANOUT_AUTH_TOKEN"]);
 

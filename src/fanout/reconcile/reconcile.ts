@@ -15,18 +15,18 @@
 // be case-exact) is linked first, so the delivery addresses it by id instead of failing on a 409 again. A
 // leaver is always re-disabled (and its account linked), even by the scheduled, report-only run.
 import type pg from "pg";
-import { withTransaction } from "../store/database.ts";
-import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
-import { markForRedelivery } from "./account-repository.ts";
-import { memberSets, resetPushedMembers } from "./app-group-repository.ts";
-import type { AppRuntime } from "./app-registry.ts";
-import { desiredUser } from "./desired-state.ts";
-import { enqueueGroupJobs, enqueueUserJobs } from "./fanout-jobs.ts";
-import { parsePath, resolvePath } from "./mapping-expression.ts";
+import { withTransaction } from "../../store/database.ts";
+import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
+import { markForRedelivery } from "../delivery/account-repository.ts";
+import { memberSets, resetPushedMembers } from "../delivery/app-group-repository.ts";
+import type { AppRuntime } from "../apps/app-registry.ts";
+import { desiredUser } from "../delivery/desired-state.ts";
+import { enqueueGroupJobs, enqueueUserJobs } from "../../jobs/fanout-jobs.ts";
+import { parsePath, resolvePath } from "../../domain/mapping-expression.ts";
 import { driftingAttributes, isActive } from "./reconcile-diff.ts";
-import { clearedButHeld } from "./owned-attributes.ts";
-import type { ScimResourceWithId } from "./scim-client.ts";
-import { identifierKey } from "../scim/identifier.ts";
+import { clearedButHeld } from "../client/owned-attributes.ts";
+import type { ScimResourceWithId } from "../client/scim-client.ts";
+import { identifierKey } from "../../domain/identifier.ts";
 
 /** Entries listed per category (counts are always complete). */
 const LIST_LIMIT = 200;

@@ -3,8 +3,8 @@
 // their outcomes, SLA confirmations and audit events. Same semantics per row; a backlog then costs a few
 // round trips per hundred deliveries instead of four per delivery.
 import type pg from "pg";
-import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
-import { auditInsert } from "../audit/audit-log.ts";
+import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
+import { auditInsert } from "../../audit/audit-log.ts";
 import { ACCOUNT_COLUMNS, rowToAccount, type AppGate, type ClaimedUser, type Completion, type CompletionResult } from "./account-repository.ts";
 
 type Q = Pick<pg.PoolClient, "query">;

@@ -7,9 +7,9 @@
 //   pushUserUpdate: update by the stored app id; a 404 (the account was deleted in the app) re-creates or
 //     is reported, per the app's onMissing.
 // Both return the app's own id for the caller to store.
-import type { AppConfig } from "./app-config.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
-import { getCI, parsePath, resolvePath } from "./mapping-expression.ts";
+import { getCI, parsePath, resolvePath } from "../../domain/mapping-expression.ts";
 import type { ScimClient, ScimResource, ScimResourceWithId } from "./scim-client.ts";
 
 export type LinkOutcome = "created" | "matched" | "linked-after-conflict";

@@ -3,6 +3,7 @@
 // lease as app_account (see account-repository.ts).
 import type pg from "pg";
 import type { AppGate } from "./account-repository.ts";
+import { enqueueGroupJobs } from "../../jobs/fanout-jobs.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -118,4 +119,21 @@ export async function resetPushedMembers(q: Q, app: string, groupId: string, act
        SELECT $1, $2, u::uuid, r, $5 FROM unnest($3::text[], $4::text[]) AS x(u, r) ON CONFLICT DO NOTHING`,
       [app, groupId, actual.map((a) => a[0]), actual.map((a) => a[1]), at]);
   await q.query(`UPDATE app_group SET status = 'pending', desired_version = desired_version + 1, updated_at = $3 WHERE app = $1 AND group_id = $2`, [app, groupId, at]);
+}
+
+/** Marks pending, and queues the sync of, every pushed group the user is (or was pushed as) a member of in this app. */
+export async function queueGroupsOfUser(tx: Q, app: string, userId: string, groupNames: string[], at: Date): Promise<void> {
+  const { rows } = await tx.query(
+    `WITH gs AS (
+       SELECT g.id AS group_id, g.display_name FROM group_member gm JOIN scim_group g ON g.id = gm.group_id
+        WHERE gm.user_id = $2 AND g.display_name = ANY($3::text[])
+       UNION SELECT m.group_id, ag.group_name FROM app_group_member m JOIN app_group ag ON ag.app = m.app AND ag.group_id = m.group_id
+        WHERE m.app = $1 AND m.user_id = $2)
+     INSERT INTO app_group AS a (app, group_id, group_name, pending_since, updated_at)
+     SELECT DISTINCT ON (group_id) $1, group_id, display_name, $4::timestamptz, $4::timestamptz FROM gs
+     ON CONFLICT (app, group_id) DO UPDATE SET desired_version = a.desired_version + 1, status = 'pending', attempts = 0,
+            pending_since = coalesce(a.pending_since, EXCLUDED.pending_since), updated_at = EXCLUDED.updated_at
+     RETURNING group_id`,
+    [app, userId, groupNames, at]);
+  for (const r of rows) await enqueueGroupJobs(tx, r.group_id, [app]);
 }

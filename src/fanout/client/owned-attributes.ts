@@ -11,8 +11,8 @@
 // (`title`, `emails`), a sub-attribute of a singular complex one (`name.givenName`), or an extension's
 // attribute (`urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter`). Multi-valued
 // attributes are replaced whole by the `replace`, so they only need a `remove` when they are gone entirely.
-import type { ScimResource } from "./mapping.ts";
-import { parsePath } from "./mapping-expression.ts";
+import type { ScimResource } from "../../domain/app-mapping.ts";
+import { parsePath } from "../../domain/mapping-expression.ts";
 
 /** Never removed or compared: identity, metadata, and `active` (deprovisioning's own business). */
 const NOT_OWNED = new Set(["schemas", "id", "meta", "groups", "password", "active", "externalid"]);

@@ -7,18 +7,18 @@
 // either); PUT-only apps get a read-modify-PUT (§3.5.1); lookups re-check the match client-side because
 // some apps ignore `filter` and return everyone.
 import type { Dispatcher } from "undici";
-import type { AppConfig } from "./app-config.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
 import { AppHttpError, codeForStatus, parseRetryAfter } from "./app-http-error.ts";
-import { createAuthProvider, type AuthProvider, type TokenCache } from "./auth.ts";
-import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "./dialect.ts";
+import { createAuthProvider, type AuthProvider, type TokenCache } from "./app-auth.ts";
+import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "../../domain/app-dialect.ts";
 import { createAgent, send, TransportError } from "./http-transport.ts";
-import { getCI, parsePath, resolvePath } from "./mapping-expression.ts";
-import { compileUserMapping, type ScimResource, type UserMapper } from "./mapping.ts";
+import { getCI, parsePath, resolvePath } from "../../domain/mapping-expression.ts";
+import { compileUserMapping, type ScimResource, type UserMapper } from "../../domain/app-mapping.ts";
 import { ownedPrefixes } from "./owned-attributes.ts";
 import { RateLimiter, systemClock, type Clock } from "./rate-limiter.ts";
 
-export type { ScimResource } from "./mapping.ts";
-export type { PatchOperation } from "./dialect.ts";
+export type { ScimResource } from "../../domain/app-mapping.ts";
+export type { PatchOperation } from "../../domain/app-dialect.ts";
 export { AppHttpError } from "./app-http-error.ts";
 
 export type ScimResourceWithId = ScimResource & { id: string };

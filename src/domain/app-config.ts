@@ -6,7 +6,7 @@
 // Zod issues carry paths and messages, never the offending input, so a validation error is safe to log.
 import SCIMMY from "scimmy";
 import { z } from "zod";
-import { validateMapping } from "./mapping.ts";
+import { validateMapping } from "./app-mapping.ts";
 
 const secret = (what: string) => z.string().min(1, `${what} is empty`);
 

@@ -3,18 +3,19 @@
 // PATCH add/remove of app member ids (RFC 7644 §3.5.2.1/§3.5.2.2, chunked by the client; PUT-only apps get
 // a read-modify-PUT), computed against what we pushed before — never a rewrite of the whole member list.
 // Members are the broker group's members whose account in this app is provisioned; a user whose account
-// is created later triggers this sync again (deliver-user-task.ts). Gates, lease, retries and dead letters
+// is created later triggers this sync again (user-run.ts). Gates, lease, retries and dead letters
 // work as for users.
 import type { Task } from "graphile-worker";
-import { withTransaction } from "../store/database.ts";
-import { summary } from "./app-health.ts";
-import { AppHttpError } from "./app-http-error.ts";
+import { withTransaction } from "../../store/database.ts";
+import { summary } from "../apps/app-health.ts";
+import { AppHttpError } from "../client/app-http-error.ts";
 import * as groups from "./app-group-repository.ts";
 import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
-import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { GROUP_TASK, groupJobKey, nudgeJob, PRIORITY, rescheduleJob, type GroupJob } from "./fanout-jobs.ts";
-import type { ScimClient } from "./scim-client.ts";
+import { busyWaitMs, gateContext, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { decideGate } from "./delivery-gate.ts";
+import { GROUP_TASK, groupJobKey, nudgeJob, PRIORITY, rescheduleJob, type GroupJob } from "../../jobs/fanout-jobs.ts";
+import type { ScimClient } from "../client/scim-client.ts";
 
 /** Member changes sent per job run; a larger delta continues in the next run (bounded lease, fair workers). */
 const MAX_DELTA_PER_RUN = 1000;
@@ -38,18 +39,15 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
 
     const claim = await groups.claimGroup(ctx.pool, job.app, job.groupId, owner, leaseMs(runtime));
     if (claim === null) return;
-    if ("busy" in claim) return later(busyWaitMs(claim.busy, runtime));
+    if ("busy" in claim) return later(busyWaitMs(claim.busy, runtime, ctx.clock.now()));
     const { group, gate } = claim;
     try {
-      if (gate.disabled) return (await release({}), later(DISABLED_RECHECK_MS));
-      if (gate.quarantined) {
-        await ctx.health.ensureProbe(job.app, gate.probeAt);
-        return (await release({ status: "quarantined" }), later(ctx.health.waitMs(gate.probeAt)));
+      const decision = decideGate(gate, gateContext(ctx, runtime, workerConcurrency));
+      if (!decision.go) {
+        if (decision.reason === "quarantined") await ctx.health.ensureProbe(job.app, gate.probeAt);
+        return (await release(decision.reason === "quarantined" ? { status: "quarantined" } : {}), later(decision.delayMs));
       }
-      if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
-      const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
-      if (delay !== null) return (await release({}), later(delay));
-      if (claim.currentName === null) {
+          if (claim.currentName === null) {
         // The broker group is gone (a managed group leaves the policy): the app's group is left as it is;
         // reconciliation reports it.
         await groups.completeGroup(ctx.pool, job.app, job.groupId, owner, { remoteId: group.remoteId ?? "", version: group.desiredVersion, added: [], removed: [], more: false, at: ctx.clock.now() });
@@ -106,7 +104,7 @@ export function groupSyncTask(ctx: FanoutContext, workerConcurrency: number): Ta
       if (error.retryable || error.authFailure) {
         if (error.retryAfterMs) await ctx.health.pause(job.app, error.retryAfterMs);
         const health = await ctx.health.recordFailure(job.app, error, startedAt);
-        // As for users (deliver-user-task.ts): a stale failure retries now; a quarantined app is waited for.
+        // As for users (user-run.ts): a stale failure retries now; a quarantined app is waited for.
         if (health === "stale") return void (await release({ lastError: summary(error) }), await later(0));
         if (health === "quarantined") return void (await release({ status: "quarantined", lastError: summary(error) }), await later(ctx.health.waitMs(null)));
       }

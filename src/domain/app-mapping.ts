@@ -7,8 +7,8 @@
 //   "urn:…:enterprise:2.0:User": null               drop a default
 //   "urn:acme:2.0:User:costCenter": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter"
 // externalId is the broker's own user id (RFC 7643 §3.1: "identifier … defined by the provisioning client").
-import type { Dialect } from "./dialect.ts";
-import { encodeBooleans } from "./dialect.ts";
+import type { Dialect } from "./app-dialect.ts";
+import { encodeBooleans } from "./app-dialect.ts";
 import {
   CORE_USER_SCHEMA,
   MappingSyntaxError,

@@ -2,7 +2,7 @@
 // Only what our mapping produces is compared (apps add their own attributes: meta, groups, defaults), and
 // with the app's tolerances: booleans may come back as "True"/"False" strings, userName is case-insensitive
 // (RFC 7643 §4.1.1 caseExact false), multi-valued attributes match element-wise as subsets in any order.
-import type { ScimResource } from "./mapping.ts";
+import type { ScimResource } from "../../domain/app-mapping.ts";
 
 const IGNORED = new Set(["schemas", "id", "meta", "groups", "password"]);
 

@@ -52,7 +52,7 @@ export async function nudgeJob(q: Q, task: string, jobKey: string, payload: unkn
   await addJobSpecs(q, [{ task, payload, key: jobKey, priority }]);
 }
 
-/** Batch jobs (deliver-user-batch.ts): this many pending batch keys per app. */
+/** Batch jobs (fanout/delivery/user-batch.ts): this many pending batch keys per app. */
 export const BATCH_BUCKETS = 32;
 /** Bucket of a user id: the low 5 bits of its first 32 — `(('x' || substr(id::text, 1, 8))::bit(32)::int & 31)` in SQL. */
 export const bucketOf = (userId: string) => parseInt(userId.slice(0, 8), 16) & (BATCH_BUCKETS - 1);

@@ -8,9 +8,10 @@
 // broker processes, and an old update can never land after a deprovision. A crashed holder's lease is
 // cleared by the process registry (or expires: it outlasts the delivery's own HTTP deadline).
 import type pg from "pg";
-import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
-import type { GroupRef, UserRow } from "../scim/user-resource.ts";
-import { auditInsert, type AuditInput } from "../audit/audit-log.ts";
+import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
+import type { GroupRef } from "../../scim/user-resource.ts";
+import { auditInsert, type AuditInput } from "../../audit/audit-log.ts";
+import type { UserRow } from "../../store/rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 

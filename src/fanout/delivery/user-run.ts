@@ -1,51 +1,32 @@
-// The "fanout:user" task: make one app hold one user's current desired state. An array payload is a batch
-// of such keys (deliver-user-batch.ts), which runs the same story set-at-a-time. The story, in order:
+// One (app, user) delivery: make one app hold one user's current desired state. The job entry
+// (user-task.ts) runs it for a single key; a batch (user-batch.ts) runs its steps for many keys at once.
+// The story, in order:
 //   1. claim the (app, user) lease and read the account, the app's gate and the user as it is now;
-//   2. gate: a disabled, quarantined or paused (Retry-After) app gets no request — the job re-schedules;
-//      in-process admission (rate limit, concurrency) re-schedules instead of blocking a worker;
+//   2. the gate (delivery-gate.ts): a disabled, quarantined or paused (Retry-After) app gets no request —
+//      the job re-schedules; in-process admission (rate limit, concurrency) re-schedules instead of
+//      blocking a worker;
 //   3. compute the desired state (desired-state.ts); if the app already confirmed exactly that, stop;
-//   4. deliver over HTTP (user-delivery.ts);
+//   4. deliver over HTTP (user-requests.ts);
 //   5. record the outcome, release the lease, close leaver SLAs, write the audit event — one statement —
 //      and queue the group syncs the change affects (then in one transaction with it);
 //   failures: retryable (network, timeout, 429, 5xx) → re-scheduled with exponential backoff and full
 //   jitter, never before the app's Retry-After; an authentication failure (401/403, credentials) → the app
 //   is auth-failing and the delivery waits for it like for any quarantine (app-health.ts), never dead-
 //   lettered; permanent (other 4xx) or retries exhausted → dead letter.
-import type { Task } from "graphile-worker";
-import type { AuditInput } from "../audit/audit-log.ts";
-import { withTransaction } from "../store/database.ts";
-import { AppHttpError } from "./app-http-error.ts";
-import type { AppRuntime } from "./app-registry.ts";
-import { summary } from "./app-health.ts";
+import type { AuditInput } from "../../audit/audit-log.ts";
+import { withTransaction } from "../../store/database.ts";
+import { AppHttpError } from "../client/app-http-error.ts";
+import type { AppRuntime } from "../apps/app-registry.ts";
+import { summary } from "../apps/app-health.ts";
 import * as accounts from "./account-repository.ts";
+import { queueGroupsOfUser } from "./app-group-repository.ts";
 import { nextDelay } from "./backoff.ts";
 import { insertDeadLetter } from "./dead-letter-repository.ts";
 import { desiredUser, type DesiredUser } from "./desired-state.ts";
-import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { enqueueGroupJobs, nudgeJob, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
-import { deliverUser, type DeliveryResult } from "./user-delivery.ts";
-import { deliverBatch } from "./deliver-user-batch.ts";
-
-export function userDeliveryTask(ctx: FanoutContext, workerConcurrency: number): Task {
-  return async (payload, helpers) => {
-    if (Array.isArray(payload)) {
-      const items = payload as UserJob[];
-      const runtime = items[0] ? ctx.apps.get(items[0].app) : undefined;
-      if (!runtime) return;
-      ctx.processes.notePool(helpers.job.locked_by);
-      return deliverBatch(ctx, runtime, items, helpers.job, workerConcurrency, helpers.abortSignal);
-    }
-    const job = payload as UserJob;
-    const runtime = ctx.apps.get(job.app);
-    if (!runtime) {
-      ctx.log.warn({ app: job.app, userId: job.userId }, "delivery for an app that is no longer in the policy: dropped");
-      return;
-    }
-    ctx.processes.notePool(helpers.job.locked_by);
-    const run = new UserDelivery(ctx, runtime, job, `${helpers.job.locked_by}/${helpers.job.id}`, helpers.job.priority, workerConcurrency);
-    await run.execute();
-  };
-}
+import { busyWaitMs, gateContext, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { decideGate } from "./delivery-gate.ts";
+import { nudgeJob, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "../../jobs/fanout-jobs.ts";
+import { deliverUser, type DeliveryResult } from "./user-requests.ts";
 
 export type NoopResult = { remoteId: string | null; outcome: "noop" };
 
@@ -78,7 +59,7 @@ export class UserDelivery {
     if (claim === null) return;
     if ("busy" in claim) {
       // An earlier delivery of this key is in flight: look again shortly (busyWaitMs).
-      return this.later(busyWaitMs(claim.busy, runtime), "busy");
+      return this.later(busyWaitMs(claim.busy, runtime, ctx.clock.now()), "busy");
     }
     const { account, gate } = claim;
     try {
@@ -106,21 +87,16 @@ export class UserDelivery {
     }
   }
 
-  /** Gate checks; returns null to go on, or the delay the job was re-scheduled with. */
+  /** The app's gate (delivery-gate.ts); returns null to go on, or the delay the job was re-scheduled with. */
   async gate(gate: accounts.AppGate): Promise<number | null> {
     const { ctx, runtime, job } = this;
-    const now = Date.now();
-    if (gate.disabled) return this.release({}, DISABLED_RECHECK_MS, "disabled");
-    if (gate.quarantined) {
+    const decision = decideGate(gate, gateContext(ctx, runtime, this.workerConcurrency));
+    if (decision.go) return null;
+    if (decision.reason === "quarantined") {
       await ctx.health.ensureProbe(job.app, gate.probeAt);
-      return this.release({ status: "quarantined" }, ctx.health.waitMs(gate.probeAt), "quarantined");
+      return this.release({ status: "quarantined" }, decision.delayMs, "quarantined");
     }
-    if (gate.pausedUntil && gate.pausedUntil.getTime() > now) {
-      runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - now);
-    }
-    const delay = admissionDelay(runtime, this.workerConcurrency, gate.failures > 0);
-    if (delay !== null) return this.release({}, delay, "deferred");
-    return null;
+    return this.release({}, decision.delayMs, decision.reason);
   }
 
   /** The HTTP part. Every request has the app's timeout; a shutdown lets in-flight deliveries finish. */
@@ -154,7 +130,7 @@ export class UserDelivery {
         ? await accounts.completeUser(ctx.pool, job.app, job.userId, this.owner, completion)
         : await withTransaction(ctx.pool, async (tx) => {
             const r = await accounts.completeUser(tx, job.app, job.userId, this.owner, completion);
-            if (r.recorded) await enqueueGroupsOfUser(tx, job.app, job.userId, [...runtime.groups], completion.at);
+            if (r.recorded) await queueGroupsOfUser(tx, job.app, job.userId, [...runtime.groups], completion.at);
             return r;
           });
     } catch (e) {
@@ -260,21 +236,4 @@ function auditEvents(job: UserJob, account: accounts.AccountRow, desired: Desire
   if (desired.reason === "unassigned") events.push({ kind: "app.assignment.changed", userId: job.userId, app: job.app, cause, details: { assigned: false } });
   events.push({ kind: "app.deprovisioned", userId: job.userId, app: job.app, cause, details: { mode: desired.mode, reason: desired.reason, outcome: result.outcome, remoteId: result.remoteId ?? account.remoteId } });
   return events;
-}
-
-/** Queues the sync of every pushed group the user is (or was pushed as) a member of in this app. */
-async function enqueueGroupsOfUser(tx: Parameters<typeof enqueueGroupJobs>[0], app: string, userId: string, groupNames: string[], at: Date): Promise<void> {
-  const { rows } = await tx.query(
-    `WITH gs AS (
-       SELECT g.id AS group_id, g.display_name FROM group_member gm JOIN scim_group g ON g.id = gm.group_id
-        WHERE gm.user_id = $2 AND g.display_name = ANY($3::text[])
-       UNION SELECT m.group_id, ag.group_name FROM app_group_member m JOIN app_group ag ON ag.app = m.app AND ag.group_id = m.group_id
-        WHERE m.app = $1 AND m.user_id = $2)
-     INSERT INTO app_group AS a (app, group_id, group_name, pending_since, updated_at)
-     SELECT DISTINCT ON (group_id) $1, group_id, display_name, $4::timestamptz, $4::timestamptz FROM gs
-     ON CONFLICT (app, group_id) DO UPDATE SET desired_version = a.desired_version + 1, status = 'pending', attempts = 0,
-            pending_since = coalesce(a.pending_since, EXCLUDED.pending_since), updated_at = EXCLUDED.updated_at
-     RETURNING group_id`,
-    [app, userId, groupNames, at]);
-  for (const r of rows) await enqueueGroupJobs(tx, r.group_id, [app]);
 }

@@ -12,13 +12,14 @@
 import type { Job } from "graphile-worker";
 import * as batches from "./account-batch-repository.ts";
 import * as accounts from "./account-repository.ts";
-import { AppHttpError } from "./app-http-error.ts";
-import type { AppRuntime } from "./app-registry.ts";
+import { AppHttpError } from "../client/app-http-error.ts";
+import type { AppRuntime } from "../apps/app-registry.ts";
 import { desiredUser } from "./desired-state.ts";
-import { UserDelivery, type NoopResult } from "./deliver-user-task.ts";
-import { admissionDelay, busyWaitMs, DISABLED_RECHECK_MS, leaseMs, type FanoutContext } from "./fanout-context.ts";
-import { batchJobKey, bucketOf, nudgeJob, PRIORITY, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "./fanout-jobs.ts";
-import type { DeliveryResult } from "./user-delivery.ts";
+import { UserDelivery, type NoopResult } from "./user-run.ts";
+import { busyWaitMs, gateContext, leaseMs, type FanoutContext } from "./fanout-context.ts";
+import { decideGate } from "./delivery-gate.ts";
+import { batchJobKey, bucketOf, nudgeJob, PRIORITY, rescheduleJob, USER_TASK, userJobKey, type UserJob } from "../../jobs/fanout-jobs.ts";
+import type { DeliveryResult } from "./user-requests.ts";
 
 export const MAX_BATCH = 100;
 export const BATCH_CONCURRENCY = 4;
@@ -34,22 +35,22 @@ export async function deliverBatch(ctx: FanoutContext, runtime: AppRuntime, item
   const now = ids.slice(0, MAX_BATCH);
   if (ids.length > MAX_BATCH) await requeue(ids.slice(MAX_BATCH), 0, "deferred");
 
-  // The app's gate, once for the batch.
+  // The app's gate (delivery-gate.ts), once for the batch.
   const gate = await batches.appGate(ctx.pool, app);
-  if (gate.disabled) return requeue(now, DISABLED_RECHECK_MS, "deferred");
-  if (gate.quarantined) {
-    await ctx.health.ensureProbe(app, gate.probeAt);
-    await batches.markStatus(ctx.pool, app, now, "quarantined", ctx.clock.now());
-    return requeue(now, ctx.health.waitMs(gate.probeAt), "quarantined");
+  const decision = decideGate(gate, gateContext(ctx, runtime, workerConcurrency));
+  if (!decision.go) {
+    if (decision.reason === "quarantined") {
+      await ctx.health.ensureProbe(app, gate.probeAt);
+      await batches.markStatus(ctx.pool, app, now, "quarantined", ctx.clock.now());
+      return requeue(now, decision.delayMs, "quarantined");
+    }
+    return requeue(now, decision.delayMs, "deferred");
   }
-  if (gate.pausedUntil && gate.pausedUntil.getTime() > Date.now()) runtime.limiter?.pauseFor(gate.pausedUntil.getTime() - Date.now());
-  const delay = admissionDelay(runtime, workerConcurrency, gate.failures > 0);
-  if (delay !== null) return requeue(now, delay, "deferred");
 
   const owner = `${job.locked_by}/${job.id}`;
   const claim = await batches.claimUsers(ctx.pool, app, now, owner, leaseMs(runtime), gate);
   for (const b of claim.busy) // own jobs, looking again shortly (busyWaitMs)
-    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, busyWaitMs(b.until, runtime), PRIORITY.user);
+    await rescheduleJob(ctx.pool, USER_TASK, userJobKey(app, b.userId), { app, userId: b.userId }, busyWaitMs(b.until, runtime, ctx.clock.now()), PRIORITY.user);
   for (const userId of claim.missing) {
     await accounts.ensureAccount(ctx.pool, app, userId, "");
     await nudgeJob(ctx.pool, USER_TASK, userJobKey(app, userId), { app, userId }, PRIORITY.user);

@@ -1,12 +1,13 @@
 // What the fan-out's tasks share, built once by createFanout (fanout.ts) — no module-level state.
 import type pg from "pg";
-import type { FanoutSettings } from "../config/config.ts";
-import type { Clock } from "../shared/clock.ts";
-import type { Logger } from "../shared/logger.ts";
-import type { AppHealth } from "./app-health.ts";
-import type { AppRegistry, AppRuntime } from "./app-registry.ts";
+import type { FanoutSettings } from "../../config/config.ts";
+import type { Clock } from "../../domain/clock.ts";
+import type { Logger } from "../../shared/logger.ts";
+import type { AppHealth } from "../apps/app-health.ts";
+import type { AppRegistry, AppRuntime } from "../apps/app-registry.ts";
 import type { FanoutMetrics } from "./fanout-metrics.ts";
 import type { ProcessRegistry } from "./process-registry.ts";
+import type { GateContext } from "./delivery-gate.ts";
 
 export interface FanoutContext {
   pool: pg.Pool;
@@ -37,11 +38,9 @@ export const leaseMs = (runtime: AppRuntime) => deliveryDeadlineMs(runtime) + 5_
  * outage), and graphile-worker's preserve_run_at keeps the waiter's run_at: so the waiter must not sleep
  * until the lease expires (minutes, for an app that hangs), only this long.
  */
-export const busyWaitMs = (until: Date, runtime: AppRuntime) => Math.min(Math.max(until.getTime() - Date.now(), 20), BUSY_POLL_MS, leaseMs(runtime));
+export const busyWaitMs = (until: Date, runtime: AppRuntime, now: Date) => Math.min(Math.max(until.getTime() - now.getTime(), 20), BUSY_POLL_MS, leaseMs(runtime));
 const BUSY_POLL_MS = 1000;
 
-/** How long a disabled app's jobs sleep before looking again (re-enabling enqueues the backlog at once). */
-export const DISABLED_RECHECK_MS = 15 * 60_000;
 
 /**
  * In-process admission: null = go now; otherwise the delay after which to try again. Waiting jobs are
@@ -68,3 +67,13 @@ function spread(runtime: AppRuntime, minDelayMs: number, spacingMs: number): num
   runtime.nextSlotAt = at + spacingMs;
   return at - now;
 }
+
+/** What the delivery gate (delivery-gate.ts) asks of this process: the clock, app health, admission. */
+export const gateContext = (ctx: FanoutContext, runtime: AppRuntime, workerConcurrency: number): GateContext => ({
+  now: ctx.clock.now(),
+  quarantineWaitMs: (probeAt) => ctx.health.waitMs(probeAt),
+  admission: (failing, pauseMs) => {
+    if (pauseMs > 0) runtime.limiter?.pauseFor(pauseMs);
+    return admissionDelay(runtime, workerConcurrency, failing);
+  },
+});

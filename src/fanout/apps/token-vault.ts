@@ -4,10 +4,10 @@
 // its client id and token URL: new credentials never see an old token. A token the app rejected (401) is
 // never served from here again (auth.ts skips the invalidated value).
 import type pg from "pg";
-import type { AppConfig } from "./app-config.ts";
-import type { TokenCache } from "./auth.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
+import type { TokenCache } from "../client/app-auth.ts";
 import type { SecretBox } from "./secret-box.ts";
-import { resolveReferences } from "../rules/env-substitution.ts";
+import { resolveReferences } from "../../rules/env-substitution.ts";
 
 export class TokenVault {
   #box: Promise<SecretBox> | undefined;

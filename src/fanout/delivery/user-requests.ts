@@ -15,13 +15,13 @@
 // deleted account look like an outage and retry forever: after a 5xx on a request addressed by id we look
 // the account up by its matching attribute; if that list request works and does not return the id, the
 // account is missing, not the app.
-import type { AppConfig } from "./app-config.ts";
-import { AppHttpError } from "./app-http-error.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
+import { AppHttpError } from "../client/app-http-error.ts";
 import type { DesiredUser } from "./desired-state.ts";
-import { parsePath, resolvePath } from "./mapping-expression.ts";
-import type { ScimClient, ScimResource } from "./scim-client.ts";
-import { findExistingUser, linkOrCreateUser, type MatchOptions } from "./user-provisioning.ts";
-import { attributePaths, clearedButHeld, removedPaths } from "./owned-attributes.ts";
+import { parsePath, resolvePath } from "../../domain/mapping-expression.ts";
+import type { ScimClient, ScimResource } from "../client/scim-client.ts";
+import { findExistingUser, linkOrCreateUser, type MatchOptions } from "../client/user-provisioning.ts";
+import { attributePaths, clearedButHeld, removedPaths } from "../client/owned-attributes.ts";
 
 export type DeliveryOutcome =
   | "created" | "matched" | "linked-after-conflict" | "updated" | "recreated" | "disabled" | "deleted" | "absent";

@@ -23,7 +23,7 @@
 import pg from "pg";
 import { randomBytes, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Logger } from "../shared/logger.ts";
+import type { Logger } from "../../shared/logger.ts";
 
 /** A job locked by an unregistered pool id for longer than this is considered orphaned. */
 const ORPHAN_GRACE_MS = 60_000;

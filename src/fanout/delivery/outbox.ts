@@ -8,11 +8,11 @@
 // and those where we hold or owe one (an account row not yet confirmed deprovisioned). A user never
 // assigned to an app costs it nothing.
 import type pg from "pg";
-import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../lifecycle/fanout-port.ts";
-import { rowToUser, USER_COLUMNS } from "../store/user-repository.ts";
-import type { AppRegistry } from "./app-registry.ts";
+import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../../lifecycle/fanout-port.ts";
+import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
+import type { AppRegistry } from "../apps/app-registry.ts";
 import { wantsAccount } from "./desired-state.ts";
-import { addJobSpecs, bucketOf, GROUP_TASK, groupJobKey, GW_MAX_ATTEMPTS, PRIORITY, USER_TASK, userJobSpecs } from "./fanout-jobs.ts";
+import { addJobSpecs, bucketOf, GROUP_TASK, groupJobKey, GW_MAX_ATTEMPTS, PRIORITY, USER_TASK, userJobSpecs } from "../../jobs/fanout-jobs.ts";
 
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
@@ -87,7 +87,7 @@ export class FanoutOutbox implements FanoutPort {
           WHERE $4::boolean
          RETURNING id),
        -- A leaver's job is its own (nothing queues before it); other changes join their bucket's batch job
-       -- (deliver-user-batch.ts): graphile-worker appends array payloads of the same pending key.
+       -- (user-batch.ts): graphile-worker appends array payloads of the same pending key.
        jobs AS (
          SELECT key FROM graphile_worker.add_jobs(
            (SELECT array_agg(CASE WHEN $4::boolean

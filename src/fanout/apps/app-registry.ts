@@ -3,12 +3,12 @@
 // condition and its pushed groups. Fed by the composition root with Policy.apps at start and on every
 // policy reload; an app whose entry did not change keeps its client (and its open connections, its OAuth2
 // token, its limiter state).
-import type { AppConfig } from "./app-config.ts";
-import { redactAppConfig } from "./app-config.ts";
-import type { RateLimiter } from "./rate-limiter.ts";
-import { createScimClient, type ResponseEvent, type ScimClient, type ScimResource } from "./scim-client.ts";
-import { compileCondition } from "../rules/condition.ts";
-import type { Logger } from "../shared/logger.ts";
+import type { AppConfig } from "../../domain/app-config.ts";
+import { redactAppConfig } from "../../domain/app-config.ts";
+import type { RateLimiter } from "../client/rate-limiter.ts";
+import { createScimClient, type ResponseEvent, type ScimClient, type ScimResource } from "../client/scim-client.ts";
+import { compileCondition } from "../../rules/condition.ts";
+import type { Logger } from "../../shared/logger.ts";
 import type { TokenVault } from "./token-vault.ts";
 
 /** How long a failed /ServiceProviderConfig read is trusted before discovery is tried again. */
