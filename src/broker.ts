@@ -26,7 +26,7 @@ import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
 import { createLifecycle } from "./lifecycle/lifecycle.ts";
 import { combineHooks } from "./lifecycle/lifecycle-hooks.ts";
-import { noFanout, type FanoutPort } from "./lifecycle/fanout-port.ts";
+import { PolicyHolder } from "./lifecycle/policy-holder.ts";
 import { lifecycleRouter } from "./admin/lifecycle-routes.ts";
 import { createFanout } from "./fanout/fanout.ts";
 import { fanoutRouter } from "./admin/fanout-routes.ts";
@@ -50,13 +50,20 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const tokens = new TokenStore(db.prisma, db.pool);
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
   const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
-  // Rules and lifecycle (src/lifecycle): in-transaction hooks of every SCIM write, admin routes, the schedule
-  // sweep. It reaches the fan-out through `fanout`, resolved at each use, so the fan-out layer can be built
-  // after it (e.g. reading the apps of lifecycle.policies) and assigned here.
-  let fanout: FanoutPort = noFanout;
   const metrics = createMetrics();
+  // Built in the order they depend on each other, each handed what it needs (no port assigned later):
+  // the active policy (broker.yaml as recorded, lifecycle/policy-holder.ts) → the outbound fan-out
+  // (src/fanout: its outbox is the lifecycle's FanoutPort; its tasks deliver to the policy's apps; its
+  // service backs `apps …` / `reconcile`) → the lifecycle (src/lifecycle: the in-transaction hooks of
+  // every SCIM write, admin routes, the schedule sweep) → the SCIM services that call its hooks.
+  const policies = new PolicyHolder(log);
+  const fanoutLayer = createFanout({
+    pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
+    workerConcurrency: config.workerConcurrency, policies, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
+    env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
+  });
   const lifecycle = createLifecycle({
-    pool: db.pool, clock, log, fanout: () => fanout, registry: metrics.registry,
+    pool: db.pool, clock, log, policies, fanout: fanoutLayer.port, registry: metrics.registry,
     policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
   });
   const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
@@ -64,15 +71,6 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const groups = new GroupService(db.pool, clock, hooks);
   const search = new SearchService(db.pool);
   const bulk = new BulkService(users, groups, config.bulk.maxOperations);
-  // Outbound fan-out (src/fanout): lifecycle calls its FanoutPort inside HR transactions (outbox); its tasks
-  // deliver to the apps of the active policy; its service backs `apps …` / `reconcile` (API and CLI).
-  const fanoutLayer = createFanout({
-    pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
-    workerConcurrency: config.workerConcurrency, policy: () => lifecycle.policies.last.policy,
-    refreshPolicy: () => lifecycle.policies.refresh(db.pool), secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
-    env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
-  });
-  fanout = fanoutLayer.port;
   const scim = scimRouter({
     auth, users, groups, search, bulk, pool: db.pool, publicUrl: config.publicUrl,
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },

@@ -191,7 +191,7 @@ export class FanoutService {
     const runtime = await this.runtime(name);
     const id = runId ?? Number((await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, $3) RETURNING id`, [name, fix !== "none", trigger])).rows[0].id);
     try {
-      const report = await reconcileApp(this.d.pool, runtime, { fix, now: this.d.clock.now() });
+      const report = await reconcileApp(this.d.pool, runtime, { fix, clock: this.d.clock });
       await this.d.pool.query(`UPDATE reconcile_run SET finished_at = now(), report = $2 WHERE id = $1`, [id, JSON.stringify(report)]);
       const drift = Object.values(report.counts).reduce((a, b) => a + b, 0);
       // The CLI prints the report itself; scheduled and API runs say it in the log (warn: worth an alert).
@@ -228,7 +228,7 @@ export class FanoutService {
   }
 
   async leavers(opts: { open?: boolean; limit?: number; sinceMs?: number }) {
-    const since = new Date(Date.now() - (opts.sinceMs ?? 24 * 3_600_000));
+    const since = new Date(this.d.clock.now().getTime() - (opts.sinceMs ?? 24 * 3_600_000));
     const [summary, items] = await Promise.all([leaverSlaSummary(this.d.pool, since), recentLeaverSlas(this.d.pool, opts)]);
     return { since, summary, items };
   }

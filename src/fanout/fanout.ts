@@ -28,6 +28,7 @@ const ORPHAN_STALE_MS = 5 * 60_000;
 import { createFanoutMetrics } from "./delivery/fanout-metrics.ts";
 import { FanoutService } from "./fanout-service.ts";
 import { FanoutOutbox } from "./delivery/outbox.ts";
+import type { PolicyHolder } from "../lifecycle/policy-holder.ts";
 import { ProcessRegistry } from "./delivery/process-registry.ts";
 import { SecretBox } from "./apps/secret-box.ts";
 import { TokenVault } from "./apps/token-vault.ts";
@@ -43,10 +44,12 @@ export interface FanoutOptions {
   settings: FanoutSettings;
   /** graphile-worker concurrency of this process (sizes the per-app admission cap). */
   workerConcurrency: number;
-  /** The active policy's version and apps, without I/O. */
-  policy(): { version: string; apps: readonly AppConfig[] };
-  /** Re-reads the latest recorded policy (another process may have applied a new one). */
-  refreshPolicy?(): Promise<unknown>;
+  /**
+   * The active policy (lifecycle/policy-holder.ts), built by the composition root before the fan-out and the
+   * lifecycle: its `last` is read without I/O on the hot paths; `refresh` picks up a policy another process
+   * applied.
+   */
+  policies: Pick<PolicyHolder, "last" | "refresh">;
   /** Where the key for secrets at rest comes from: BROKER_SECRET_KEY, else <BROKER_DATA_DIR>/secret.key. */
   secrets: { secretKey?: string; dataDir: string };
   /**
@@ -58,11 +61,11 @@ export interface FanoutOptions {
 
 export function createFanout(o: FanoutOptions) {
   const log = o.log.child({ component: "fanout" });
-  const metrics = createFanoutMetrics(o.registry, o.pool, () => o.policy().apps.map((a) => a.name));
+  const metrics = createFanoutMetrics(o.registry, o.pool, () => o.policies.last.policy.apps.map((a) => a.name));
   // Encryption key loaded (or generated into the data directory) only when an OAuth2 app first needs it.
   const tokens = new TokenVault(o.pool, () => SecretBox.load(o.secrets), o.env);
   const apps = new AppRegistry({
-    log, workerConcurrency: o.workerConcurrency, tokens, env: o.env,
+    log, workerConcurrency: o.workerConcurrency, tokens, env: o.env, clock: o.clock,
     onResponse: (e) => metrics.requests.observe({ app: e.app, method: e.method, status: String(e.status ?? "none") }, e.durationMs / 1000),
   });
   let version: string | undefined;
@@ -78,7 +81,7 @@ export function createFanout(o: FanoutOptions) {
   };
   /** In-memory: adopt the policy's apps if its version changed. */
   const syncNow = () => {
-    const p = o.policy();
+    const p = o.policies.last.policy;
     if (p.version === version) return;
     apps.update(p.apps);
     version = p.version;
@@ -91,7 +94,7 @@ export function createFanout(o: FanoutOptions) {
     await ensureAppStates(o.pool, apps.list().map((a) => a.name)).catch((e) => { statesPending = true; throw e; });
   };
   const sync = async () => {
-    await o.refreshPolicy?.();
+    await o.policies.refresh(o.pool);
     syncNow();
     await ensureStates();
   };
@@ -160,7 +163,7 @@ export function createFanout(o: FanoutOptions) {
         for (const app of apps.list())
           await addJob(o.pool, RECONCILE_TASK, { app: app.name, scheduled: true } satisfies ReconcileJob, {
             jobKey: reconcileJobKey(app.name), jobKeyMode: "preserve_run_at", priority: PRIORITY.maintenance,
-            runAt: new Date(Date.now() + o.settings.reconcileIntervalMs),
+            delayMs: o.settings.reconcileIntervalMs,
           });
       }
       refresher = setInterval(() => void sync().catch((e) => log.warn({ err: (e as Error).message }, "policy refresh failed")), o.settings.sweepIntervalMs);

@@ -44,7 +44,7 @@ export interface TestJob { app: string; runId: number }
 
 /** Re-adds a running job's key to run after `delayMs` (see header). */
 export async function rescheduleJob(q: Q, task: string, jobKey: string, payload: unknown, delayMs: number, priority: number): Promise<void> {
-  await addJobSpecs(q, [{ task, payload, key: jobKey, priority, runAt: new Date(Date.now() + Math.max(0, Math.round(delayMs))) }], { preserveRunAt: true });
+  await addJobSpecs(q, [{ task, payload, key: jobKey, priority, delayMs: Math.max(0, Math.round(delayMs)) }], { preserveRunAt: true });
 }
 
 /** Makes the pending job of a key run now (replace mode resets run_at), or adds it. */
@@ -58,7 +58,11 @@ export const BATCH_BUCKETS = 32;
 export const bucketOf = (userId: string) => parseInt(userId.slice(0, 8), 16) & (BATCH_BUCKETS - 1);
 export const batchJobKey = (app: string, bucket: number) => `deliver:${app}:batch:${bucket}`;
 
-export interface JobSpecInput { task: string; payload: unknown; key: string; priority: number; runAt?: Date }
+/**
+ * `delayMs`: run no earlier than this long from now — the database's now(), the clock graphile-worker
+ * compares run_at with, so a broker's own (possibly injected) clock never skews the queue.
+ */
+export interface JobSpecInput { task: string; payload: unknown; key: string; priority: number; delayMs?: number }
 
 /**
  * graphile_worker.add_jobs, verified. add_jobs first clears the key of a *locked* job, then inserts with
@@ -70,12 +74,12 @@ export interface JobSpecInput { task: string; payload: unknown; key: string; pri
 export async function addJobSpecs(q: Q, specs: readonly JobSpecInput[], opts: { preserveRunAt?: boolean } = {}): Promise<void> {
   let pending = specs;
   for (let round = 0; pending.length > 0; round++) {
-    const { rows } = await q.query({ name: "fanout_add_jobs", text:
+    const { rows } = await q.query({ name: "fanout_add_jobs_v2", text:
       `SELECT j.key FROM graphile_worker.add_jobs(
-         (SELECT array_agg(ROW(s.task, s.payload, NULL, s.run_at, $6::int, s.key, s.priority, NULL)::graphile_worker.job_spec)
-            FROM unnest($1::text[], $2::json[], $3::text[], $4::int[], $5::timestamptz[]) AS s(task, payload, key, priority, run_at)), $7::boolean) AS j`,
+         (SELECT array_agg(ROW(s.task, s.payload, NULL, CASE WHEN s.delay_ms IS NULL THEN NULL ELSE now() + s.delay_ms * interval '1 millisecond' END, $6::int, s.key, s.priority, NULL)::graphile_worker.job_spec)
+            FROM unnest($1::text[], $2::json[], $3::text[], $4::int[], $5::int[]) AS s(task, payload, key, priority, delay_ms)), $7::boolean) AS j`,
       values: [pending.map((p) => p.task), pending.map((p) => JSON.stringify(p.payload)), pending.map((p) => p.key), pending.map((p) => p.priority),
-        pending.map((p) => p.runAt ?? null), GW_MAX_ATTEMPTS, opts.preserveRunAt ?? false] });
+        pending.map((p) => p.delayMs ?? null), GW_MAX_ATTEMPTS, opts.preserveRunAt ?? false] });
     const written = new Set(rows.map((r) => r.key as string));
     pending = pending.filter((p) => !written.has(p.key));
     if (round >= 3 && pending.length) throw new Error(`graphile-worker did not take ${pending.length} job(s): ${pending.map((p) => p.key).join(", ")}`);

@@ -11,7 +11,10 @@ import type { Logger } from "../shared/logger.ts";
 type Q = Pick<pg.PoolClient, "query">;
 
 export interface JobSpec {
+  /** an instant of the broker's clock (an effective date); or */
   runAt?: Date;
+  /** a delay from the database's now() — the clock graphile-worker compares run_at with */
+  delayMs?: number;
   /** de-duplication key: a newer job with the same key replaces a pending one (desired-state delivery) */
   jobKey?: string;
   /** jobs in one named queue run one at a time, in order (e.g. per app and user) */
@@ -26,15 +29,11 @@ export interface JobSpec {
 /** Adds a job in the caller's transaction. */
 export async function addJob(q: Q, task: string, payload: unknown, spec: JobSpec = {}): Promise<void> {
   await q.query(
-    `SELECT graphile_worker.add_job($1, $2::json, queue_name => $3, run_at => $4, max_attempts => $5, job_key => $6,
+    `SELECT graphile_worker.add_job($1, $2::json, queue_name => $3,
+       run_at => coalesce($4::timestamptz, now() + $9::int * interval '1 millisecond'), max_attempts => $5, job_key => $6,
        priority => $7, job_key_mode => $8)`,
     [task, JSON.stringify(payload ?? {}), spec.queueName ?? null, spec.runAt ?? null, spec.maxAttempts ?? 25,
-      spec.jobKey ?? null, spec.priority ?? 0, spec.jobKeyMode ?? "replace"]);
-}
-
-/** Removes a pending job by key (e.g. a scheduled start date that HR moved). */
-export async function removeJob(q: Q, jobKey: string): Promise<void> {
-  await q.query(`SELECT graphile_worker.remove_job($1)`, [jobKey]);
+      spec.jobKey ?? null, spec.priority ?? 0, spec.jobKeyMode ?? "replace", spec.delayMs ?? null]);
 }
 
 /** Installs/updates graphile-worker's own schema (idempotent); must run before any addJob. */

@@ -1,6 +1,6 @@
 // The seam between lifecycle (what a user should have) and fan-out (making every app agree). Lifecycle
 // calls it inside the HR request's transaction, so the delivery jobs commit with the change that needs
-// them (transactional outbox). The fan-out layer implements it; without apps it is a no-op.
+// them (transactional outbox). The fan-out layer implements it (src/fanout/delivery/outbox.ts); without apps it writes nothing.
 import type pg from "pg";
 
 export interface UserChangedEvent {
@@ -20,7 +20,5 @@ export interface FanoutPort {
   userChanged(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
   membershipChanged(tx: pg.PoolClient, e: MembershipChangedEvent): Promise<void>;
   /** a user row is about to be deleted: remember what apps must deprovision */
-  userDeleted?(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
+  userDeleted(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
 }
-
-export const noFanout: FanoutPort = { async userChanged() {}, async membershipChanged() {} };

@@ -9,8 +9,8 @@ import type { TaskList } from "graphile-worker";
 import type { Registry } from "prom-client";
 import type { Clock } from "../domain/clock.ts";
 import type { Logger } from "../shared/logger.ts";
-import { noFanout, type FanoutPort } from "./fanout-port.ts";
-import { PolicyHolder } from "./policy-holder.ts";
+import type { FanoutPort } from "./fanout-port.ts";
+import type { PolicyHolder } from "./policy-holder.ts";
 import type { LifecycleContext } from "./user-lifecycle.ts";
 import { lifecycleHooks } from "./lifecycle-hooks.ts";
 import { PolicyService } from "./policy-apply.ts";
@@ -28,9 +28,10 @@ export interface LifecycleOptions {
   pool: pg.Pool;
   clock: Clock;
   log: Logger;
-  /** the fan-out layer's port, or a function returning it (resolved at each use, so the fan-out may be built
-   *  after lifecycle, e.g. from lifecycle.policies); without apps a no-op */
-  fanout?: FanoutPort | (() => FanoutPort);
+  /** the active policy, shared with the fan-out (both built before lifecycle by the composition root) */
+  policies: PolicyHolder;
+  /** the fan-out layer's port (src/fanout/delivery/outbox.ts): called inside the HR transaction */
+  fanout: FanoutPort;
   /** the policy file to load at start */
   policyFile?: string;
   /** the file was named explicitly (BROKER_CONFIG): a missing file is an error, not "no policy" */
@@ -40,12 +41,8 @@ export interface LifecycleOptions {
 }
 
 export function createLifecycle(o: LifecycleOptions) {
-  const policies = new PolicyHolder(o.log);
-  const fanout = o.fanout;
-  const ctx: LifecycleContext = {
-    policies, log: o.log, ...(o.registry ? { signals: dataQualityMetric(o.registry) } : {}),
-    get fanout(): FanoutPort { return (typeof fanout === "function" ? fanout() : fanout) ?? noFanout; },
-  };
+  const { policies, fanout } = o;
+  const ctx: LifecycleContext = { policies, fanout, log: o.log, ...(o.registry ? { signals: dataQualityMetric(o.registry) } : {}) };
   const policy = new PolicyService(o.pool, ctx, o.clock);
   const exceptions = new ExceptionService(o.pool, ctx, o.clock);
   const reviews = new ReviewService(o.pool, ctx, o.clock, exceptions);

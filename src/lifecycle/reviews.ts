@@ -133,7 +133,7 @@ export class ReviewService {
         // Deleted while held: its parked memberships go now, and the apps are told (account and groups).
         const e = { userId: h.userId, leaver: true, changeId: h.changeId, cause: "guard-release", at: now };
         await deleteState(tx, h.userId);
-        await (this.ctx.fanout.userDeleted ?? this.ctx.fanout.userChanged).call(this.ctx.fanout, tx, e);
+        await this.ctx.fanout.userDeleted(tx, e);
         const left = await releaseMemberships(tx, h.userId);
         const membership = new AuditTrail({ actor, reviewId: review.id, changeId: h.changeId });
         for (const g of left) {

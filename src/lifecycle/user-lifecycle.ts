@@ -181,7 +181,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // Fan-out outbox, in this transaction. Only HR writes and transitions always concern the apps (any
   // attribute may be mapped); re-evaluations do when they changed something.
   const userEvent: UserChangedEvent = { userId: user.id, leaver: status === "leaver", changeId: input.changeId, cause: fanoutCause(events, input), at: now };
-  if (deleted) await (ctx.fanout.userDeleted ?? ctx.fanout.userChanged).call(ctx.fanout, tx as pg.PoolClient, userEvent);
+  if (deleted) await ctx.fanout.userDeleted(tx as pg.PoolClient, userEvent);
   else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || input.dataQuality || membershipsChanged || accountChanged)
     await ctx.fanout.userChanged(tx as pg.PoolClient, userEvent);
   for (const [group, groupId] of written.changedGroups) {

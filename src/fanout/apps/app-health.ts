@@ -96,7 +96,7 @@ export class AppHealth {
 
   /** Persists a Retry-After pause so every broker process honours it. */
   async pause(app: string, ms: number): Promise<void> {
-    await states.pauseApp(this.d.pool, app, new Date(Date.now() + ms));
+    await states.pauseApp(this.d.pool, app, new Date(this.d.clock.now().getTime() + ms));
   }
 
   /** How long a job of a quarantined app sleeps: past the next probe, spread (release enqueues it anyway). */

@@ -3,6 +3,7 @@
 // condition and its pushed groups. Fed by the composition root with Policy.apps at start and on every
 // policy reload; an app whose entry did not change keeps its client (and its open connections, its OAuth2
 // token, its limiter state).
+import { systemClock, type Clock } from "../../domain/clock.ts";
 import type { AppConfig } from "../../domain/app-config.ts";
 import { redactAppConfig } from "../../domain/app-config.ts";
 import type { RateLimiter } from "../client/rate-limiter.ts";
@@ -21,30 +22,31 @@ export interface AppRuntimeOptions {
   tokens?: TokenVault;
   /** The server's environment, for credentials' `${VAR}` references (resolved when used, auth.ts). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The broker's clock (monotonic side): when to look at a failed discovery again. */
+  clock?: Pick<Clock, "monotonic">;
 }
 
 export class AppRuntime {
   readonly name: string;
   readonly client: ScimClient;
-  /** Deliveries of this app in flight in this process (admission, see deliver-user.ts). */
+  /** Deliveries of this app in flight in this process (admission, see delivery/fanout-context.ts). */
   inFlight = 0;
-  /** Deliveries of this app this process lets run at once: a hung app may hold at most this many workers. */
-  readonly maxInFlight: number;
   /** Smoothed delivery duration (ms), used to spread re-scheduled jobs instead of re-running them in waves. */
   avgDeliveryMs = 5;
-  /** Next free admission slot (Date.now() ms) handed to a job that had to wait (see admissionDelay). */
+  /** Next free admission slot (the clock's monotonic ms) handed to a job that had to wait (see admissionDelay). */
   nextSlotAt = 0;
   readonly #matches: (user: Record<string, unknown>) => boolean;
   readonly groups: ReadonlySet<string>;
   #discovered: Promise<void> | undefined;
-  #discoveryFailedAt = 0;
+  #discoveryFailedAt = Number.NEGATIVE_INFINITY;
+  readonly #clock: Pick<Clock, "monotonic">;
 
   constructor(readonly config: AppConfig, opts: AppRuntimeOptions) {
     this.name = config.name;
+    this.#clock = opts.clock ?? systemClock;
     this.client = createScimClient(config, { onResponse: opts.onResponse, tokenCache: opts.tokens?.cacheFor(config), env: opts.env });
     this.#matches = compileCondition(config.assign).matches;
     this.groups = new Set(config.groups);
-    this.maxInFlight = config.rateLimit?.concurrency ?? Math.max(1, Math.ceil(opts.workerConcurrency / 2));
   }
 
   get limiter(): RateLimiter | null {
@@ -66,12 +68,12 @@ export class AppRuntime {
    * app that is down fails the delivery as retryable; an app without discovery keeps configured defaults.
    */
   async ready(signal?: AbortSignal): Promise<void> {
-    if (this.#discovered === undefined && Date.now() - this.#discoveryFailedAt > REDISCOVER_AFTER_MS) {
+    if (this.#discovered === undefined && this.#clock.monotonic() - this.#discoveryFailedAt > REDISCOVER_AFTER_MS) {
       this.#discovered = this.client.discover(signal).then(
         () => undefined,
         (e: unknown) => {
           this.#discovered = undefined;
-          this.#discoveryFailedAt = Date.now();
+          this.#discoveryFailedAt = this.#clock.monotonic();
           throw e;
         },
       );

@@ -11,7 +11,7 @@ import type { AppAuth } from "../../domain/app-config.ts";
 import { AppHttpError } from "./app-http-error.ts";
 import { resolveReferences } from "../../rules/env-substitution.ts";
 import { send, TransportError } from "./http-transport.ts";
-import { systemClock, type Clock } from "./rate-limiter.ts";
+import { systemClock, type Clock } from "../../domain/clock.ts";
 
 export interface AuthProvider {
   /** Authorization header value for the next request. */
@@ -109,7 +109,7 @@ class OAuth2ClientCredentials implements AuthProvider {
 
   async header(signal?: AbortSignal): Promise<string> {
     const token = this.#token;
-    if (token && this.#clock.now() < token.refreshAt) return `Bearer ${token.value}`;
+    if (token && this.#clock.monotonic() < token.refreshAt) return `Bearer ${token.value}`;
     this.#pending ??= this.#fetch(signal).finally(() => (this.#pending = undefined));
     return `Bearer ${await this.#pending}`;
   }
@@ -129,17 +129,17 @@ class OAuth2ClientCredentials implements AuthProvider {
     const { basic } = this.#credentials();
     const cached = await this.deps.tokenCache?.load().catch(() => null);
     if (cached && cached.value !== this.#rejected) {
-      const leftMs = cached.expiresAt - Date.now();
+      const leftMs = cached.expiresAt - this.#clock.now().getTime();
       const skewMs = Math.min(60_000, leftMs / 10);
       if (leftMs - skewMs > 1000) {
-        this.#token = { value: cached.value, refreshAt: this.#clock.now() + leftMs - skewMs };
+        this.#token = { value: cached.value, refreshAt: this.#clock.monotonic() + leftMs - skewMs };
         return cached.value;
       }
     }
     const url = new URL(this.auth.tokenUrl);
     const form = new URLSearchParams({ grant_type: "client_credentials" });
     if (this.auth.scope) form.set("scope", this.auth.scope);
-    const started = this.#clock.now();
+    const started = this.#clock.monotonic();
     const fail = (init: { status?: number; body?: string; detail?: string; cause?: unknown }) =>
       new AppHttpError({ app: this.deps.app, method: "POST", path: url.pathname, code: "FANOUT_AUTH_TOKEN", secrets: this.secrets(), ...init });
     let res;
@@ -172,7 +172,7 @@ class OAuth2ClientCredentials implements AuthProvider {
     // Refresh a little early (10 % of the lifetime, at most 60 s) so a token never expires in flight.
     const skewMs = Math.min(60_000, lifetimeS * 100);
     this.#token = { value: json.access_token, refreshAt: started + lifetimeS * 1000 - skewMs };
-    await this.deps.tokenCache?.save({ value: json.access_token, expiresAt: Date.now() + lifetimeS * 1000 }).catch(() => {});
+    await this.deps.tokenCache?.save({ value: json.access_token, expiresAt: this.#clock.now().getTime() + lifetimeS * 1000 }).catch(() => {});
     return json.access_token;
   }
 }

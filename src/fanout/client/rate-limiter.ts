@@ -7,16 +7,14 @@
 // Time comes from an injectable Clock and waiting from an injectable Scheduler, so tests run without sleeps.
 // A job handler that prefers not to block a worker uses tryAcquire() and re-schedules the job by `waitMs`.
 import { setTimeout as sleep } from "node:timers/promises";
+import { systemClock, type Clock } from "../../domain/clock.ts";
 
-export interface Clock {
-  /** Milliseconds on a monotonic scale. */
-  now(): number;
-}
+/** The limiter reads only the monotonic side of the broker's clock (src/domain/clock.ts). */
+export type MonotonicClock = Pick<Clock, "monotonic">;
 export interface Scheduler {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => performance.now() };
 export const systemScheduler: Scheduler = { sleep: (ms, signal) => sleep(ms, undefined, { signal }) };
 
 export interface RateLimitOptions {
@@ -50,7 +48,7 @@ export class RateLimiter {
 
   constructor(
     options: RateLimitOptions,
-    private readonly clock: Clock = systemClock,
+    private readonly clock: MonotonicClock = systemClock,
     private readonly scheduler: Scheduler = systemScheduler,
   ) {
     if (!(options.perSecond > 0)) throw new RangeError("perSecond must be > 0");
@@ -59,7 +57,7 @@ export class RateLimiter {
     this.concurrency = options.concurrency;
     this.burst = options.burst ?? Math.max(1, options.perSecond);
     this.#tokens = this.burst;
-    this.#refilledAt = clock.now();
+    this.#refilledAt = clock.monotonic();
   }
 
   get inFlight(): number {
@@ -116,7 +114,7 @@ export class RateLimiter {
 
   /** The app said "come back later" (429/503 Retry-After): nobody gets a token before then. */
   pauseFor(ms: number): void {
-    if (ms > 0) this.#pausedUntil = Math.max(this.#pausedUntil, this.clock.now() + ms);
+    if (ms > 0) this.#pausedUntil = Math.max(this.#pausedUntil, this.clock.monotonic() + ms);
   }
 
   #acquireSlot(signal?: AbortSignal): Promise<void> {
@@ -154,14 +152,14 @@ export class RateLimiter {
   }
 
   #tokenWait(): { ms: number; reason: "paused" | "rate" } {
-    const now = this.clock.now();
+    const now = this.clock.monotonic();
     if (this.#pausedUntil > now) return { ms: Math.ceil(this.#pausedUntil - now), reason: "paused" };
     this.#refill(now);
     if (this.#tokens >= 1) return { ms: 0, reason: "rate" };
     return { ms: Math.ceil(((1 - this.#tokens) * 1000) / this.perSecond), reason: "rate" };
   }
 
-  #refill(now = this.clock.now()): void {
+  #refill(now = this.clock.monotonic()): void {
     if (this.perSecond === Number.POSITIVE_INFINITY) return void (this.#tokens = Number.POSITIVE_INFINITY);
     // A clock that steps back (fake clocks in tests) must not drain the bucket.
     const elapsed = Math.max(0, now - this.#refilledAt);

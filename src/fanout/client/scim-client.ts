@@ -15,7 +15,8 @@ import { createAgent, send, TransportError } from "./http-transport.ts";
 import { getCI, parsePath, resolvePath } from "../../domain/mapping-expression.ts";
 import { compileUserMapping, type ScimResource, type UserMapper } from "../../domain/app-mapping.ts";
 import { ownedPrefixes } from "./owned-attributes.ts";
-import { RateLimiter, systemClock, type Clock } from "./rate-limiter.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import { systemClock, type Clock } from "../../domain/clock.ts";
 
 export type { ScimResource } from "../../domain/app-mapping.ts";
 export type { PatchOperation } from "../../domain/app-dialect.ts";
@@ -340,7 +341,7 @@ export class ScimClient {
       .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
       .join("&");
     const permit = this.#limiter ? await this.#limiter.acquire(spec.signal) : undefined;
-    const started = this.#clock.now();
+    const started = this.#clock.monotonic();
     let status: number | undefined;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -361,13 +362,13 @@ export class ScimClient {
         // One refresh on 401: an OAuth2 token may have been revoked or rotated before its expiry.
         if (res.status === 401 && attempt === 0 && this.#auth.invalidate()) continue;
         if (res.status >= 200 && res.status < 300) return res;
-        const retryAfterMs = parseRetryAfter(res.headers["retry-after"], Date.now());
+        const retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.#clock.now().getTime());
         if (retryAfterMs !== undefined && (res.status === 429 || res.status === 503)) this.#limiter?.pauseFor(retryAfterMs);
         throw new AppHttpError({ app: this.app, method, path, code: codeForStatus(res.status), status: res.status, body: res.text, retryAfterMs, secrets: this.#auth.secrets() });
       }
     } finally {
       permit?.release();
-      this.#options.onResponse?.({ app: this.app, method, path, status, durationMs: this.#clock.now() - started });
+      this.#options.onResponse?.({ app: this.app, method, path, status, durationMs: this.#clock.monotonic() - started });
     }
   }
 

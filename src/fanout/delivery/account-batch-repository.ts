@@ -51,7 +51,7 @@ export async function claimUsers(q: Q, app: string, userIds: readonly string[], 
   const missing: string[] = [];
   if (rest.length) {
     const held = await q.query(`SELECT user_id, lease_until FROM app_account WHERE app = $1 AND user_id = ANY($2::uuid[])`, [app, rest]);
-    const until = new Map(held.rows.map((r) => [r.user_id as string, (r.lease_until as Date | null) ?? new Date()]));
+    const until = new Map(held.rows.map((r) => [r.user_id as string, (r.lease_until as Date | null) ?? new Date(0)]));
     for (const u of rest) (until.has(u) ? busy.push({ userId: u, until: until.get(u)! }) : missing.push(u));
   }
   return { claimed, busy, missing };

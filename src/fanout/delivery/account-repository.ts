@@ -94,7 +94,7 @@ export async function claimUser(q: Q, app: string, userId: string, owner: string
   const r = rows[0];
   if (!r) {
     const held = await q.query(`SELECT lease_until FROM app_account WHERE app = $1 AND user_id = $2`, [app, userId]);
-    return held.rows[0] ? { busy: held.rows[0].lease_until ?? new Date() } : null;
+    return held.rows[0] ? { busy: held.rows[0].lease_until ?? new Date(0) /* no end recorded: look again at once */ } : null;
   }
   return {
     account: rowToAccount(r, "a_"),

@@ -47,7 +47,7 @@ export async function claimGroup(q: Q, app: string, groupId: string, owner: stri
   const r = rows[0];
   if (!r) {
     const held = await q.query(`SELECT lease_until FROM app_group WHERE app = $1 AND group_id = $2`, [app, groupId]);
-    return held.rows[0] ? { busy: held.rows[0].lease_until ?? new Date() } : null;
+    return held.rows[0] ? { busy: held.rows[0].lease_until ?? new Date(0) /* no end recorded: look again at once */ } : null;
   }
   return {
     group: toGroup(r), currentName: r.current_name,

@@ -50,19 +50,18 @@ const BUSY_POLL_MS = 1000;
  *  - a per-app cap of deliveries in flight in this process when the app is slow or failing, so one hung
  *    app cannot hold every worker while its failures accumulate towards quarantine.
  */
-export function admissionDelay(runtime: AppRuntime, workerConcurrency: number, failing: boolean): number | null {
+export function admissionDelay(runtime: AppRuntime, workerConcurrency: number, failing: boolean, nowMs: number): number | null {
   const slow = failing || runtime.avgDeliveryMs > 500;
   const cap = runtime.config.rateLimit?.concurrency ?? (slow ? Math.max(1, Math.ceil(workerConcurrency / 2)) : Number.POSITIVE_INFINITY);
   const perSecond = runtime.config.rateLimit?.perSecond;
   const pace = perSecond ? 1000 / perSecond : Math.max(1, runtime.avgDeliveryMs / Math.min(cap, workerConcurrency));
-  if (runtime.inFlight >= cap) return spread(runtime, pace, pace);
+  if (runtime.inFlight >= cap) return spread(runtime, pace, pace, nowMs);
   const check = runtime.limiter?.check();
   if (!check || check.ok) return null;
-  return spread(runtime, check.waitMs ?? pace, pace);
+  return spread(runtime, check.waitMs ?? pace, pace, nowMs);
 }
 
-function spread(runtime: AppRuntime, minDelayMs: number, spacingMs: number): number {
-  const now = Date.now();
+function spread(runtime: AppRuntime, minDelayMs: number, spacingMs: number, now: number): number {
   const at = Math.max(now + minDelayMs, runtime.nextSlotAt);
   runtime.nextSlotAt = at + spacingMs;
   return at - now;
@@ -74,6 +73,6 @@ export const gateContext = (ctx: FanoutContext, runtime: AppRuntime, workerConcu
   quarantineWaitMs: (probeAt) => ctx.health.waitMs(probeAt),
   admission: (failing, pauseMs) => {
     if (pauseMs > 0) runtime.limiter?.pauseFor(pauseMs);
-    return admissionDelay(runtime, workerConcurrency, failing);
+    return admissionDelay(runtime, workerConcurrency, failing, ctx.clock.monotonic());
   },
 });

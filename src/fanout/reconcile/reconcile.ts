@@ -14,6 +14,7 @@
 // found by the matching attribute (compared case-insensitively, RFC 7643 §4.1.1 — the app's own filter may
 // be case-exact) is linked first, so the delivery addresses it by id instead of failing on a 409 again. A
 // leaver is always re-disabled (and its account linked), even by the scheduled, report-only run.
+import type { Clock } from "../../domain/clock.ts";
 import type pg from "pg";
 import { withTransaction } from "../../store/database.ts";
 import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
@@ -48,8 +49,9 @@ export interface DriftReport {
   fixed: { users: number; groups: number; removedUnknownMembers: number } | null;
 }
 
-export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { fix: "none" | "leavers" | "all"; now: Date }): Promise<DriftReport> {
-  const started = new Date();
+export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { fix: "none" | "leavers" | "all"; clock: Clock }): Promise<DriftReport> {
+  const started = opts.clock.now();
+  const now = started;
   const { client, config } = runtime;
   await runtime.ready();
   const report: DriftReport = {
@@ -97,7 +99,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
     after = rows[rows.length - 1].id;
     for (const r of rows) {
       const user = rowToUser(r);
-      const desired = desiredUser(runtime, user, r.groups, opts.now);
+      const desired = desiredUser(runtime, user, r.groups, now);
       const account = accounts.get(user.id);
       accounts.delete(user.id);
       let remote = account?.remoteId ? byId.get(account.remoteId) : undefined;
@@ -176,7 +178,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
         const chunk = users.slice(i, i + 500);
         await tx.query(
           `INSERT INTO app_account (app, user_id, user_name, pending_since) SELECT $1, u, n, $4 FROM unnest($2::uuid[], $3::text[]) AS x(u, n) ON CONFLICT DO NOTHING`,
-          [runtime.name, chunk.map(([u]) => u), chunk.map(([, v]) => v.userName), opts.now]);
+          [runtime.name, chunk.map(([u]) => u), chunk.map(([, v]) => v.userName), now]);
         const linked = chunk.filter(([u]) => links.has(u) && !taken.has(links.get(u)!) && (taken.add(links.get(u)!), true));
         // (never a remote id another broker user already holds: app_account is unique per app both ways)
         if (linked.length)
@@ -185,7 +187,7 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
               WHERE a.app = $1 AND a.user_id = x.user_id
                 AND NOT EXISTS (SELECT 1 FROM app_account o WHERE o.app = $1 AND o.remote_id = x.remote_id AND o.user_id <> x.user_id)`,
             [runtime.name, linked.map(([u]) => u), linked.map(([u]) => links.get(u)!)]);
-        await markForRedelivery(tx, runtime.name, chunk.map(([u]) => u), opts.now);
+        await markForRedelivery(tx, runtime.name, chunk.map(([u]) => u), now);
         // Attributes the app holds that HR cleared: recorded as delivered, so the delivery removes them.
         const stale = chunk.filter(([, v]) => v.stale);
         if (stale.length)
@@ -196,8 +198,8 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
         await enqueueUserJobs(tx, chunk.map(([userId, v]) => ({ app: runtime.name, userId, leaver: v.leaver })));
       }
       if (opts.fix === "all") for (const f of groupFixes) {
-        await tx.query(`INSERT INTO app_group (app, group_id, group_name, pending_since) SELECT $1, id, display_name, $3 FROM scim_group WHERE id = $2 ON CONFLICT DO NOTHING`, [runtime.name, f.groupId, opts.now]);
-        await resetPushedMembers(tx, runtime.name, f.groupId, f.actual, opts.now);
+        await tx.query(`INSERT INTO app_group (app, group_id, group_name, pending_since) SELECT $1, id, display_name, $3 FROM scim_group WHERE id = $2 ON CONFLICT DO NOTHING`, [runtime.name, f.groupId, now]);
+        await resetPushedMembers(tx, runtime.name, f.groupId, f.actual, now);
         await enqueueGroupJobs(tx, f.groupId, [runtime.name]);
       }
     });
@@ -210,6 +212,6 @@ export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { f
     }
     report.fixed = { users: users.length, groups: opts.fix === "all" ? groupFixes.length : 0, removedUnknownMembers };
   }
-  report.finishedAt = new Date().toISOString();
+  report.finishedAt = opts.clock.now().toISOString();
   return report;
 }

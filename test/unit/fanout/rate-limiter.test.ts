@@ -1,11 +1,11 @@
 import { expect } from "chai";
-import { RateLimiter, type Clock, type Scheduler } from "../../../src/fanout/client/rate-limiter.ts";
+import { RateLimiter, type MonotonicClock, type Scheduler } from "../../../src/fanout/client/rate-limiter.ts";
 
 /** A clock tests move by hand, and a scheduler whose sleep just advances that clock: no real waiting. */
 function fakeTime(start = 1_000) {
   let now = start;
   const slept: number[] = [];
-  const clock: Clock = { now: () => now };
+  const clock: MonotonicClock = { monotonic: () => now };
   const scheduler: Scheduler = {
     sleep: async (ms, signal) => {
       signal?.throwIfAborted();
