@@ -38,79 +38,23 @@ import { consoleRouter } from "./console/console-router.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
+/**
+ * The broker, built in the order its parts depend on each other: the database → the services (policy,
+ * fan-out, lifecycle, SCIM) → the HTTP app → the workers. Nothing is assigned after construction.
+ */
 export async function createBroker(config: Config, opts: BrokerOptions) {
   declareSchemas();
   const log = opts.log ?? createLogger({ level: config.logLevel });
   const clock = opts.clock ?? systemClock;
-  const db: Database = createDatabase(opts.databaseUrl, { max: config.dbPoolSize });
-  const applied = await migrate(db.pool);
-  if (applied.length) log.info({ applied }, "database migrations applied");
-  await migrateJobQueue(db.pool);
-
-  const tokens = new TokenStore(db.prisma, db.pool);
-  if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
-  const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
-  const metrics = createMetrics();
-  // Built in the order they depend on each other, each handed what it needs (no port assigned later):
-  // the active policy (broker.yaml as recorded, lifecycle/policy-holder.ts) → the outbound fan-out
-  // (src/fanout: its outbox is the lifecycle's FanoutPort; its tasks deliver to the policy's apps; its
-  // service backs `apps …` / `reconcile`) → the lifecycle (src/lifecycle: the in-transaction hooks of
-  // every SCIM write, admin routes, the schedule sweep) → the SCIM services that call its hooks.
-  const policies = new PolicyHolder(log);
-  const fanoutLayer = createFanout({
-    pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
-    workerConcurrency: config.workerConcurrency, policies, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
-    env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
-  });
-  const lifecycle = createLifecycle({
-    pool: db.pool, clock, log, policies, fanout: fanoutLayer.port, registry: metrics.registry,
-    policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
-  });
-  const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
-  const users = new UserService(db.pool, clock, hooks);
-  const groups = new GroupService(db.pool, clock, hooks);
-  const search = new SearchService(db.pool);
-  const bulk = new BulkService(users, groups, config.bulk.maxOperations);
-  const scim = scimRouter({
-    auth, users, groups, search, bulk, pool: db.pool, publicUrl: config.publicUrl,
-    limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
-  });
-  // Admin API: each layer adds its router here before the app is built.
-  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log }), tokenRouter({ tokens })];
-  adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
-  adminRoutes.push(peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users }), appOverviewRouter({ pool: db.pool, clock }));
-  const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log), console: consoleRouter() });
-
-  // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
-  const tasks: TaskList = { ...lifecycle.tasks };
-  Object.assign(tasks, fanoutLayer.tasks);
-  const crontab: string[] = [...lifecycle.crontab]; // graphile-worker cron lines (the lifecycle sweep: every minute)
-  let jobs: JobQueue | undefined;
-  let sealer: { stop(): Promise<void> } | undefined;
-  let fanoutStarted = false;
-  let stopping = false;
-  let starting: Promise<void> | undefined;
-  const startSteps = async () => {
-    if (!jobs && config.workers && Object.keys(tasks).length) {
-      // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
-      // of the process it replaces (src/fanout/delivery/process-registry.ts).
-      await fanoutLayer.processes.start();
-      if (stopping) return;
-      jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
-      fanoutLayer.processes.notePool(jobs.poolId);
-    }
-    if (stopping) return;
-    if (jobs && !fanoutStarted) { fanoutStarted = true; await fanoutLayer.start(jobs.runner); } // schedules, policy refresh
-    // chains audit rows (hash chain) about once a second, off the write path
-    if (!sealer && config.workers && !stopping) sealer = startAuditSealer(db.pool, { log });
-  };
-  /** Starts the workers (idempotent); a stop() meanwhile waits for it and then stops what it started. */
-  const startWorkers = () => (starting = (starting ?? Promise.resolve()).then(startSteps));
+  const db = await openDatabase(config, opts.databaseUrl, log);
+  const services = await buildServices(config, opts, db, log, clock);
+  const app = buildHttpApp(config, db, services, log, clock);
+  const workers = workerControl(config, db, services, log);
+  const { lifecycle, fanout } = services;
 
   let server: Server | undefined;
   return {
-    tasks, crontab, startWorkers, lifecycle, fanout: fanoutLayer,
-    app, db, log, clock, tokens, auth, users, groups, search, metrics,
+    ...services, app, db, log, clock, tasks: workers.tasks, crontab: workers.crontab, startWorkers: workers.start,
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
       await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
@@ -120,7 +64,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
       answerClientErrors(server); // Node's own 400/431 answers get an error body (src/http/client-error.ts)
-      await startWorkers();
+      await workers.start();
       return (server.address() as { port: number }).port;
     },
     /**
@@ -129,15 +73,106 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
      * registry connection and the audit sealer; the pool last — nothing still uses it, so nothing logs an error.
      */
     async stop(): Promise<void> {
-      stopping = true;
-      await starting?.catch(() => {}); // a SIGTERM during start: let the start finish, then stop all of it
-      const closed = server ? new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); }) : undefined;
-      await jobs?.stop();
+      const closed = workers.stopping().then(() => server
+        ? new Promise<void>((resolve) => { server!.close(() => resolve()); server!.closeIdleConnections(); })
+        : undefined);
+      await workers.stopQueue();
       await closed;
-      await fanoutLayer.stop();
-      await sealer?.stop();
+      await fanout.stop();
+      await workers.stopSealer();
       await db.close();
     },
+  };
+}
+
+/** The pool, the schema migrations and graphile-worker's own schema. */
+async function openDatabase(config: Config, databaseUrl: string, log: Logger): Promise<Database> {
+  const db = createDatabase(databaseUrl, { max: config.dbPoolSize });
+  const applied = await migrate(db.pool);
+  if (applied.length) log.info({ applied }, "database migrations applied");
+  await migrateJobQueue(db.pool);
+  return db;
+}
+
+/**
+ * The services, each handed what it needs: tokens → the active policy (broker.yaml as recorded,
+ * lifecycle/policy-holder.ts) → the outbound fan-out (src/fanout: its outbox is the lifecycle's FanoutPort;
+ * its tasks deliver to the policy's apps; its service backs `apps …` / `reconcile`) → the lifecycle
+ * (src/lifecycle: the in-transaction hooks of every SCIM write, admin routes, the schedule sweep) → the
+ * SCIM services that call its hooks.
+ */
+async function buildServices(config: Config, opts: BrokerOptions, db: Database, log: Logger, clock: Clock) {
+  const tokens = new TokenStore(db.prisma, db.pool);
+  if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
+  const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
+  const metrics = createMetrics();
+  const policies = new PolicyHolder(log);
+  const fanout = createFanout({
+    pool: db.pool, databaseUrl: opts.databaseUrl, log, clock, registry: metrics.registry, settings: config.fanout,
+    workerConcurrency: config.workerConcurrency, policies, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
+    env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
+  });
+  const lifecycle = createLifecycle({
+    pool: db.pool, clock, log, policies, fanout: fanout.port, registry: metrics.registry,
+    policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
+  });
+  const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
+  const users = new UserService(db.pool, clock, hooks);
+  const groups = new GroupService(db.pool, clock, hooks);
+  const search = new SearchService(db.pool);
+  const bulk = new BulkService(users, groups, config.bulk.maxOperations);
+  return { tokens, auth, metrics, policies, fanout, lifecycle, users, groups, search, bulk };
+}
+type Services = Awaited<ReturnType<typeof buildServices>>;
+
+/** The Express app: SCIM at /scim/v2, the admin API at /admin/v1 (one router per layer), the console. */
+function buildHttpApp(config: Config, db: Database, s: Services, log: Logger, clock: Clock) {
+  const scim = scimRouter({
+    auth: s.auth, users: s.users, groups: s.groups, search: s.search, bulk: s.bulk, pool: db.pool, publicUrl: config.publicUrl,
+    limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
+  });
+  const adminRoutes: Router[] = [
+    auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle: s.lifecycle, log }), tokenRouter({ tokens: s.tokens }),
+    fanoutRouter({ fanout: s.fanout.service }), peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users: s.users }),
+    appOverviewRouter({ pool: db.pool, clock }),
+  ];
+  return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter() });
+}
+
+/**
+ * The workers: the tasks the layers contribute (lifecycle schedules, fan-out deliveries) run by one
+ * graphile-worker pool, and the audit sealer. start() is idempotent; a stop meanwhile waits for it and then
+ * stops what it started.
+ */
+function workerControl(config: Config, db: Database, s: Services, log: Logger) {
+  const tasks: TaskList = { ...s.lifecycle.tasks, ...s.fanout.tasks };
+  const crontab: string[] = [...s.lifecycle.crontab]; // graphile-worker cron lines (the lifecycle sweep: every minute)
+  let jobs: JobQueue | undefined;
+  let sealer: { stop(): Promise<void> } | undefined;
+  let fanoutStarted = false;
+  let stopping = false;
+  let starting: Promise<void> | undefined;
+  const startSteps = async () => {
+    if (!jobs && config.workers && Object.keys(tasks).length) {
+      // Crash recovery first: a restarted process must not start by waiting on the leases (and locked jobs)
+      // of the process it replaces (src/fanout/delivery/process-registry.ts).
+      await s.fanout.processes.start();
+      if (stopping) return;
+      jobs = await startJobQueue({ pool: db.pool, tasks, concurrency: config.workerConcurrency, log, crontab: crontab.join("\n") });
+      s.fanout.processes.notePool(jobs.poolId);
+    }
+    if (stopping) return;
+    if (jobs && !fanoutStarted) { fanoutStarted = true; await s.fanout.start(jobs.runner); } // schedules, policy refresh
+    // chains audit rows (hash chain) about once a second, off the write path
+    if (!sealer && config.workers && !stopping) sealer = startAuditSealer(db.pool, { log });
+  };
+  return {
+    tasks, crontab,
+    start: () => (starting = (starting ?? Promise.resolve()).then(startSteps)),
+    /** Marks the stop; resolves once a start in progress (a SIGTERM during start) has finished. */
+    stopping: async () => { stopping = true; await starting?.catch(() => {}); },
+    stopQueue: async () => { stopping = true; await starting?.catch(() => {}); await jobs?.stop(); },
+    stopSealer: async () => { await sealer?.stop(); },
   };
 }
 export type Broker = Awaited<ReturnType<typeof createBroker>>;

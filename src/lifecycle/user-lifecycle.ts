@@ -1,7 +1,7 @@
 // The lifecycle use case for one user, inside the transaction of whatever changed them (an HR write, the
 // scheduled start/end date, an exception, a review decision, a guard release). It tells the story:
 //
-//   1. classify the change (classify.ts) → lifecycle events (joiner, mover, leaver, leave, return, …);
+//   1. classify the change (domain/classify.ts) → lifecycle events (joiner, mover, leaver, leave, return, …);
 //      the data-quality shield (data-quality-step.ts) records its signals and may hold access being given
 //      (a re-activation, the memberships of a mover with an unknown value, the grants of an identity clash) —
 //      never a leaver;
@@ -76,6 +76,40 @@ export interface UserChangeOutcome {
 }
 
 export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput): Promise<UserChangeOutcome> {
+  const c = await judgeChange(tx, ctx, input);
+  const held = (await keepParkedLeaver(c)) ?? (await guardLeaver(c));
+  if (held) return held;
+  if (input.released) c.eventRows.push(c.eventRow("guard-release", { reviewId: input.cause?.reviewId ?? null }));
+  if (c.status === "leaver") await closeLeaverObligations(c);
+  const enabled = await enableAtStartDate(c);
+  const written = await applyMemberships(c);
+  await reviewFlags(tx, c.user, c.events, c.audit, c.now);
+  const disabled = await disableLeaver(c);
+  const accountChanged = enabled || disabled;
+  await recordState(c, written, accountChanged);
+  await notifyFanout(c, written, accountChanged);
+  c.outcome.accountChanged ||= accountChanged;
+  return c.outcome;
+}
+
+/** What one change is about, judged once: the events, the shield's verdict, the status, the audit trail. */
+interface JudgedChange {
+  tx: Tx; ctx: LifecycleContext; input: UserChangeInput;
+  user: UserRow; deleted: boolean; now: Date; policy: Policy;
+  events: LifecycleEvent[]; audit: AuditTrail; previous: StoredState | null;
+  shield: Awaited<ReturnType<typeof dataQualityShield>>;
+  /** the user as the lifecycle sees it after the shield (a held re-activation comes back disabled) */
+  after: UserRow | null;
+  status: UserStatus;
+  /** the user the rules evaluate: `after`, or the stored row once the lifecycle enabled it */
+  subject: UserRow;
+  eventRows: EventInput[];
+  eventRow: (kind: string, details: Record<string, unknown> | null, held?: boolean) => EventInput;
+  outcome: UserChangeOutcome;
+}
+
+/** Step 1: classify the change (classify.ts) and let the data-quality shield (data-quality-step.ts) judge it. */
+async function judgeChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput): Promise<JudgedChange> {
   const user = (input.after ?? input.before)!;
   const deleted = input.after === null;
   const now = input.at;
@@ -83,8 +117,8 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
   const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
   const previous = input.before ? (input.state !== undefined ? input.state : await getState(tx, user.id)) : null;
-  // The data-quality shield (data-quality-step.ts) records its signals and may hold access being given. A held
-  // re-activation comes back disabled, so from here on the user is the leaver it was.
+  // The shield records its signals and may hold access being given. A held re-activation comes back
+  // disabled, so from here on the user is the leaver it was.
   const shield = await dataQualityShield(tx, ctx, { input, user, events, previous, policy, audit, now });
   const after = shield.after;
   const status: UserStatus = deleted || shield.keepLeaver ? "leaver" : userStatus(after!, now);
@@ -95,104 +129,135 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   const eventRows = shieldEventRows(shield, recorded.map((e) => eventRow(e.kind, detailsOf(e), false)), eventRow);
   for (const e of recorded) audit.add("lifecycle.event", { userId: user.id, details: { event: e.kind, ...detailsOf(e), trigger: input.trigger } });
   const outcome: UserChangeOutcome = { events, status, held: false, gained: [], lost: [], reviews: [], accountChanged: after !== input.after };
+  return { tx, ctx, input, user, deleted, now, policy, events, audit, previous, shield, after, status, subject: user, eventRows, eventRow, outcome };
+}
 
-  const parked = previous?.status === "held" || previous?.status === "kept";
-  if (parked && status === "leaver" && !input.released) {
-    // Still a leaver while the guard holds them (or after the hold was rejected): HR's data is stored as
-    // sent, entitlements wait for the review. Deleted now: the memberships are parked with the hold, and the
-    // lifecycle state stays (the apps read it: a held user's account is not touched).
-    if (deleted) { const reviewId = await holdingReview(tx, user.id); if (reviewId) await parkMemberships(tx, user.id, reviewId, now); }
-    await recordTransition(tx, user.id, eventRows.map((e) => ({ ...e, held: true })), "keep", now);
-    await audit.flush(tx, now);
-    return { ...outcome, held: true };
-  }
-  if (parked && status !== "leaver") await supersedeHolds(tx, user.id, now); // HR corrected itself
+/**
+ * Step 2a: a leaver the guard holds (or whose hold was rejected) stays parked: HR's data is stored as sent,
+ * entitlements wait for the review. Deleted now: the memberships are parked with the hold, and the
+ * lifecycle state stays (the apps read it: a held user's account is not touched). HR correcting itself (no
+ * longer a leaver) supersedes the hold.
+ */
+async function keepParkedLeaver(c: JudgedChange): Promise<UserChangeOutcome | null> {
+  const { tx, user, now } = c;
+  const parked = c.previous?.status === "held" || c.previous?.status === "kept";
+  if (!parked) return null;
+  if (c.status !== "leaver") { await supersedeHolds(tx, user.id, now); return null; }
+  if (c.input.released) return null;
+  if (c.deleted) { const reviewId = await holdingReview(tx, user.id); if (reviewId) await parkMemberships(tx, user.id, reviewId, now); }
+  await recordTransition(tx, user.id, c.eventRows.map((e) => ({ ...e, held: true })), "keep", now);
+  await c.audit.flush(tx, now);
+  return { ...c.outcome, held: true };
+}
 
-  const leaver = events.find((e): e is Extract<LifecycleEvent, { kind: "leaver" }> => e.kind === "leaver");
-  if (leaver && !input.released) {
-    const decision = await checkMassDeprovision(tx, policy.guards.massDeprovision, user, now);
-    if (decision.hold) {
-      const reviewId = await holdLeaver(tx, { user, decision, changeId: input.changeId, reason: leaver.reason, now, audit });
-      const rows = eventRows.map((e) => (e.kind === "leaver" ? { ...e, held: true, details: { ...e.details, reviewId, guard: decision.reason } } : e));
-      // A held DELETE: the user row goes as HR asked, its memberships wait with the hold (held-membership-store.ts).
-      if (deleted) await parkMemberships(tx, user.id, reviewId, now);
-      await recordTransition(tx, user.id, rows, { status: "held", nextAt: null }, now);
-      ctx.log.warn({ userId: user.id, source: user.source, reviewId, decision: decision.reason }, "leaver held by the mass-deprovision guard");
-      await audit.flush(tx, now);
-      return { ...outcome, held: true };
-    }
-  }
-  if (input.released) eventRows.push(eventRow("guard-release", { reviewId: input.cause?.reviewId ?? null }));
+/** Step 2b: a new leaver meets the mass-deprovision guard (mass-deprovision.ts); held → nothing else happens. */
+async function guardLeaver(c: JudgedChange): Promise<UserChangeOutcome | null> {
+  const { tx, user, now, input } = c;
+  const leaver = leaverEvent(c.events);
+  if (!leaver || input.released) return null;
+  const decision = await checkMassDeprovision(tx, c.policy.guards.massDeprovision, user, now);
+  if (!decision.hold) return null;
+  const reviewId = await holdLeaver(tx, { user, decision, changeId: input.changeId, reason: leaver.reason, now, audit: c.audit });
+  const rows = c.eventRows.map((e) => (e.kind === "leaver" ? { ...e, held: true, details: { ...e.details, reviewId, guard: decision.reason } } : e));
+  // A held DELETE: the user row goes as HR asked, its memberships wait with the hold (held-membership-store.ts).
+  if (c.deleted) await parkMemberships(tx, user.id, reviewId, now);
+  await recordTransition(tx, user.id, rows, { status: "held", nextAt: null }, now);
+  c.ctx.log.warn({ userId: user.id, source: user.source, reviewId, decision: decision.reason }, "leaver held by the mass-deprovision guard");
+  await c.audit.flush(tx, now);
+  return { ...c.outcome, held: true };
+}
 
-  if (status === "leaver") {
-    for (const e of await revokeOpenExceptionsOf(tx, user.id, "lifecycle", "the user left", now))
-      audit.add("exception.revoked", { userId: user.id, groupName: e.group, cause: { exceptionId: e.id }, details: { kind: e.kind, reason: "the user left" } });
-    for (const r of await cancelUserReviews(tx, user.id, "the user left", now))
-      audit.add("review.decided", { userId: user.id, groupName: r.group ?? undefined, cause: { reviewId: r.id }, details: { kind: r.kind, status: "cancelled" } });
-  }
+/** Step 3: a leaver's exceptions close and its pending reviews are cancelled. */
+async function closeLeaverObligations(c: JudgedChange): Promise<void> {
+  const { tx, user, now, audit } = c;
+  for (const e of await revokeOpenExceptionsOf(tx, user.id, "lifecycle", "the user left", now))
+    audit.add("exception.revoked", { userId: user.id, groupName: e.group, cause: { exceptionId: e.id }, details: { kind: e.kind, reason: "the user left" } });
+  for (const r of await cancelUserReviews(tx, user.id, "the user left", now))
+    audit.add("review.decided", { userId: user.id, groupName: r.group ?? undefined, cause: { reviewId: r.id }, details: { kind: r.kind, status: "cancelled" } });
+}
 
-  // The account itself. Only a pre-hire whose start date has come is active while active=false
-  // (classify.ts): at its start date the broker enables the account — before the rules run, so conditions
-  // on `active` see the joiner as the apps will.
-  let subject = user;
-  let accountChanged = false;
-  if (!deleted && status === "active" && !after!.active) {
-    subject = (await setUserActive(tx, user.id, true, now)) ?? user;
-    audit.add("account.enabled", { userId: user.id, details: { reason: "start date reached" } });
-    accountChanged = true;
-  }
+/**
+ * Step 4: only a pre-hire whose start date has come is active while active=false (classify.ts): at its
+ * start date the broker enables the account — before the rules run, so conditions on `active` see the
+ * joiner as the apps will. True when it enabled the account.
+ */
+async function enableAtStartDate(c: JudgedChange): Promise<boolean> {
+  if (c.deleted || c.status !== "active" || c.after!.active) return false;
+  c.subject = (await setUserActive(c.tx, c.user.id, true, c.now)) ?? c.user;
+  c.audit.add("account.enabled", { userId: c.user.id, details: { reason: "start date reached" } });
+  return true;
+}
 
-  // Memberships. A new user has no rows yet, and nobody can have filed an exception for it.
+/**
+ * Step 5: desired memberships (evaluate.ts) against the user's rows (diff.ts) → rows added, relabelled,
+ * removed; privileged grants and portable memberships of a mover wait for a review. A new user has no
+ * rows yet, and nobody can have filed an exception for it.
+ */
+async function applyMemberships(c: JudgedChange): Promise<WrittenDiff> {
+  const { tx, user, input, status, policy, now, audit } = c;
   const current = input.before ? await membershipsOf(tx, user.id) : [];
   const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
-  const desired = desiredMemberships({ ...(shield.evaluateAs ?? subject.data), id: user.id }, policy, exceptions, now, status);
-  const diff = withheldGrants(shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, events)), current, policy, status));
+  const desired = desiredMemberships({ ...(c.shield.evaluateAs ?? c.subject.data), id: user.id }, policy, exceptions, now, status);
+  const diff = withheldGrants(c.shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, c.events)), current, policy, status));
   const written = await writeUserDiff(tx, user.id, current, diff, audit, now);
-  outcome.gained = written.gained;
-  outcome.lost = written.lost;
-
+  c.outcome.gained = written.gained;
+  c.outcome.lost = written.lost;
   for (const r of diff.pendingReview) {
     const kind = r.reason === "privileged" ? "privileged-grant" : "mover";
     const review = await requestReview(tx, { kind, userId: user.id, group: r.group, owner: r.owner ?? null, payload: { userName: user.userName, cause: r.cause } }, now);
-    outcome.reviews.push(r.group);
+    c.outcome.reviews.push(r.group);
     if (review.created) audit.add("review.created", { userId: user.id, groupName: r.group, cause: { reviewId: review.id, ...membershipCause(r.cause) }, details: { kind } });
   }
-  await reviewFlags(tx, user, events, audit, now);
+  return written;
+}
 
-  // A leaver still active=true in HR's data (terminated, end date passed) is disabled in the same transaction.
-  if (!deleted && status === "leaver" && after!.active) {
-    await setUserActive(tx, user.id, false, now);
-    audit.add("account.disabled", { userId: user.id, details: { reason: leaver?.reason ?? (input.released ? "guard-release" : "leaver") } });
-    accountChanged = true;
-  }
+/** Step 6: a leaver still active=true in HR's data (terminated, end date passed) is disabled now. */
+async function disableLeaver(c: JudgedChange): Promise<boolean> {
+  if (c.deleted || c.status !== "leaver" || !c.after!.active) return false;
+  await setUserActive(c.tx, c.user.id, false, c.now);
+  const reason = leaverEvent(c.events)?.reason ?? (c.input.released ? "guard-release" : "leaver");
+  c.audit.add("account.disabled", { userId: c.user.id, details: { reason } });
+  return true;
+}
 
-  // The events, and the user's next scheduled instant (its start or end date) for the sweep.
+/** Step 7: the events, the audit rows, and the user's next scheduled instant (start or end date) for the sweep. */
+async function recordState(c: JudgedChange, written: WrittenDiff, accountChanged: boolean): Promise<void> {
+  const { tx, user, now, input } = c;
   let state: LifecycleState | "delete" = "delete";
-  if (!deleted) {
-    const { startAt, endAt } = effectiveDates(after!, now);
-    state = { status, nextAt: [startAt, endAt].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null };
+  if (!c.deleted) {
+    const { startAt, endAt } = effectiveDates(c.after!, now);
+    state = { status: c.status, nextAt: [startAt, endAt].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null };
   }
   const membershipsChanged = written.changedGroups.size > 0;
   if (membershipsChanged) await touchGroups(tx, [...written.changedGroups.values()], now);
   // An HR write already bumped the user's version; other triggers change its `groups` without one.
-  if (input.trigger !== "hr" && membershipsChanged && !accountChanged && !deleted) await touchUsers(tx, [user.id], now);
-  await recordTransition(tx, user.id, eventRows, state, now, audit.take());
+  if (input.trigger !== "hr" && membershipsChanged && !accountChanged && !c.deleted) await touchUsers(tx, [user.id], now);
+  await recordTransition(tx, user.id, c.eventRows, state, now, c.audit.take());
+}
 
-  // Fan-out outbox, in this transaction. Only HR writes and transitions always concern the apps (any
-  // attribute may be mapped); re-evaluations do when they changed something.
-  const userEvent: UserChangedEvent = { userId: user.id, leaver: status === "leaver", changeId: input.changeId, cause: fanoutCause(events, input), at: now };
-  if (deleted) await ctx.fanout.userDeleted(tx as pg.PoolClient, userEvent);
+/**
+ * Step 8: the fan-out outbox (fanout-port.ts), in this transaction. HR writes and transitions always
+ * concern the apps (any attribute may be mapped); re-evaluations do when they changed something.
+ */
+async function notifyFanout(c: JudgedChange, written: WrittenDiff, accountChanged: boolean): Promise<void> {
+  const { user, input, now } = c;
+  const tx = c.tx as pg.PoolClient;
+  const fanout = c.ctx.fanout;
+  const userEvent: UserChangedEvent = { userId: user.id, leaver: c.status === "leaver", changeId: input.changeId, cause: fanoutCause(c.events, input), at: now };
+  const membershipsChanged = written.changedGroups.size > 0;
+  if (c.deleted) await fanout.userDeleted(tx, userEvent);
   else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || input.dataQuality || membershipsChanged || accountChanged)
-    await ctx.fanout.userChanged(tx as pg.PoolClient, userEvent);
+    await fanout.userChanged(tx, userEvent);
   for (const [group, groupId] of written.changedGroups) {
-    await ctx.fanout.membershipChanged(tx as pg.PoolClient, {
+    await fanout.membershipChanged(tx, {
       groupId, groupName: group, at: now,
       added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
     });
   }
-  outcome.accountChanged ||= accountChanged;
-  return outcome;
 }
+
+type WrittenDiff = Awaited<ReturnType<typeof writeUserDiff>>;
+const leaverEvent = (events: readonly LifecycleEvent[]) => events.find((e): e is Extract<LifecycleEvent, { kind: "leaver" }> => e.kind === "leaver");
 
 /**
  * Applies one user's diff: adds first, then relabels, then removes (diff.ts: a source change never shows
