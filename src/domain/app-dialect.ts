@@ -58,7 +58,7 @@ export function resolveDialect(configured: Partial<Dialect> | undefined, discove
 }
 
 export type PatchOpName = "add" | "remove" | "replace";
-export interface PatchOperation {
+export interface AppPatchOperation {
   op: PatchOpName;
   path?: string;
   value?: unknown;
@@ -67,7 +67,7 @@ export interface PatchOperation {
 export const PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 /** A PatchOp message (RFC 7644 §3.5.2) in the app's dialect. */
-export function patchBody(ops: readonly PatchOperation[], dialect: Dialect): Record<string, unknown> {
+export function patchBody(ops: readonly AppPatchOperation[], dialect: Dialect): Record<string, unknown> {
   return {
     schemas: [PATCH_OP_SCHEMA],
     Operations: ops.map((o) => ({

@@ -12,7 +12,7 @@ import { encodeBooleans } from "./app-dialect.ts";
 import {
   CORE_USER_SCHEMA,
   MappingSyntaxError,
-  evaluate,
+  evaluateExpression,
   getCI,
   parseExpression,
   parsePath,
@@ -69,7 +69,7 @@ export function compileUserMapping(mapping: UserMapping | undefined, dialect: Pi
   const map = (user: ScimResource): ScimResource => {
     const out: ScimResource = { schemas: [CORE_USER_SCHEMA] };
     for (const rule of rules) {
-      const value = evaluate(rule.source, user);
+      const value = evaluateExpression(rule.source, user);
       if (value === undefined || value === null) continue;
       setPath(out, rule, structuredClone(value));
     }

@@ -98,24 +98,24 @@ function pickPrimary(values: unknown[]): unknown {
   return values.find((v) => getCI(v, "primary") === true) ?? values[0];
 }
 
-export function evaluate(expr: Expression, resource: Record<string, unknown>): unknown {
+export function evaluateExpression(expr: Expression, resource: Record<string, unknown>): unknown {
   switch (expr.kind) {
     case "literal":
       return expr.value;
     case "path":
       return resolvePath(resource, expr.path);
     case "concat": {
-      const parts = expr.parts.map((p) => evaluate(p, resource));
+      const parts = expr.parts.map((p) => evaluateExpression(p, resource));
       return parts.some(isEmpty) ? undefined : parts.map(String).join("");
     }
     case "fallback":
       for (const option of expr.options) {
-        const value = evaluate(option, resource);
+        const value = evaluateExpression(option, resource);
         if (!isEmpty(value)) return value;
       }
       return undefined;
     case "call": {
-      const value = evaluate(expr.arg, resource);
+      const value = evaluateExpression(expr.arg, resource);
       if (typeof value !== "string") return value;
       return expr.fn === "lower" ? value.toLowerCase() : expr.fn === "upper" ? value.toUpperCase() : value.trim();
     }

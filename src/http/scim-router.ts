@@ -6,7 +6,8 @@ import express, { type Request, type RequestHandler, type Response, type Router 
 import type { Authenticator, Principal } from "../auth/authenticator.ts";
 import type { UserService } from "../scim/user-service.ts";
 import type { GroupService } from "../scim/group-service.ts";
-import type { SearchService, ResourceType } from "../scim/search-service.ts";
+import type { SearchService } from "../scim/search-service.ts";
+import type { ResourceType } from "../scim/attribute-catalog.ts";
 import type { BulkService } from "../scim/bulk-service.ts";
 import { parseListParams } from "../scim/list-params.ts";
 import { assertFilterWithinLimits, assertJsonWithinLimits, assertRawJsonDepth } from "../scim/input-limits.ts";

@@ -249,15 +249,15 @@ function compare(node: Extract<FilterNode, { op: "cmp" }>, actual: unknown): boo
   }
 }
 
-export function evaluate(node: FilterNode, ctx: unknown): boolean {
+export function matchesNode(node: FilterNode, ctx: unknown): boolean {
   switch (node.op) {
     case "const": return node.value;
-    case "and": return node.nodes.every((n) => evaluate(n, ctx));
-    case "or": return node.nodes.some((n) => evaluate(n, ctx));
-    case "not": return !evaluate(node.node, ctx);
+    case "and": return node.nodes.every((n) => matchesNode(n, ctx));
+    case "or": return node.nodes.some((n) => matchesNode(n, ctx));
+    case "not": return !matchesNode(node.node, ctx);
     case "any": {
       const values = read(ctx, node.attr.segments);
-      return Array.isArray(values) && values.some((el) => evaluate(node.where, el));
+      return Array.isArray(values) && values.some((el) => matchesNode(node.where, el));
     }
     case "pr": // one membership row (groups/members) is always a present value
       return node.attr.relation && node.attr.segments.length === 0 ? true : isPresent(read(ctx, node.attr.segments));
@@ -268,10 +268,10 @@ export function evaluate(node: FilterNode, ctx: unknown): boolean {
 /** Compiles a parsed filter once into a predicate over SCIM resources (the rules layer, per HR event). */
 export function compileMatcher(parsed: FilterAst, resourceType: ResourceType = "User"): (resource: Record<string, unknown>) => boolean {
   const tree = buildFilterTree(parsed, resourceType);
-  return (resource) => evaluate(tree, resource);
+  return (resource) => matchesNode(tree, resource);
 }
 
 /** Whether `resource` (SCIM JSON; `groups` as [{value, display}]) matches the parsed filter. */
 export function matchesFilter(parsed: FilterAst, resource: Record<string, unknown>, resourceType: ResourceType = "User"): boolean {
-  return evaluate(buildFilterTree(parsed, resourceType), resource);
+  return matchesNode(buildFilterTree(parsed, resourceType), resource);
 }

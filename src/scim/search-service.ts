@@ -1,6 +1,7 @@
 // Lists and searches, executed in PostgreSQL: the filter compiles to a parameterised WHERE, paging is
 // LIMIT/OFFSET (index) or keyset on seq (RFC 9865 cursor), and totalResults is a COUNT over the same
 // WHERE — never by loading rows into memory.
+import type { ResourceType } from "./attribute-catalog.ts";
 import type pg from "pg";
 import { createHash } from "node:crypto";
 import { compileFilter, sortExpression } from "./filter-sql.ts";
@@ -14,7 +15,6 @@ import { groupToScim } from "./group-resource.ts";
 import { project, wants } from "./projection.ts";
 import { decodeCursor, encodeCursor, type ListParams } from "./list-params.ts";
 
-export type ResourceType = "User" | "Group";
 export interface Page { totalResults: number; Resources: Record<string, unknown>[]; startIndex?: number; itemsPerPage: number; nextCursor?: string }
 
 const columnsOf = (type: ResourceType) =>

@@ -10,7 +10,7 @@ import type { Dispatcher } from "undici";
 import type { AppConfig } from "../../domain/app-config.ts";
 import { AppHttpError, codeForStatus, parseRetryAfter } from "./app-http-error.ts";
 import { createAuthProvider, type AuthProvider, type TokenCache } from "./app-auth.ts";
-import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type PatchOperation } from "../../domain/app-dialect.ts";
+import { encodeBooleans, parseServiceProviderConfig, patchBody, resolveDialect, type AppCapabilities, type Dialect, type AppPatchOperation } from "../../domain/app-dialect.ts";
 import { createAgent, send, TransportError } from "./http-transport.ts";
 import { getCI, parsePath, resolvePath } from "../../domain/mapping-expression.ts";
 import { compileUserMapping, type ScimResource, type UserMapper } from "../../domain/app-mapping.ts";
@@ -19,7 +19,7 @@ import { RateLimiter } from "./rate-limiter.ts";
 import { systemClock, type Clock } from "../../domain/clock.ts";
 
 export type { ScimResource } from "../../domain/app-mapping.ts";
-export type { PatchOperation } from "../../domain/app-dialect.ts";
+export type { AppPatchOperation } from "../../domain/app-dialect.ts";
 export { AppHttpError } from "./app-http-error.ts";
 
 export type ScimResourceWithId = ScimResource & { id: string };
@@ -155,7 +155,7 @@ export class ScimClient {
   replaceUser(id: string, resource: ScimResource, signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#replace("Users", id, resource, signal);
   }
-  patchUser(id: string, ops: readonly PatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
+  patchUser(id: string, ops: readonly AppPatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#patch("Users", id, ops, signal);
   }
   /**
@@ -198,7 +198,7 @@ export class ScimClient {
   replaceGroup(id: string, resource: ScimResource, signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#replace("Groups", id, { schemas: [GROUP_SCHEMA], ...resource }, signal);
   }
-  patchGroup(id: string, ops: readonly PatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
+  patchGroup(id: string, ops: readonly AppPatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     return this.#patch("Groups", id, ops, signal);
   }
   /** Membership deltas (app member ids). PATCH add/remove (§3.5.2.1/§3.5.2.2) in chunks, so a 10k-member
@@ -273,7 +273,7 @@ export class ScimClient {
     return optionalWithId(await this.#json("PUT", this.#path(kind, id), { body, signal }));
   }
 
-  async #patch(kind: Kind, id: string, ops: readonly PatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
+  async #patch(kind: Kind, id: string, ops: readonly AppPatchOperation[], signal?: AbortSignal): Promise<ScimResourceWithId | null> {
     const body = patchBody(ops, this.#dialect);
     return optionalWithId(await this.#json("PATCH", this.#path(kind, id), { body, signal }));
   }

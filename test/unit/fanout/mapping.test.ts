@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { compileUserMapping, ENTERPRISE_USER_SCHEMA, mapUser, validateMapping } from "../../../src/domain/app-mapping.ts";
-import { evaluate, parseExpression, parsePath, resolvePath } from "../../../src/domain/mapping-expression.ts";
+import { evaluateExpression, parseExpression, parsePath, resolvePath } from "../../../src/domain/mapping-expression.ts";
 
 const HR = "urn:ietf:params:scim:schemas:extension:scim-broker:2.0:User";
 const CORE = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -117,15 +117,15 @@ describe("fanout/mapping", () => {
 
     it("when literals, functions and parentheses combine, then precedence is + over ??", () => {
       const e = parseExpression('upper(missing ?? "x") + "-" + (nope ?? 42)');
-      expect(evaluate(e, {})).to.equal("X-42");
-      expect(evaluate(parseExpression("true"), {})).to.equal(true);
-      expect(evaluate(parseExpression('"a \\" b"'), {})).to.equal('a " b');
-      expect(evaluate(parseExpression('trim(" x ")'), {})).to.equal("x");
+      expect(evaluateExpression(e, {})).to.equal("X-42");
+      expect(evaluateExpression(parseExpression("true"), {})).to.equal(true);
+      expect(evaluateExpression(parseExpression('"a \\" b"'), {})).to.equal('a " b');
+      expect(evaluateExpression(parseExpression('trim(" x ")'), {})).to.equal("x");
     });
 
     it("when a filter value contains brackets or operators, then it stays inside the path", () => {
       const e = parseExpression('emails[value eq "a]+??(b"].type ?? "none"');
-      expect(evaluate(e, { emails: [{ value: "a]+??(b", type: "odd" }] })).to.equal("odd");
+      expect(evaluateExpression(e, { emails: [{ value: "a]+??(b", type: "odd" }] })).to.equal("odd");
     });
   });
 });
