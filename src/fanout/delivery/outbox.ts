@@ -12,7 +12,7 @@ import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../..
 import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
 import type { AppRegistry } from "../apps/app-registry.ts";
 import { wantsAccount } from "./desired-state.ts";
-import { addJobSpecs, bucketOf, GROUP_TASK, groupJobKey, GW_MAX_ATTEMPTS, PRIORITY, USER_TASK, userJobSpecs } from "../../jobs/fanout-jobs.ts";
+import { addJobSpecs, batchJobKeySql, bucketOf, GROUP_TASK, groupJobKey, groupJobKeySql, GW_MAX_ATTEMPTS, PRIORITY, USER_TASK, userJobKeySql, userJobSpecs } from "../../jobs/fanout-jobs.ts";
 
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
@@ -41,7 +41,7 @@ export class FanoutOutbox implements FanoutPort {
        jobs AS (
          SELECT key FROM graphile_worker.add_jobs(
            (SELECT array_agg(ROW($5::text, json_build_object('app', a, 'groupId', $2::uuid::text), NULL, NULL, $6::int,
-                     'group:' || a || ':' || $2::uuid::text, $7::int, NULL)::graphile_worker.job_spec) FROM unnest($1::text[]) AS a), false))
+                     ${groupJobKeySql("a", "$2::uuid::text")}, $7::int, NULL)::graphile_worker.job_spec) FROM unnest($1::text[]) AS a), false))
        SELECT (SELECT count(*) FROM g) AS groups, (SELECT coalesce(array_agg(key), '{}') FROM jobs) AS keys`,
       values: [apps, e.groupId, e.groupName, e.at, GROUP_TASK, GW_MAX_ATTEMPTS, PRIORITY.group] });
     // add_jobs can skip a spec whose pending job a worker locked meanwhile (see addJobSpecs): add those again.
@@ -92,9 +92,9 @@ export class FanoutOutbox implements FanoutPort {
          SELECT key FROM graphile_worker.add_jobs(
            (SELECT array_agg(CASE WHEN $4::boolean
                      THEN ROW($7::text, json_build_object('app', a, 'userId', $2::uuid::text), NULL, NULL, $8::int,
-                              'deliver:' || a || ':' || $2::uuid::text, $9::int, NULL)::graphile_worker.job_spec
+                              ${userJobKeySql("a", "$2::uuid::text")}, $9::int, NULL)::graphile_worker.job_spec
                      ELSE ROW($7::text, json_build_array(json_build_object('app', a, 'userId', $2::uuid::text)), NULL, NULL, $8::int,
-                              'deliver:' || a || ':batch:' || $10::int, $9::int, NULL)::graphile_worker.job_spec END)
+                              ${batchJobKeySql("a", "$10::int")}, $9::int, NULL)::graphile_worker.job_spec END)
               FROM unnest($1::text[]) AS a), false))
        SELECT (SELECT count(*) FROM acc) AS accounts, (SELECT count(*) FROM sla) AS slas, (SELECT coalesce(array_agg(key), '{}') FROM jobs) AS keys`,
       values: [apps, e.userId, userName, e.leaver, e.changeId, e.at, USER_TASK, GW_MAX_ATTEMPTS, e.leaver ? PRIORITY.leaver : PRIORITY.user, bucketOf(e.userId)] });

@@ -24,6 +24,7 @@ import pg from "pg";
 import { randomBytes, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "../../shared/logger.ts";
+import { groupJobKeySql, userJobKeySql } from "../../jobs/fanout-jobs.ts";
 
 /** A job locked by an unregistered pool id for longer than this is considered orphaned. */
 const ORPHAN_GRACE_MS = 60_000;
@@ -106,9 +107,9 @@ export class ProcessRegistry {
     await pool.query(`SELECT graphile_worker.force_unlock_workers($1::text[])`, [poolIds]);
     const leases = await pool.query(
       `WITH a AS (UPDATE app_account SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
-                  RETURNING 'deliver:' || app || ':' || user_id::text AS key),
+                  RETURNING ${userJobKeySql("app", "user_id::text")} AS key),
             g AS (UPDATE app_group SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
-                  RETURNING 'group:' || app || ':' || group_id::text AS key),
+                  RETURNING ${groupJobKeySql("app", "group_id::text")} AS key),
             k AS (SELECT key FROM a UNION ALL SELECT key FROM g),
             -- jobs that found these leases busy were re-scheduled to their expiry: they run now
             j AS (UPDATE graphile_worker._private_jobs SET run_at = now(), updated_at = now()
