@@ -101,7 +101,7 @@ export class FanoutService {
   }
 
   /**
-   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see auth.ts);
+   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see client/app-auth.ts);
    * the result lands in app_test_run (testRun).
    */
   async requestTest(name: string): Promise<{ runId: number }> {

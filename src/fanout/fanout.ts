@@ -52,7 +52,7 @@ export interface FanoutOptions {
   secrets: { secretKey?: string; dataDir: string };
   /**
    * The server's environment, the only source of app credentials' `${VAR}` references (resolved when the
-   * fan-out authenticates, auth.ts). The CLI passes none: it never uses an operator's shell secrets.
+   * fan-out authenticates, client/app-auth.ts). The CLI passes none: it never uses an operator's shell secrets.
    */
   env?: Readonly<Record<string, string | undefined>>;
 }

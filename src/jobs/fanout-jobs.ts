@@ -6,12 +6,12 @@
 // Ordering per (app, user) is NOT done with graphile-worker named queues: its queue strategy locks every
 // available queue row on each fetch, and concurrent fetchers then skip each other's locked queues (measured
 // idle workers and 10× latency with one queue per key). Jobs stay queue-less, so workers fetch in parallel
-// with SKIP LOCKED, and a lease on the app_account / app_group row (see account-repository.ts) makes the
-// second of two concurrent deliveries for one key wait for the first.
+// with SKIP LOCKED, and a lease on the app_account / app_group row (see fanout/delivery/account-repository.ts)
+// makes the second of two concurrent deliveries for one key wait for the first.
 //
 // Retries are ours, not graphile-worker's (whose backoff cannot honour Retry-After): a task that must try
-// again later re-adds its own key with run_at in the future and returns successfully. Every add goes
-// through addJobSpecs, which re-adds what add_jobs silently skipped (see there). While a job runs it is
+// again later re-adds its own key with run_at in the future and returns successfully. Every delivery add
+// goes through addJobSpecs, which re-adds what add_jobs silently skipped (see there). While a job runs it is
 // locked, so add_jobs clears the running job's key and inserts a fresh one; "preserve_run_at" keeps an
 // earlier run_at if an HR change already queued a newer job meanwhile (it must not wait for our backoff).
 import type pg from "pg";

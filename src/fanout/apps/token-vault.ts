@@ -2,7 +2,7 @@
 // (secret-box.ts): a token endpoint is asked once per token lifetime per app, not once per process and
 // restart (several SaaS token endpoints rate-limit hard). The associated data binds a token to the app and
 // its client id and token URL: new credentials never see an old token. A token the app rejected (401) is
-// never served from here again (auth.ts skips the invalidated value).
+// never served from here again (client/app-auth.ts skips the invalidated value).
 import type pg from "pg";
 import type { AppConfig } from "../../domain/app-config.ts";
 import type { TokenCache } from "../client/app-auth.ts";

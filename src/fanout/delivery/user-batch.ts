@@ -1,9 +1,10 @@
 // Batch jobs for the bulk of deliveries. A leaver gets its own job (deliver:<app>:<user>, priority
 // leaver) so nothing stands between it and the app; every other change goes to one of BATCH_BUCKETS
 // pending jobs per app (deliver:<app>:batch:<bucket>), using graphile-worker's documented batch jobs: a job
-// whose payload is an array absorbs the payloads of later add_job calls with the same key while it waits.
-// BATCH_BUCKETS and bucketOf live in fanout-jobs.ts. One run then claims, reads and records up to MAX_BATCH keys with three statements, instead of four round
-// trips per delivery, and drives up to BATCH_CONCURRENCY requests at once.
+// whose payload is an array absorbs the payloads of later add_job calls with the same key while it waits
+// (BATCH_BUCKETS and bucketOf are in jobs/fanout-jobs.ts). One run then claims, reads and records up to
+// MAX_BATCH keys with three statements, instead of four round trips per delivery, and drives up to
+// BATCH_CONCURRENCY requests at once.
 //
 // Semantics are the single-job ones, per (app, user): desired state read at run time, the same lease (a
 // key another delivery holds is handed to its own job, which the holder nudges), same gates, same outcome
