@@ -13,8 +13,10 @@ import type { AppRegistry, AppRuntime } from "./apps/app-registry.ts";
 import type { AppHealth } from "./apps/app-health.ts";
 import * as accounts from "./delivery/account-repository.ts";
 import * as states from "./apps/app-state-repository.ts";
-import { groupsOfApp } from "./delivery/app-group-repository.ts";
-import { listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./delivery/dead-letter-repository.ts";
+import { groupsOfApp, markGroupsForRedelivery } from "./delivery/app-group-repository.ts";
+import { closeUserDeadLetters, listDeadLetters, openDeadLetterCounts, takeForReplay, type DeadLetter } from "./delivery/dead-letter-repository.ts";
+import * as testRuns from "./apps/app-test-run-repository.ts";
+import * as runs from "./reconcile/reconcile-repository.ts";
 import { enqueueBacklog, enqueueGroupJobs, enqueueUserJobs, PRIORITY, RECONCILE_TASK, TEST_TASK, type ReconcileJob, type TestJob } from "../jobs/fanout-jobs.ts";
 import { leaverSlasOfUser, leaverSlaSummary, recentLeaverSlas } from "./delivery/leaver-sla-repository.ts";
 import { reconcileApp, type DriftReport } from "./reconcile/reconcile.ts";
@@ -72,12 +74,12 @@ export class FanoutService {
     const runtime = await this.runtime(name);
     const [summary] = (await this.listApps()).filter((a) => a.name === name);
     const state = await states.appState(this.d.pool, name);
-    const { rows } = await this.d.pool.query(`SELECT id, fix, trigger, started_at, finished_at, error, report->'counts' AS counts FROM reconcile_run WHERE app = $1 ORDER BY id DESC LIMIT 5`, [name]);
+    const reconcileRuns = await runs.recentReconcileRuns(this.d.pool, name);
     return {
       ...summary, config: redactAppConfig(runtime.config), dialect: runtime.client.dialect, capabilities: runtime.client.capabilities,
       pausedUntil: state?.pausedUntil ?? null, disabledReason: state?.disabledReason ?? null,
       groupsPushed: await groupsOfApp(this.d.pool, name), deadLetters: await listDeadLetters(this.d.pool, { app: name, open: true, limit: 20 }),
-      reconcileRuns: rows,
+      reconcileRuns,
     };
   }
 
@@ -99,13 +101,12 @@ export class FanoutService {
   }
 
   /**
-   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see auth.ts);
+   * Queues a connection test for a server worker (the CLI: it never holds app credentials, see client/app-auth.ts);
    * the result lands in app_test_run (testRun).
    */
   async requestTest(name: string): Promise<{ runId: number }> {
     await this.runtime(name);
-    const { rows } = await this.d.pool.query(`INSERT INTO app_test_run (app) VALUES ($1) RETURNING id`, [name]);
-    const runId = Number(rows[0].id);
+    const runId = await testRuns.insertTestRun(this.d.pool, name);
     await addJob(this.d.pool, TEST_TASK, { app: name, runId } satisfies TestJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
     return { runId };
   }
@@ -118,13 +119,13 @@ export class FanoutService {
     } catch (e) {
       result = { app: name, ok: false, ms: 0, error: { code: (e as { code?: string }).code ?? "INTERNAL", status: null, message: (e as Error).message } };
     }
-    await this.d.pool.query(`UPDATE app_test_run SET finished_at = now(), result = $2 WHERE id = $1`, [runId, JSON.stringify(result)]);
+    await testRuns.finishTestRun(this.d.pool, runId, result);
   }
 
   async testRun(id: number): Promise<{ id: number; app: string; finishedAt: Date | null; result: Awaited<ReturnType<FanoutService["testApp"]>> | null }> {
-    const { rows } = await this.d.pool.query(`SELECT id, app, finished_at, result FROM app_test_run WHERE id = $1`, [id]);
-    if (!rows[0]) throw notFound(`Test run ${id}`);
-    return { id: Number(rows[0].id), app: rows[0].app, finishedAt: rows[0].finished_at, result: rows[0].result };
+    const run = await testRuns.testRun(this.d.pool, id);
+    if (!run) throw notFound(`Test run ${id}`);
+    return run;
   }
 
   /** Operator switch. Disabled: deliveries wait (accounts stay pending); enabling enqueues the backlog now. */
@@ -150,7 +151,7 @@ export class FanoutService {
       const groups = [...new Set(letters.filter((l) => l.kind === "group").map((l) => l.key))];
       await accounts.markForRedelivery(tx, name, users, at);
       await enqueueUserJobs(tx, users.map((userId) => ({ app: name, userId, leaver: false })));
-      if (groups.length) await tx.query(`UPDATE app_group SET status = 'pending', attempts = 0, desired_version = desired_version + 1, updated_at = $3 WHERE app = $1 AND group_id = ANY($2::uuid[])`, [name, groups, at]);
+      await markGroupsForRedelivery(tx, name, groups, at);
       for (const g of groups) await enqueueGroupJobs(tx, g, [name]);
       return { app: name, replayed: letters.length, users: users.length, groups: groups.length };
     });
@@ -168,38 +169,33 @@ export class FanoutService {
     const userId = await this.#userId(userRef);
     const at = this.d.clock.now();
     return withTransaction(this.d.pool, async (tx) => {
-      const { rows: users } = await tx.query(
-        `SELECT u.user_name, NOT u.active OR ls.status = 'leaver' AS leaver FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id WHERE u.id = $1
-         UNION ALL SELECT user_name, true FROM app_account WHERE user_id = $1 LIMIT 1`, [userId]);
-      if (!users[0]) throw notFound(`User ${userRef}`);
-      const { rows: holder } = await tx.query(`SELECT user_id, user_name FROM app_account WHERE app = $1 AND remote_id = $2 AND user_id <> $3`, [name, remoteId, userId]);
-      if (holder[0]) throw conflict(`app account ${remoteId} of ${name} is already linked to ${holder[0].user_name}`);
-      const { rows: before } = await tx.query(`SELECT remote_id FROM app_account WHERE app = $1 AND user_id = $2 FOR UPDATE`, [name, userId]);
-      await tx.query(
-        `INSERT INTO app_account (app, user_id, user_name, remote_id, pending_since, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (app, user_id) DO UPDATE SET remote_id = EXCLUDED.remote_id`, [name, userId, users[0].user_name, remoteId, at]);
+      const user = await accounts.userToLink(tx, userId);
+      if (!user) throw notFound(`User ${userRef}`);
+      const holder = await accounts.holderOfRemoteId(tx, name, remoteId, userId);
+      if (holder) throw conflict(`app account ${remoteId} of ${name} is already linked to ${holder.userName}`);
+      const previous = await accounts.linkAccount(tx, name, userId, user.userName, remoteId, at);
       await accounts.markForRedelivery(tx, name, [userId], at);
-      await tx.query(`UPDATE dead_letter SET replayed_at = $3 WHERE app = $1 AND kind = 'user' AND key = $2 AND replayed_at IS NULL`, [name, userId, at]);
-      await enqueueUserJobs(tx, [{ app: name, userId, leaver: users[0].leaver === true }]);
-      this.d.log.warn({ app: name, userId, remoteId, previous: before[0]?.remote_id ?? null }, "app account linked by an operator");
-      return { app: name, userId, userName: users[0].user_name, remoteId, previous: before[0]?.remote_id ?? null };
+      await closeUserDeadLetters(tx, name, userId, at);
+      await enqueueUserJobs(tx, [{ app: name, userId, leaver: user.leaver }]);
+      this.d.log.warn({ app: name, userId, remoteId, previous }, "app account linked by an operator");
+      return { app: name, userId, userName: user.userName, remoteId, previous };
     });
   }
 
   /** Runs a reconciliation now (CLI) and records it. */
   async reconcile(name: string, fix: ReconcileFix, trigger: "cli" | "api" | "schedule", runId?: number): Promise<{ runId: number; report: DriftReport }> {
     const runtime = await this.runtime(name);
-    const id = runId ?? Number((await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, $3) RETURNING id`, [name, fix !== "none", trigger])).rows[0].id);
+    const id = runId ?? await runs.insertReconcileRun(this.d.pool, name, fix !== "none", trigger);
     try {
       const report = await reconcileApp(this.d.pool, runtime, { fix, clock: this.d.clock });
-      await this.d.pool.query(`UPDATE reconcile_run SET finished_at = now(), report = $2 WHERE id = $1`, [id, JSON.stringify(report)]);
+      await runs.finishReconcileRun(this.d.pool, id, { report });
       const drift = Object.values(report.counts).reduce((a, b) => a + b, 0);
       // The CLI prints the report itself; scheduled and API runs say it in the log (warn: worth an alert).
       (drift && trigger !== "cli" ? this.d.log.warn : this.d.log.info).call(this.d.log, { app: name, runId: id, counts: report.counts, fixed: report.fixed }, drift ? "reconciliation found drift" : "reconciliation: no drift");
       return { runId: id, report };
     } catch (e) {
       const message = e instanceof AppHttpError ? `${e.code}: ${e.message}` : (e as Error).message;
-      await this.d.pool.query(`UPDATE reconcile_run SET finished_at = now(), error = $2 WHERE id = $1`, [id, message]).catch(() => {});
+      await runs.finishReconcileRun(this.d.pool, id, { error: message }).catch(() => {});
       throw e;
     }
   }
@@ -207,17 +203,15 @@ export class FanoutService {
   /** Queues a reconciliation on the workers (admin API: it may read thousands of accounts). */
   async requestReconcile(name: string, fix: ReconcileFix, trigger: "api" | "cli" = "api"): Promise<{ runId: number }> {
     await this.runtime(name);
-    const { rows } = await this.d.pool.query(`INSERT INTO reconcile_run (app, fix, trigger) VALUES ($1, $2, $3) RETURNING id`, [name, fix !== "none", trigger]);
-    const runId = Number(rows[0].id);
+    const runId = await runs.insertReconcileRun(this.d.pool, name, fix !== "none", trigger);
     await addJob(this.d.pool, RECONCILE_TASK, { app: name, fix: fix === "all", runId } satisfies ReconcileJob, { priority: PRIORITY.maintenance, maxAttempts: 1 });
     return { runId };
   }
 
   async reconcileRun(id: number) {
-    const { rows } = await this.d.pool.query(`SELECT * FROM reconcile_run WHERE id = $1`, [id]);
-    if (!rows[0]) throw notFound(`Reconcile run ${id}`);
-    const r = rows[0];
-    return { id: Number(r.id), app: r.app, fix: r.fix, trigger: r.trigger, startedAt: r.started_at, finishedAt: r.finished_at, error: r.error, report: r.report };
+    const run = await runs.reconcileRun(this.d.pool, id);
+    if (!run) throw notFound(`Reconcile run ${id}`);
+    return run;
   }
 
   /** Per app: status (pending, delivered, deprovisioned, failed, quarantined) with timestamps, and leaver SLAs. */
@@ -235,10 +229,9 @@ export class FanoutService {
 
   async #userId(ref: string): Promise<string> {
     if (isUuid(ref)) return ref; // deleted users keep their accounts and SLAs
-    const { rows } = await this.d.pool.query(
-      `SELECT id FROM scim_user WHERE user_name_key = $2 UNION ALL SELECT user_id FROM app_account WHERE lower(user_name) = lower($1) LIMIT 1`, [ref, identifierKey(ref)]);
-    if (!rows[0]) throw notFound(`User ${ref}`);
-    return rows[0].id;
+    const id = await accounts.userIdByName(this.d.pool, ref, identifierKey(ref));
+    if (id === null) throw notFound(`User ${ref}`);
+    return id;
   }
 
   async runtime(name: string): Promise<AppRuntime> {

@@ -6,12 +6,12 @@
 // Ordering per (app, user) is NOT done with graphile-worker named queues: its queue strategy locks every
 // available queue row on each fetch, and concurrent fetchers then skip each other's locked queues (measured
 // idle workers and 10× latency with one queue per key). Jobs stay queue-less, so workers fetch in parallel
-// with SKIP LOCKED, and a lease on the app_account / app_group row (see account-repository.ts) makes the
-// second of two concurrent deliveries for one key wait for the first.
+// with SKIP LOCKED, and a lease on the app_account / app_group row (see fanout/delivery/account-repository.ts)
+// makes the second of two concurrent deliveries for one key wait for the first.
 //
 // Retries are ours, not graphile-worker's (whose backoff cannot honour Retry-After): a task that must try
-// again later re-adds its own key with run_at in the future and returns successfully. Every add goes
-// through addJobSpecs, which re-adds what add_jobs silently skipped (see there). While a job runs it is
+// again later re-adds its own key with run_at in the future and returns successfully. Every delivery add
+// goes through addJobSpecs, which re-adds what add_jobs silently skipped (see there). While a job runs it is
 // locked, so add_jobs clears the running job's key and inserts a fresh one; "preserve_run_at" keeps an
 // earlier run_at if an HR change already queued a newer job meanwhile (it must not wait for our backoff).
 import type pg from "pg";
@@ -31,10 +31,22 @@ export const PRIORITY = Object.freeze({ leaver: -10, user: 0, group: 1, maintena
 /** graphile-worker's own attempts only cover unexpected task errors (e.g. the database went away). */
 export const GW_MAX_ATTEMPTS = 25;
 
-export const userJobKey = (app: string, userId: string) => `deliver:${app}:${userId}`;
-export const groupJobKey = (app: string, groupId: string) => `group:${app}:${groupId}`;
+// Job keys. The keys of user, batch and group jobs are also built (or matched) by SQL statements that handle
+// many rows at once (the outbox, the orphan sweep, crash recovery): those statements take the *Sql forms
+// below, built from the same prefixes, so a key has one spelling (test/unit/fanout/job-keys.test.ts runs both).
+const USER_KEY = "deliver:";
+const BATCH_KEY_INFIX = ":batch:";
+const GROUP_KEY = "group:";
+
+export const userJobKey = (app: string, userId: string) => `${USER_KEY}${app}:${userId}`;
+export const groupJobKey = (app: string, groupId: string) => `${GROUP_KEY}${app}:${groupId}`;
 export const probeJobKey = (app: string) => `probe:${app}`;
 export const reconcileJobKey = (app: string) => `reconcile:${app}`;
+
+/** userJobKey as an SQL text expression over two SQL text expressions (a column, a cast parameter). */
+export const userJobKeySql = (app: string, userId: string) => `'${USER_KEY}' || ${app} || ':' || ${userId}`;
+/** groupJobKey as an SQL text expression. */
+export const groupJobKeySql = (app: string, groupId: string) => `'${GROUP_KEY}' || ${app} || ':' || ${groupId}`;
 
 export interface UserJob { app: string; userId: string; attempt?: number }
 export interface GroupJob { app: string; groupId: string; attempt?: number }
@@ -56,7 +68,9 @@ export async function nudgeJob(q: Q, task: string, jobKey: string, payload: unkn
 export const BATCH_BUCKETS = 32;
 /** Bucket of a user id: the low 5 bits of its first 32 — `(('x' || substr(id::text, 1, 8))::bit(32)::int & 31)` in SQL. */
 export const bucketOf = (userId: string) => parseInt(userId.slice(0, 8), 16) & (BATCH_BUCKETS - 1);
-export const batchJobKey = (app: string, bucket: number) => `deliver:${app}:batch:${bucket}`;
+export const batchJobKey = (app: string, bucket: number) => `${USER_KEY}${app}${BATCH_KEY_INFIX}${bucket}`;
+/** batchJobKey as an SQL text expression (`bucket`: an SQL integer expression). */
+export const batchJobKeySql = (app: string, bucket: string) => `'${USER_KEY}' || ${app} || '${BATCH_KEY_INFIX}' || ${bucket}`;
 
 /**
  * `delayMs`: run no earlier than this long from now — the database's now(), the clock graphile-worker
@@ -144,13 +158,13 @@ export async function enqueueOrphans(q: Q, staleMs: number, limit = 1000): Promi
   const { rows } = await q.query(
     `SELECT a.app, a.user_id, a.leaver FROM app_account a JOIN app_state s ON s.app = a.app AND NOT s.disabled AND NOT s.quarantined
       WHERE a.status = 'pending' AND a.lease_owner IS NULL AND a.updated_at < now() - $1 * interval '1 millisecond'
-        AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'deliver:' || a.app || ':' || a.user_id::text)
+        AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${userJobKeySql("a.app", "a.user_id::text")})
       LIMIT $2`, [staleMs, limit]);
   await enqueueUserJobs(q, rows.map((r) => ({ app: r.app as string, userId: r.user_id as string, leaver: r.leaver as boolean })));
   const groups = await q.query(
     `SELECT g.app, g.group_id FROM app_group g JOIN app_state s ON s.app = g.app AND NOT s.disabled AND NOT s.quarantined
       WHERE g.status = 'pending' AND g.lease_owner IS NULL AND g.updated_at < now() - $1 * interval '1 millisecond'
-        AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = 'group:' || g.app || ':' || g.group_id::text)
+        AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${groupJobKeySql("g.app", "g.group_id::text")})
       LIMIT $2`, [staleMs, limit]);
   for (const r of groups.rows) await enqueueGroupJobs(q, r.group_id, [r.app]);
   // Touch them so the next sweep does not take them again before their jobs had a chance.

@@ -1,8 +1,9 @@
 // The broker's durable job queue: graphile-worker on the broker's own PostgreSQL (LISTEN/NOTIFY pickup in
-// ~1 ms, job keys for de-duplication, named queues for per-key ordering, exponential backoff, run_at for
-// schedules). Jobs are added with SQL inside the caller's transaction — a state change and the work it
-// causes commit together (transactional outbox) — and run by the runner started here.
-import { run, runMigrations, type Runner, type Task, type TaskList, type Logger as GwLogger, type WorkerEvents } from "graphile-worker";
+// ~1 ms, job keys for de-duplication, run_at for effective dates and delays). Jobs are added with SQL inside
+// the caller's transaction — a state change and the work it causes commit together (transactional outbox) —
+// and run by the runner started here. The fan-out's jobs (fanout-jobs.ts) use neither named queues nor
+// graphile-worker's backoff: they are ordered by leases and retry by re-adding their own key (see there).
+import { run, runMigrations, type Runner, type TaskList, type Logger as GwLogger, type WorkerEvents } from "graphile-worker";
 import { EventEmitter } from "node:events";
 import { Logger as GraphileLogger } from "graphile-worker";
 import type pg from "pg";
@@ -17,7 +18,7 @@ export interface JobSpec {
   delayMs?: number;
   /** de-duplication key: a newer job with the same key replaces a pending one (desired-state delivery) */
   jobKey?: string;
-  /** jobs in one named queue run one at a time, in order (e.g. per app and user) */
+  /** jobs in one named queue run one at a time, in order (the fan-out uses none: see fanout-jobs.ts) */
   queueName?: string;
   /** lower runs first (leavers jump the queue) */
   priority?: number;
@@ -41,7 +42,6 @@ export async function migrateJobQueue(pool: pg.Pool): Promise<void> {
   await runMigrations({ pgPool: pool, logger: quietLogger() });
 }
 
-export type TaskHandler = Task;
 export interface JobQueue {
   runner: Runner;
   /** graphile-worker's worker-pool id: what `locked_by` of this process's running jobs says (crash recovery) */

@@ -20,7 +20,7 @@ export interface AppRuntimeOptions {
   onResponse?: (e: ResponseEvent) => void;
   /** Shared, encrypted OAuth2 tokens (token-vault.ts). */
   tokens?: TokenVault;
-  /** The server's environment, for credentials' `${VAR}` references (resolved when used, auth.ts). */
+  /** The server's environment, for credentials' `${VAR}` references (resolved when used, client/app-auth.ts). */
   env?: Readonly<Record<string, string | undefined>>;
   /** The broker's clock (monotonic side): when to look at a failed discovery again. */
   clock?: Pick<Clock, "monotonic">;

@@ -2,11 +2,12 @@
 // (secret-box.ts): a token endpoint is asked once per token lifetime per app, not once per process and
 // restart (several SaaS token endpoints rate-limit hard). The associated data binds a token to the app and
 // its client id and token URL: new credentials never see an old token. A token the app rejected (401) is
-// never served from here again (auth.ts skips the invalidated value).
+// never served from here again (client/app-auth.ts skips the invalidated value).
 import type pg from "pg";
 import type { AppConfig } from "../../domain/app-config.ts";
 import type { TokenCache } from "../client/app-auth.ts";
 import type { SecretBox } from "./secret-box.ts";
+import * as tokens from "./token-cache-repository.ts";
 import { resolveReferences } from "../../rules/env-substitution.ts";
 
 export class TokenVault {
@@ -29,16 +30,14 @@ export class TokenVault {
     const box = () => (this.#box ??= this.loadBox());
     return {
       load: async () => {
-        const { rows } = await this.pool.query(`SELECT sealed, expires_at FROM app_token_cache WHERE app = $1 AND expires_at > now()`, [config.name]);
-        if (!rows[0]) return null;
-        const value = (await box()).open(rows[0].sealed, aad);
-        return value === null ? null : { value, expiresAt: (rows[0].expires_at as Date).getTime() };
+        const cached = await tokens.cachedToken(this.pool, config.name);
+        if (!cached) return null;
+        const value = (await box()).open(cached.sealed, aad);
+        return value === null ? null : { value, expiresAt: cached.expiresAt.getTime() };
       },
       save: async (token) => {
         const sealed = (await box()).seal(token.value, aad);
-        await this.pool.query(
-          `INSERT INTO app_token_cache (app, sealed, expires_at, updated_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (app) DO UPDATE SET sealed = $2, expires_at = $3, updated_at = now()`, [config.name, sealed, new Date(token.expiresAt)]);
+        await tokens.saveToken(this.pool, config.name, sealed, new Date(token.expiresAt));
       },
     };
   }

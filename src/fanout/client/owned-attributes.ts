@@ -1,6 +1,6 @@
 // Pure: which attributes the broker owns in an app, and which of them HR has cleared.
 //
-// The broker owns the targets of the app's mapping (mapping.ts: the defaults plus the app's overrides). A
+// The broker owns the targets of the app's mapping (domain/app-mapping.ts: the defaults plus the app's overrides). A
 // path-less PATCH `replace` only sets what it carries (RFC 7644 §3.5.2.3: attributes not in `value` are
 // left unchanged), so an attribute HR cleared must be removed explicitly (`remove`, §3.5.2.2). Removals
 // are computed against what was last delivered (app_account.delivered_attrs), never against everything the

@@ -1,6 +1,8 @@
-// Outbound SCIM client for one downstream app (RFC 7644 as a *client*). Every method is one or two HTTP
-// exchanges and either returns plain JSON or throws AppHttpError; retrying is the durable queue's job
-// (durable retries), so nothing here loops or sleeps except waiting for a rate-limit permit.
+// Outbound SCIM client for one downstream app (RFC 7644 as a *client*). A method returns plain JSON or throws
+// AppHttpError after a bounded number of exchanges: one request; a read then a write (PUT-only apps); member
+// changes in chunks (patchGroupMembers); list pages until the last (iterateUsers/iterateGroups, §3.4.2.4);
+// and the one re-send a 401 earns with a refreshed OAuth2 token. A failure is never retried here — that is
+// the durable queue's job (delivery/backoff.ts) — and nothing sleeps except waiting for a rate-limit permit.
 //
 // Tolerances for real apps (docs/scim-clients.md "Downstream apps"): ids are opaque strings (URL-encoded in paths,
 // never parsed); 200-with-body and 204 both count as success for PATCH/PUT/DELETE (RFC 7644 §3.5.2 allows

@@ -226,3 +226,36 @@ export async function markForRedelivery(q: Q, app: string, userIds: readonly str
 
 /** The audit log's own INSERT (src/audit/audit-log.ts auditInsert), numbered from $11, inside our statements. */
 const AUDIT_SQL = auditInsert([], new Date(0), 11).sql;
+
+/**
+ * A broker user (or, deleted, the name its accounts remember) by userName — its identifier key, or the
+ * accounts' user_name compared case-insensitively.
+ */
+export async function userIdByName(q: Q, userName: string, userNameKey: string): Promise<string | null> {
+  const { rows } = await q.query(
+    `SELECT id FROM scim_user WHERE user_name_key = $2 UNION ALL SELECT user_id FROM app_account WHERE lower(user_name) = lower($1) LIMIT 1`, [userName, userNameKey]);
+  return rows[0]?.id ?? null;
+}
+
+/** The user an operator links (`apps link`): its userName, and whether it is a leaver (a deleted user is). */
+export async function userToLink(q: Q, userId: string): Promise<{ userName: string; leaver: boolean } | null> {
+  const { rows } = await q.query(
+    `SELECT u.user_name, NOT u.active OR ls.status = 'leaver' AS leaver FROM scim_user u LEFT JOIN lifecycle_state ls ON ls.user_id = u.id WHERE u.id = $1
+     UNION ALL SELECT user_name, true FROM app_account WHERE user_id = $1 LIMIT 1`, [userId]);
+  return rows[0] ? { userName: rows[0].user_name, leaver: rows[0].leaver === true } : null;
+}
+
+/** Another broker user whose account in the app has this app id. */
+export async function holderOfRemoteId(q: Q, app: string, remoteId: string, exceptUserId: string): Promise<{ userId: string; userName: string } | null> {
+  const { rows } = await q.query(`SELECT user_id, user_name FROM app_account WHERE app = $1 AND remote_id = $2 AND user_id <> $3`, [app, remoteId, exceptUserId]);
+  return rows[0] ? { userId: rows[0].user_id, userName: rows[0].user_name } : null;
+}
+
+/** Links the user's account to an app id (creating the row, owed since `at`); returns the id it had before. */
+export async function linkAccount(q: Q, app: string, userId: string, userName: string, remoteId: string, at: Date): Promise<string | null> {
+  const { rows: before } = await q.query(`SELECT remote_id FROM app_account WHERE app = $1 AND user_id = $2 FOR UPDATE`, [app, userId]);
+  await q.query(
+    `INSERT INTO app_account (app, user_id, user_name, remote_id, pending_since, updated_at) VALUES ($1, $2, $3, $4, $5, $5)
+     ON CONFLICT (app, user_id) DO UPDATE SET remote_id = EXCLUDED.remote_id`, [app, userId, userName, remoteId, at]);
+  return before[0]?.remote_id ?? null;
+}

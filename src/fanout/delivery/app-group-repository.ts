@@ -110,6 +110,12 @@ export async function groupsOfApp(q: Q, app: string): Promise<AppGroupRow[]> {
   return rows.map(toGroup);
 }
 
+/** Marks groups owed again (a replay of their dead letters), attempts reset. */
+export async function markGroupsForRedelivery(q: Q, app: string, groupIds: readonly string[], at: Date): Promise<void> {
+  if (groupIds.length === 0) return;
+  await q.query(`UPDATE app_group SET status = 'pending', attempts = 0, desired_version = desired_version + 1, updated_at = $3 WHERE app = $1 AND group_id = ANY($2::uuid[])`, [app, groupIds, at]);
+}
+
 /** Forget what we pushed (reconcile --fix after reading the app's real members) and owe a sync. */
 export async function resetPushedMembers(q: Q, app: string, groupId: string, actual: Array<[string, string]>, at: Date): Promise<void> {
   await q.query(`DELETE FROM app_group_member WHERE app = $1 AND group_id = $2`, [app, groupId]);

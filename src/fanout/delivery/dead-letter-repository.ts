@@ -80,3 +80,8 @@ export async function openDeadLetterCounts(q: Q): Promise<Map<string, number>> {
   const { rows } = await q.query(`SELECT app, count(*)::int AS n FROM dead_letter WHERE replayed_at IS NULL GROUP BY app`);
   return new Map(rows.map((r) => [r.app as string, r.n as number]));
 }
+
+/** Closes the user's open dead letters of the app (an operator linked its account: the next delivery retries). */
+export async function closeUserDeadLetters(q: Q, app: string, userId: string, at: Date): Promise<void> {
+  await q.query(`UPDATE dead_letter SET replayed_at = $3 WHERE app = $1 AND kind = 'user' AND key = $2 AND replayed_at IS NULL`, [app, userId, at]);
+}

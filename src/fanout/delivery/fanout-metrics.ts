@@ -4,6 +4,8 @@
 // itself; every configured app has a sample, zero included (alerts built on absent() must not misfire).
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type pg from "pg";
+import * as gauges from "./fanout-metrics-repository.ts";
+import type { PerApp } from "./fanout-metrics-repository.ts";
 
 /** `apps`: the names of the active policy's apps (each gets a sample, 0 when the database has no row). */
 export function createFanoutMetrics(registry: Registry, pool: pg.Pool, apps: () => readonly string[] = () => []) {
@@ -28,46 +30,20 @@ export function createFanoutMetrics(registry: Registry, pool: pg.Pool, apps: () 
     registers,
   });
   // Collected from the database on scrape; a failing query keeps the previous values (a scrape must not fail).
-  const readInto = async (gauge: Gauge<"app">, sql: string) => {
+  const readInto = async (gauge: Gauge<"app">, read: (q: pg.Pool) => Promise<PerApp>) => {
     try {
-      const { rows } = await pool.query(sql);
+      const rows = await read(pool);
       gauge.reset();
       for (const app of apps()) gauge.set({ app }, 0);
-      for (const r of rows) gauge.set({ app: r.app }, Number(r.n));
+      for (const r of rows) gauge.set({ app: r.app }, r.n);
     } catch { /* database unavailable: /readyz reports it */ }
   };
-  new Gauge({
-    name: "broker_app_quarantined",
-    help: "1 while an app is quarantined (failing continuously; its deliveries wait for a successful probe)",
-    labelNames: ["app"],
-    registers,
-    async collect() { await readInto(this, `SELECT app, CASE WHEN quarantined THEN 1 ELSE 0 END AS n FROM app_state`); },
-  });
-  new Gauge({
-    name: "broker_app_auth_failing",
-    help: "1 while an app refuses the broker's credentials (401/403, token endpoint, unset credential); its deliveries wait",
-    labelNames: ["app"],
-    registers,
-    async collect() { await readInto(this, `SELECT app, CASE WHEN quarantined AND quarantine_kind = 'auth' THEN 1 ELSE 0 END AS n FROM app_state`); },
-  });
-  new Gauge({
-    name: "broker_fanout_queue_depth",
-    help: "Accounts and groups per app whose desired state is not yet confirmed by the app",
-    labelNames: ["app"],
-    registers,
-    async collect() {
-      await readInto(this, `SELECT app, sum(n) AS n FROM (
-          SELECT app, count(*) AS n FROM app_account WHERE status IN ('pending', 'quarantined') GROUP BY app
-          UNION ALL SELECT app, count(*) FROM app_group WHERE status IN ('pending', 'quarantined') GROUP BY app) x GROUP BY app`);
-    },
-  });
-  new Gauge({
-    name: "broker_fanout_dead_letters",
-    help: "Open (not replayed) dead letters per app",
-    labelNames: ["app"],
-    registers,
-    async collect() { await readInto(this, `SELECT app, count(*) AS n FROM dead_letter WHERE replayed_at IS NULL GROUP BY app`); },
-  });
+  const perAppGauge = (name: string, help: string, read: (q: pg.Pool) => Promise<PerApp>) =>
+    new Gauge({ name, help, labelNames: ["app"], registers, async collect() { await readInto(this, read); } });
+  perAppGauge("broker_app_quarantined", "1 while an app is quarantined (failing continuously; its deliveries wait for a successful probe)", gauges.quarantinedApps);
+  perAppGauge("broker_app_auth_failing", "1 while an app refuses the broker's credentials (401/403, token endpoint, unset credential); its deliveries wait", gauges.authFailingApps);
+  perAppGauge("broker_fanout_queue_depth", "Accounts and groups per app whose desired state is not yet confirmed by the app", gauges.queueDepths);
+  perAppGauge("broker_fanout_dead_letters", "Open (not replayed) dead letters per app", gauges.openDeadLetters);
   return { leaverSla, deliveries, requests };
 }
 export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;

@@ -24,6 +24,7 @@ import pg from "pg";
 import { randomBytes, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "../../shared/logger.ts";
+import * as processes from "./process-repository.ts";
 
 /** A job locked by an unregistered pool id for longer than this is considered orphaned. */
 const ORPHAN_GRACE_MS = 60_000;
@@ -54,13 +55,13 @@ export class ProcessRegistry {
   notePool(poolId: string | null | undefined): void {
     if (!poolId || this.#pool === poolId) return;
     this.#pool = poolId;
-    this.d.pool.query(`UPDATE fanout_process SET pool_id = $2 WHERE id = $1`, [this.id, poolId]).catch(() => { this.#pool = undefined; });
+    processes.setPoolId(this.d.pool, this.id, poolId).catch(() => { this.#pool = undefined; });
   }
 
   async tick(): Promise<void> {
     try {
       if (!this.#client) await this.#connect();
-      await this.d.pool.query(`UPDATE fanout_process SET heartbeat_at = now() WHERE id = $1`, [this.id]);
+      await processes.heartbeat(this.d.pool, this.id);
       await this.sweep();
     } catch (e) {
       this.d.log.warn({ err: (e as Error).message }, "fan-out process sweep failed; retrying at the next interval");
@@ -76,48 +77,29 @@ export class ProcessRegistry {
   async #sweep(): Promise<void> {
     const client = this.#client;
     if (!client) return;
-    const { rows } = await client.query(`SELECT id, pool_id, lock_key::text AS lock_key FROM fanout_process WHERE id <> $1`, [this.id]);
-    for (const other of rows) {
-      const { rows: got } = await client.query(`SELECT pg_try_advisory_lock($1::bigint) AS free`, [other.lock_key]);
-      if (!got[0].free) continue;
+    for (const other of await processes.otherProcesses(client, this.id)) {
+      if (!(await processes.tryAdvisoryLock(client, other.lockKey))) continue;
       try {
-        if (other.pool_id) await this.#release([other.pool_id], `process ${other.id} died`);
-        await client.query(`DELETE FROM fanout_process WHERE id = $1`, [other.id]);
+        if (other.poolId) await this.#release([other.poolId], `process ${other.id} died`);
+        await processes.deleteProcess(client, other.id);
       } finally {
-        await client.query(`SELECT pg_advisory_unlock($1::bigint)`, [other.lock_key]);
+        await processes.advisoryUnlock(client, other.lockKey);
       }
     }
-    const { rows: orphans } = await client.query(
-      `SELECT DISTINCT locked_by FROM graphile_worker.jobs
-        WHERE locked_by IS NOT NULL AND locked_at < now() - $1 * interval '1 millisecond'
-          AND locked_by NOT IN (SELECT pool_id FROM fanout_process WHERE pool_id IS NOT NULL)
-          AND locked_by <> $2`,
-      [ORPHAN_GRACE_MS, this.#pool ?? ""]);
-    if (orphans.length) await this.#release(orphans.map((r) => r.locked_by as string), "locked by no live process");
+    const orphans = await processes.orphanedPools(client, ORPHAN_GRACE_MS, this.#pool ?? "");
+    if (orphans.length) await this.#release(orphans, "locked by no live process");
   }
 
   async #release(poolIds: string[], why: string): Promise<void> {
     const { pool, log } = this.d;
-    const { rows } = await pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by = ANY($1::text[])`, [poolIds]);
+    const jobs = await processes.lockedJobCount(pool, poolIds);
     // Superseded while running (key cleared, attempts forced to the maximum by add_jobs): one more run, now.
-    const revived = await pool.query(
-      `UPDATE graphile_worker._private_jobs SET attempts = max_attempts - 1, run_at = least(run_at, now()), updated_at = now()
-        WHERE locked_by = ANY($1::text[]) AND attempts >= max_attempts AND max_attempts > 1`, [poolIds]);
-    await pool.query(`SELECT graphile_worker.force_unlock_workers($1::text[])`, [poolIds]);
-    const leases = await pool.query(
-      `WITH a AS (UPDATE app_account SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
-                  RETURNING 'deliver:' || app || ':' || user_id::text AS key),
-            g AS (UPDATE app_group SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL AND split_part(lease_owner, '/', 1) = ANY($1::text[])
-                  RETURNING 'group:' || app || ':' || group_id::text AS key),
-            k AS (SELECT key FROM a UNION ALL SELECT key FROM g),
-            -- jobs that found these leases busy were re-scheduled to their expiry: they run now
-            j AS (UPDATE graphile_worker._private_jobs SET run_at = now(), updated_at = now()
-                   WHERE key IN (SELECT key FROM k) AND locked_at IS NULL AND run_at > now() RETURNING 1)
-       SELECT (SELECT count(*) FROM k)::int AS n, (SELECT count(*) FROM j)::int AS woken`, [poolIds]);
+    const revived = await processes.reviveSuperseded(pool, poolIds);
+    await processes.forceUnlockWorkers(pool, poolIds);
+    const { leases, woken } = await processes.clearLeases(pool, poolIds);
     // Wake idle workers now rather than at their next poll.
-    const wake = rows[0].n + leases.rows[0].woken;
-    if (wake > 0) await pool.query(`SELECT pg_notify('jobs:insert', $1)`, [JSON.stringify({ r: Math.random(), count: wake })]);
-    log.warn({ code: "FANOUT_WORKER_RECOVERED", pools: poolIds, jobs: rows[0].n, revived: revived.rowCount ?? 0, leases: leases.rows[0].n, woken: leases.rows[0].woken, why }, "released jobs locked by a dead worker");
+    if (jobs + woken > 0) await processes.wakeWorkers(pool, jobs + woken);
+    log.warn({ code: "FANOUT_WORKER_RECOVERED", pools: poolIds, jobs, revived, leases, woken, why }, "released jobs locked by a dead worker");
   }
 
   async #connect(): Promise<void> {
@@ -128,11 +110,8 @@ export class ProcessRegistry {
     });
     await client.connect();
     try {
-      await client.query(`SELECT pg_advisory_lock($1::bigint)`, [this.lockKey]);
-      await client.query(
-        `INSERT INTO fanout_process (id, pool_id, lock_key, host, pid) VALUES ($1, $2, $3::bigint, $4, $5)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), pool_id = coalesce(EXCLUDED.pool_id, fanout_process.pool_id)`,
-        [this.id, this.#pool ?? null, this.lockKey, hostname(), process.pid]);
+      await processes.advisoryLock(client, this.lockKey);
+      await processes.registerProcess(client, { id: this.id, poolId: this.#pool ?? null, lockKey: this.lockKey, host: hostname(), pid: process.pid });
     } catch (e) {
       await client.end().catch(() => {});
       throw e;
@@ -149,7 +128,7 @@ export class ProcessRegistry {
     const client = this.#client;
     this.#client = undefined;
     if (!client) return;
-    await client.query(`DELETE FROM fanout_process WHERE id = $1`, [this.id]).catch(() => {});
+    await processes.deleteProcess(client, this.id).catch(() => {});
     await client.end().catch(() => {});
   }
 }

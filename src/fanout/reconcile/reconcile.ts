@@ -17,20 +17,27 @@
 import type { Clock } from "../../domain/clock.ts";
 import type pg from "pg";
 import { withTransaction } from "../../store/database.ts";
-import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
+import type { UserRow } from "../../store/rows.ts";
+import type { GroupRef } from "../../scim/user-resource.ts";
 import { markForRedelivery } from "../delivery/account-repository.ts";
 import { memberSets, resetPushedMembers } from "../delivery/app-group-repository.ts";
 import type { AppRuntime } from "../apps/app-registry.ts";
-import { desiredUser } from "../delivery/desired-state.ts";
+import { desiredUser, type DesiredUser } from "../delivery/desired-state.ts";
 import { enqueueGroupJobs, enqueueUserJobs } from "../../jobs/fanout-jobs.ts";
-import { parsePath, resolvePath } from "../../domain/mapping-expression.ts";
+import { parsePath, resolvePath, type AttributePath } from "../../domain/mapping-expression.ts";
 import { driftingAttributes, isActive } from "./reconcile-diff.ts";
 import { clearedButHeld } from "../client/owned-attributes.ts";
 import type { ScimResourceWithId } from "../client/scim-client.ts";
+import type { ScimResource } from "../../domain/app-mapping.ts";
 import { identifierKey } from "../../domain/identifier.ts";
+import * as repo from "./reconcile-repository.ts";
 
 /** Entries listed per category (counts are always complete). */
 const LIST_LIMIT = 200;
+/** Users redelivered per statement of a fix. */
+const FIX_CHUNK = 500;
+
+type Category = "leaverActive" | "missing" | "unlinked" | "attributeDrift" | "unknown" | "membershipDrift";
 
 export interface DriftReport {
   app: string;
@@ -39,7 +46,7 @@ export interface DriftReport {
   finishedAt: string;
   appAccounts: number;
   appGroups: number;
-  counts: Record<"leaverActive" | "missing" | "unlinked" | "attributeDrift" | "unknown" | "membershipDrift", number>;
+  counts: Record<Category, number>;
   leaverActive: Array<{ userId: string; userName: string; remoteId: string; reason: string }>;
   missing: Array<{ userId: string; userName: string }>;
   unlinked: Array<{ userId: string; userName: string; remoteId: string }>;
@@ -50,168 +57,220 @@ export interface DriftReport {
 }
 
 export async function reconcileApp(pool: pg.Pool, runtime: AppRuntime, opts: { fix: "none" | "leavers" | "all"; clock: Clock }): Promise<DriftReport> {
-  const started = opts.clock.now();
-  const now = started;
-  const { client, config } = runtime;
+  const run = new Reconciliation(pool, runtime, opts.fix, opts.clock.now());
   await runtime.ready();
-  const report: DriftReport = {
-    app: runtime.name, fix: opts.fix, startedAt: started.toISOString(), finishedAt: "", appAccounts: 0, appGroups: 0,
-    counts: { leaverActive: 0, missing: 0, unlinked: 0, attributeDrift: 0, unknown: 0, membershipDrift: 0 },
-    leaverActive: [], missing: [], unlinked: [], attributeDrift: [], unknown: [], membershipDrift: [], fixed: null,
-  };
-  const add = <K extends "leaverActive" | "missing" | "unlinked" | "attributeDrift" | "unknown" | "membershipDrift">(k: K, entry: DriftReport[K][number]) => {
-    report.counts[k]++;
-    if ((report[k] as unknown[]).length < LIST_LIMIT) (report[k] as unknown[]).push(entry);
-  };
+  await run.readAppAccounts();
+  await run.readOurAccounts();
+  await run.compareUsers();
+  run.compareAccountsOfDeletedUsers();
+  run.reportUnknownAccounts();
+  await run.comparePushedGroups();
+  if (opts.fix !== "none") await run.fix(opts.fix);
+  return run.finish(opts.clock.now());
+}
 
-  // 1. The app's accounts, by id and by matching attribute.
-  const byId = new Map<string, ScimResourceWithId>();
-  const byMatch = new Map<string, string>();
-  const matchPath = parsePath(config.matchAttribute);
-  for await (const r of client.iterateUsers({ pageSize: 100 })) {
-    byId.set(r.id, r);
-    const v = resolvePath(r, matchPath);
-    if (typeof v === "string") byMatch.set(v.toLowerCase(), r.id);
-  }
-  report.appAccounts = byId.size;
-  const known = new Set<string>();
-  /** Users to deliver again; `stale`: owned attribute paths the app holds that the delivery must remove. */
-  const redeliver = new Map<string, { userName: string; leaver: boolean; stale?: string[] }>();
-  const owned = client.ownedPaths;
-  /** Accounts found by matching whose id our map lacks (or has wrong): linked before a fix redelivers. */
-  const links = new Map<string, string>();
+/** A user to deliver again; `stale`: owned attribute paths the app holds that the delivery must remove. */
+interface Redelivery { userName: string; leaver: boolean; stale?: string[] }
+/** A pushed group to bring back to the desired set: the app's members we know, and those we do not. */
+interface GroupFix { groupId: string; remoteId: string; actual: Array<[string, string]>; unknownExtra: string[] }
 
-  // 2. Our id map, then every broker user (keyset pages) against it.
-  const accounts = new Map<string, { userName: string; remoteId: string | null }>();
+/** One run: what it has read so far, the report it writes, and what a fix will do. */
+class Reconciliation {
+  readonly report: DriftReport;
+  /** The app's accounts by id, and by matching attribute (lower-cased) → id. */
+  readonly #byId = new Map<string, ScimResourceWithId>();
+  readonly #byMatch = new Map<string, string>();
+  #matchPath!: AttributePath;
+  /** Our id map, by broker user; after compareUsers, only the accounts of users the broker no longer has. */
+  readonly #accounts = new Map<string, { userName: string; remoteId: string | null }>();
   /** app id → the broker userName it is linked to (membership drift names people, not app ids). */
-  const nameOfRemote = new Map<string, string>();
-  for (const r of (await pool.query(`SELECT user_id, user_name, remote_id FROM app_account WHERE app = $1`, [runtime.name])).rows) {
-    accounts.set(r.user_id, { userName: r.user_name, remoteId: r.remote_id });
-    if (r.remote_id) nameOfRemote.set(r.remote_id, r.user_name);
-  }
-  const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
-  for (let after = "00000000-0000-0000-0000-000000000000"; ;) {
-    const { rows } = await pool.query(
-      `SELECT ${U}, (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', g.display_name)), '[]'::json)
-                       FROM group_member gm JOIN scim_group g ON g.id = gm.group_id WHERE gm.user_id = u.id) AS groups
-         FROM scim_user u WHERE u.id > $1::uuid ORDER BY u.id LIMIT 1000`, [after]);
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1].id;
-    for (const r of rows) {
-      const user = rowToUser(r);
-      const desired = desiredUser(runtime, user, r.groups, now);
-      const account = accounts.get(user.id);
-      accounts.delete(user.id);
-      let remote = account?.remoteId ? byId.get(account.remoteId) : undefined;
-      if (!remote) {
-        const v = resolvePath(desired.resource ?? { userName: user.userName }, matchPath);
-        const id = typeof v === "string" ? byMatch.get(v.toLowerCase()) : undefined;
-        remote = id ? byId.get(id) : undefined;
-        if (remote) links.set(user.id, remote.id);
-        if (remote && desired.kind === "provision") add("unlinked", { userId: user.id, userName: user.userName, remoteId: remote.id });
-      }
-      if (remote) known.add(remote.id);
-      if (desired.kind === "provision") {
-        if (!remote) {
-          add("missing", { userId: user.id, userName: user.userName });
-          redeliver.set(user.id, { userName: user.userName, leaver: false });
-          continue;
-        }
-        const stale = clearedButHeld(desired.resource, remote, owned);
-        const drift = [...driftingAttributes(desired.resource, remote), ...stale].sort();
-        if (drift.length) add("attributeDrift", { userId: user.id, userName: user.userName, remoteId: remote.id, attributes: drift });
-        if (drift.length || account?.remoteId !== remote.id) redeliver.set(user.id, { userName: user.userName, leaver: false, ...(stale.length ? { stale } : {}) });
-      } else if (remote && (desired.mode === "delete" || isActive(remote))) {
-        add("leaverActive", { userId: user.id, userName: user.userName, remoteId: remote.id, reason: desired.reason });
-        redeliver.set(user.id, { userName: user.userName, leaver: true });
-      }
-    }
-  }
-  // 3. Accounts of users deleted from the broker.
-  for (const [userId, account] of accounts) {
-    const id = account.remoteId && byId.has(account.remoteId) ? account.remoteId : byMatch.get(account.userName.toLowerCase());
-    const remote = id ? byId.get(id) : undefined;
-    if (!remote) continue;
-    known.add(remote.id);
-    if (account.remoteId !== remote.id) links.set(userId, remote.id);
-    if (config.deprovision === "delete" || isActive(remote)) {
-      add("leaverActive", { userId, userName: account.userName, remoteId: remote.id, reason: "deleted" });
-      redeliver.set(userId, { userName: account.userName, leaver: true });
-    }
-  }
-  for (const [id, r] of byId) if (!known.has(id)) add("unknown", { remoteId: id, userName: typeof r.userName === "string" ? r.userName : null });
+  readonly #nameOfRemote = new Map<string, string>();
+  /** App accounts that belong to a broker user (the rest are unknown). */
+  readonly #known = new Set<string>();
+  readonly #redeliver = new Map<string, Redelivery>();
+  /** Accounts found by matching whose id our map lacks (or has wrong): linked before a fix redelivers. */
+  readonly #links = new Map<string, string>();
+  readonly #groupFixes: GroupFix[] = [];
 
-  // 4. Pushed groups: the app's members against the desired set.
-  const groupFixes: Array<{ groupId: string; remoteId: string; actual: Array<[string, string]>; unknownExtra: string[] }> = [];
-  for (const name of runtime.groups) {
-    const g = (await pool.query(`SELECT g.id, ag.remote_id FROM scim_group g LEFT JOIN app_group ag ON ag.app = $2 AND ag.group_id = g.id WHERE g.display_name_key = $1`, [identifierKey(name), runtime.name])).rows[0];
-    if (!g) continue;
-    const appGroup = g.remote_id ? await client.getGroup(g.remote_id) : await client.findGroupBy("displayName", name);
-    report.appGroups++;
+  constructor(private readonly pool: pg.Pool, private readonly runtime: AppRuntime, fix: DriftReport["fix"], private readonly now: Date) {
+    this.report = {
+      app: runtime.name, fix, startedAt: now.toISOString(), finishedAt: "", appAccounts: 0, appGroups: 0,
+      counts: { leaverActive: 0, missing: 0, unlinked: 0, attributeDrift: 0, unknown: 0, membershipDrift: 0 },
+      leaverActive: [], missing: [], unlinked: [], attributeDrift: [], unknown: [], membershipDrift: [], fixed: null,
+    };
+  }
+
+  #add<K extends Category>(k: K, entry: DriftReport[K][number]): void {
+    this.report.counts[k]++;
+    if ((this.report[k] as unknown[]).length < LIST_LIMIT) (this.report[k] as unknown[]).push(entry);
+  }
+
+  /** 1. The app's accounts (paged, RFC 7644 §3.4.2.4), by id and by matching attribute. */
+  async readAppAccounts(): Promise<void> {
+    this.#matchPath = parsePath(this.runtime.config.matchAttribute);
+    for await (const r of this.runtime.client.iterateUsers({ pageSize: 100 })) {
+      this.#byId.set(r.id, r);
+      const v = resolvePath(r, this.#matchPath);
+      if (typeof v === "string") this.#byMatch.set(v.toLowerCase(), r.id);
+    }
+    this.report.appAccounts = this.#byId.size;
+  }
+
+  /** 2a. Our id map of the app. */
+  async readOurAccounts(): Promise<void> {
+    for (const a of await repo.accountMap(this.pool, this.runtime.name)) {
+      this.#accounts.set(a.userId, { userName: a.userName, remoteId: a.remoteId });
+      if (a.remoteId) this.#nameOfRemote.set(a.remoteId, a.userName);
+    }
+  }
+
+  /** 2b. Every broker user (keyset pages) against the app's accounts. */
+  async compareUsers(): Promise<void> {
+    const owned = this.runtime.client.ownedPaths;
+    for (let after = repo.FIRST_USER_ID; ;) {
+      const page = await repo.usersWithGroupsAfter(this.pool, after);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.user.id;
+      for (const { user, groups } of page) this.#compareUser(user, groups, owned);
+    }
+  }
+
+  #compareUser(user: UserRow, groups: GroupRef[], owned: readonly string[]): void {
+    const desired = desiredUser(this.runtime, user, groups, this.now);
+    const account = this.#accounts.get(user.id);
+    this.#accounts.delete(user.id);
+    let remote = account?.remoteId ? this.#byId.get(account.remoteId) : undefined;
+    if (!remote) {
+      remote = this.#matching(desired.resource ?? { userName: user.userName });
+      if (remote) this.#links.set(user.id, remote.id);
+      if (remote && desired.kind === "provision") this.#add("unlinked", { userId: user.id, userName: user.userName, remoteId: remote.id });
+    }
+    if (remote) this.#known.add(remote.id);
+    if (desired.kind === "provision") this.#compareProvisioned(user, desired, account?.remoteId, remote, owned);
+    else if (remote && (desired.mode === "delete" || isActive(remote))) {
+      this.#add("leaverActive", { userId: user.id, userName: user.userName, remoteId: remote.id, reason: desired.reason });
+      this.#redeliver.set(user.id, { userName: user.userName, leaver: true });
+    }
+  }
+
+  /** The app's account found by the matching attribute (compared case-insensitively, RFC 7643 §4.1.1). */
+  #matching(resource: ScimResource): ScimResourceWithId | undefined {
+    const v = resolvePath(resource, this.#matchPath);
+    const id = typeof v === "string" ? this.#byMatch.get(v.toLowerCase()) : undefined;
+    return id ? this.#byId.get(id) : undefined;
+  }
+
+  /** An assigned user: missing, drifting (attributes, or an owned one HR cleared), or to be linked. */
+  #compareProvisioned(user: UserRow, desired: Extract<DesiredUser, { kind: "provision" }>, linkedId: string | null | undefined, remote: ScimResourceWithId | undefined, owned: readonly string[]): void {
+    if (!remote) {
+      this.#add("missing", { userId: user.id, userName: user.userName });
+      this.#redeliver.set(user.id, { userName: user.userName, leaver: false });
+      return;
+    }
+    const stale = clearedButHeld(desired.resource, remote, owned);
+    const drift = [...driftingAttributes(desired.resource, remote), ...stale].sort();
+    if (drift.length) this.#add("attributeDrift", { userId: user.id, userName: user.userName, remoteId: remote.id, attributes: drift });
+    if (drift.length || linkedId !== remote.id) this.#redeliver.set(user.id, { userName: user.userName, leaver: false, ...(stale.length ? { stale } : {}) });
+  }
+
+  /** 3. Accounts of users deleted from the broker: still active (or still there, for delete apps) is drift. */
+  compareAccountsOfDeletedUsers(): void {
+    for (const [userId, account] of this.#accounts) {
+      const id = account.remoteId && this.#byId.has(account.remoteId) ? account.remoteId : this.#byMatch.get(account.userName.toLowerCase());
+      const remote = id ? this.#byId.get(id) : undefined;
+      if (!remote) continue;
+      this.#known.add(remote.id);
+      if (account.remoteId !== remote.id) this.#links.set(userId, remote.id);
+      if (this.runtime.config.deprovision === "delete" || isActive(remote)) {
+        this.#add("leaverActive", { userId, userName: account.userName, remoteId: remote.id, reason: "deleted" });
+        this.#redeliver.set(userId, { userName: account.userName, leaver: true });
+      }
+    }
+  }
+
+  /** 3b. App accounts that belong to no broker user: reported, never touched. */
+  reportUnknownAccounts(): void {
+    for (const [id, r] of this.#byId)
+      if (!this.#known.has(id)) this.#add("unknown", { remoteId: id, userName: typeof r.userName === "string" ? r.userName : null });
+  }
+
+  /** 4. Pushed groups: the app's members against the desired set. */
+  async comparePushedGroups(): Promise<void> {
+    for (const name of this.runtime.groups) await this.#compareGroup(name);
+  }
+
+  async #compareGroup(name: string): Promise<void> {
+    const { client } = this.runtime;
+    const g = await repo.managedGroup(this.pool, this.runtime.name, identifierKey(name));
+    if (!g) return;
+    const appGroup = g.remoteId ? await client.getGroup(g.remoteId) : await client.findGroupBy("displayName", name);
+    this.report.appGroups++;
     const full = appGroup && !Array.isArray(appGroup.members) ? await client.getGroup(appGroup.id) : appGroup;
     const actual = new Set(((full?.members ?? []) as Array<{ value?: unknown }>).map((m) => String(m.value)));
-    const { desired } = await memberSets(pool, runtime.name, g.id);
+    const { desired } = await memberSets(this.pool, this.runtime.name, g.id);
     const want = new Set(desired.values());
     const missing = [...want].filter((v) => !actual.has(v));
     const extra = [...actual].filter((v) => !want.has(v));
-    if (!full || missing.length || extra.length) {
-      const label = (v: string) => nameOfRemote.get(v) ?? (typeof byId.get(v)?.userName === "string" ? String(byId.get(v)!.userName) : `app id ${v}`);
-      add("membershipDrift", { group: name, missing: missing.map(label), extra: extra.map(label) });
-      const remoteToUser = new Map<string, string>([...desired].map(([u, r]) => [r, u]));
-      const ours = await pool.query(`SELECT user_id, remote_id FROM app_account WHERE app = $1 AND remote_id = ANY($2::text[])`, [runtime.name, [...actual]]);
-      for (const x of ours.rows) remoteToUser.set(x.remote_id, x.user_id);
-      groupFixes.push({
-        groupId: g.id, remoteId: full?.id ?? "",
-        actual: [...actual].filter((v) => remoteToUser.has(v)).map((v) => [remoteToUser.get(v)!, v]),
-        unknownExtra: extra.filter((v) => !remoteToUser.has(v)),
-      });
-    }
+    if (full && !missing.length && !extra.length) return;
+    this.#add("membershipDrift", { group: name, missing: missing.map((v) => this.#label(v)), extra: extra.map((v) => this.#label(v)) });
+    const remoteToUser = new Map<string, string>([...desired].map(([u, r]) => [r, u]));
+    for (const [remoteId, userId] of await repo.usersOfRemoteIds(this.pool, this.runtime.name, [...actual])) remoteToUser.set(remoteId, userId);
+    this.#groupFixes.push({
+      groupId: g.id, remoteId: full?.id ?? "",
+      actual: [...actual].filter((v) => remoteToUser.has(v)).map((v) => [remoteToUser.get(v)!, v]),
+      unknownExtra: extra.filter((v) => !remoteToUser.has(v)),
+    });
   }
 
-  // 5. Fix what we own, through the delivery jobs.
-  if (opts.fix !== "none") {
-    const users = [...redeliver].filter(([, v]) => opts.fix === "all" || v.leaver);
-    let removedUnknownMembers = 0;
-    await withTransaction(pool, async (tx) => {
+  /** A member of an app group, named for people: the broker user, else the app's userName, else its id. */
+  #label(remoteId: string): string {
+    const appUserName = this.#byId.get(remoteId)?.userName;
+    return this.#nameOfRemote.get(remoteId) ?? (typeof appUserName === "string" ? appUserName : `app id ${remoteId}`);
+  }
+
+  /**
+   * 5. Fix what we own, through the delivery jobs (one transaction), then remove the members of our managed
+   * groups that belong to nobody we know.
+   */
+  async fix(mode: "leavers" | "all"): Promise<void> {
+    const users = [...this.#redeliver].filter(([, v]) => mode === "all" || v.leaver);
+    const groups = mode === "all" ? this.#groupFixes : [];
+    await withTransaction(this.pool, async (tx) => {
       const taken = new Set<string>(); // one broker user per app account, even across chunks
-      for (let i = 0; i < users.length; i += 500) {
-        const chunk = users.slice(i, i + 500);
-        await tx.query(
-          `INSERT INTO app_account (app, user_id, user_name, pending_since) SELECT $1, u, n, $4 FROM unnest($2::uuid[], $3::text[]) AS x(u, n) ON CONFLICT DO NOTHING`,
-          [runtime.name, chunk.map(([u]) => u), chunk.map(([, v]) => v.userName), now]);
-        const linked = chunk.filter(([u]) => links.has(u) && !taken.has(links.get(u)!) && (taken.add(links.get(u)!), true));
-        // (never a remote id another broker user already holds: app_account is unique per app both ways)
-        if (linked.length)
-          await tx.query(
-            `UPDATE app_account a SET remote_id = x.remote_id FROM unnest($2::uuid[], $3::text[]) AS x(user_id, remote_id)
-              WHERE a.app = $1 AND a.user_id = x.user_id
-                AND NOT EXISTS (SELECT 1 FROM app_account o WHERE o.app = $1 AND o.remote_id = x.remote_id AND o.user_id <> x.user_id)`,
-            [runtime.name, linked.map(([u]) => u), linked.map(([u]) => links.get(u)!)]);
-        await markForRedelivery(tx, runtime.name, chunk.map(([u]) => u), now);
-        // Attributes the app holds that HR cleared: recorded as delivered, so the delivery removes them.
-        const stale = chunk.filter(([, v]) => v.stale);
-        if (stale.length)
-          await tx.query(
-            `UPDATE app_account a SET delivered_attrs = ARRAY(SELECT DISTINCT unnest(coalesce(a.delivered_attrs, '{}') || ARRAY(SELECT jsonb_array_elements_text(x.stale::jsonb))))
-               FROM unnest($2::uuid[], $3::text[]) AS x(user_id, stale) WHERE a.app = $1 AND a.user_id = x.user_id`,
-            [runtime.name, stale.map(([u]) => u), stale.map(([, v]) => JSON.stringify(v.stale))]);
-        await enqueueUserJobs(tx, chunk.map(([userId, v]) => ({ app: runtime.name, userId, leaver: v.leaver })));
-      }
-      if (opts.fix === "all") for (const f of groupFixes) {
-        await tx.query(`INSERT INTO app_group (app, group_id, group_name, pending_since) SELECT $1, id, display_name, $3 FROM scim_group WHERE id = $2 ON CONFLICT DO NOTHING`, [runtime.name, f.groupId, now]);
-        await resetPushedMembers(tx, runtime.name, f.groupId, f.actual, now);
-        await enqueueGroupJobs(tx, f.groupId, [runtime.name]);
-      }
+      for (let i = 0; i < users.length; i += FIX_CHUNK) await this.#redeliverUsers(tx, users.slice(i, i + FIX_CHUNK), taken);
+      for (const f of groups) await this.#resyncGroup(tx, f);
     });
-    if (opts.fix === "all") for (const f of groupFixes) {
-      // Members of our managed group that belong to nobody we know: the group is ours, so they go.
+    let removedUnknownMembers = 0;
+    for (const f of groups) {
+      // The group is ours, so members that belong to nobody we know go.
       if (f.remoteId && f.unknownExtra.length) {
-        await client.patchGroupMembers(f.remoteId, [], f.unknownExtra);
+        await this.runtime.client.patchGroupMembers(f.remoteId, [], f.unknownExtra);
         removedUnknownMembers += f.unknownExtra.length;
       }
     }
-    report.fixed = { users: users.length, groups: opts.fix === "all" ? groupFixes.length : 0, removedUnknownMembers };
+    this.report.fixed = { users: users.length, groups: groups.length, removedUnknownMembers };
   }
-  report.finishedAt = opts.clock.now().toISOString();
-  return report;
+
+  /** Accounts owed again (created if missing, linked if found by matching, stale attributes recorded), their jobs queued. */
+  async #redeliverUsers(tx: pg.PoolClient, chunk: Array<[string, Redelivery]>, taken: Set<string>): Promise<void> {
+    const app = this.runtime.name;
+    await repo.ensureAccounts(tx, app, chunk.map(([userId, v]) => ({ userId, userName: v.userName })), this.now);
+    const linked = chunk.filter(([u]) => this.#links.has(u) && !taken.has(this.#links.get(u)!) && (taken.add(this.#links.get(u)!), true));
+    await repo.linkRemoteIds(tx, app, linked.map(([userId]) => ({ userId, remoteId: this.#links.get(userId)! })));
+    await markForRedelivery(tx, app, chunk.map(([u]) => u), this.now);
+    await repo.addStaleDeliveredAttrs(tx, app, chunk.flatMap(([userId, v]) => (v.stale ? [{ userId, paths: v.stale }] : [])));
+    await enqueueUserJobs(tx, chunk.map(([userId, v]) => ({ app, userId, leaver: v.leaver })));
+  }
+
+  /** A drifting group: what the app really holds becomes what we pushed, and a sync is owed. */
+  async #resyncGroup(tx: pg.PoolClient, f: GroupFix): Promise<void> {
+    await repo.ensureAppGroup(tx, this.runtime.name, f.groupId, this.now);
+    await resetPushedMembers(tx, this.runtime.name, f.groupId, f.actual, this.now);
+    await enqueueGroupJobs(tx, f.groupId, [this.runtime.name]);
+  }
+
+  finish(at: Date): DriftReport {
+    this.report.finishedAt = at.toISOString();
+    return this.report;
+  }
 }
