@@ -4,7 +4,7 @@
 // events, exceptions, dead letters and SLAs are read by their own repositories' functions.
 import type pg from "pg";
 import { isUuid } from "../store/user-repository.ts";
-import { mapDbError } from "../store/database.ts";
+import { mapDbError, withSnapshot } from "../store/database.ts";
 import { identifierKey } from "../domain/identifier.ts";
 import { listEvents } from "../lifecycle/event-store.ts";
 import { listExceptions } from "../lifecycle/exception-store.ts";
@@ -86,10 +86,7 @@ export interface PersonRecords {
 
 /** Everything recorded about one person, newest LIMIT_ROWS of each kind (read in one snapshot). */
 export async function personRecords(pool: pg.Pool, id: string): Promise<PersonRecords> {
-  let c: pg.PoolClient;
-  try { c = await pool.connect(); } catch (e) { mapDbError(e); }
-  try {
-    await c.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  return withSnapshot(pool, async (c) => {
     const L = LIMIT_ROWS;
     const user = (await c.query(
       `SELECT u.id, u.user_name, u.display_name, u.data->'name' AS name, u.employee_number, u.department, u.title, u.user_type, u.active,
@@ -122,7 +119,6 @@ export async function personRecords(pool: pg.Pool, id: string): Promise<PersonRe
     const exceptions = await listExceptions(c, { userId: id, limit: L });
     const tokenIds = [...new Set(audit.map((a) => a.cause?.tokenId).filter((x): x is string => typeof x === "string" && isUuid(x)))];
     const tokens = new Map<string, string>((await c.query(`SELECT id, name FROM api_token WHERE id = ANY($1::uuid[])`, [tokenIds])).rows.map((r) => [r.id, r.name]));
-    await c.query("COMMIT");
     return {
       user: user ? {
         ...toSummary(user), managerId: user.manager_id, managerUserName: user.manager_user_name, startDate: user.start_date, endDate: user.end_date, createdAt: user.created_at,
@@ -139,10 +135,5 @@ export async function personRecords(pool: pg.Pool, id: string): Promise<PersonRe
       tokens,
       truncated: [changes, events, dead, slas].some((x) => x.length === L) || audit.length === L * 2,
     };
-  } catch (e) {
-    await c.query("ROLLBACK").catch(() => {});
-    mapDbError(e);
-  } finally {
-    c.release();
-  }
+  });
 }

@@ -17,7 +17,7 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type pg from "pg";
-import { mapDbError } from "../store/database.ts";
+import { mapDbError, withSnapshot } from "../store/database.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { AuditEvent, AuditKind } from "./audit-log.ts";
 import {
@@ -164,9 +164,7 @@ export interface AuditVerifyReport {
 export async function verifyAudit(pool: pg.Pool, opts: VerifyOptions = {}): Promise<AuditVerifyReport> {
   if (opts.seal !== false) await sealAudit(pool, { maxWaitMs: opts.sealMaxWaitMs });
   const batchSize = opts.batchSize ?? 5000;
-  const client = await connect(pool);
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  return withSnapshot(pool, async (client) => {
     const v = new ChainVerifier(opts.from);
     let after = opts.from ? opts.from.chainIndex - 1 : -1;
     for (;;) {
@@ -183,17 +181,11 @@ export async function verifyAudit(pool: pg.Pool, opts: VerifyOptions = {}): Prom
       if (low.rows.length) broken = outOfBandBreak(res.tipSeq, Number(low.rows[0].seq));
     }
     const pending = Number((await client.query(`SELECT count(*) AS n FROM audit_event WHERE chain_index IS NULL`)).rows[0].n);
-    await client.query("COMMIT");
     return {
       ok: !broken, checked: res.checked, tip: res.tip, pending,
       ...(broken ? { brokenAt: { chainIndex: broken.chainIndex, seq: broken.seq }, reason: broken.reason, detail: broken.detail } : {}),
     };
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    mapDbError(e);
-  } finally {
-    client.release();
-  }
+  });
 }
 
 // ---- query and export ----------------------------------------------------------------------------------
@@ -247,10 +239,8 @@ export async function queryAudit(q: Q, query: AuditQuery = {}): Promise<AuditPag
  */
 export async function exportAudit(pool: pg.Pool, out: Writable, filter: AuditFilter = {}, opts: { seal?: boolean; batchSize?: number } = {}): Promise<number> {
   if (opts.seal !== false) await sealAudit(pool);
-  const client = await connect(pool);
   let n = 0;
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  return withSnapshot(pool, async (client) => {
     let after: number | undefined;
     for (;;) {
       const items = await selectPage(client, filter, after, opts.batchSize ?? 1000);
@@ -261,12 +251,6 @@ export async function exportAudit(pool: pg.Pool, out: Writable, filter: AuditFil
       if (items.length < (opts.batchSize ?? 1000)) break;
       after = items.at(-1)!.seq;
     }
-    await client.query("COMMIT");
     return n;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    mapDbError(e);
-  } finally {
-    client.release();
-  }
+  });
 }

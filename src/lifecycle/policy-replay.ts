@@ -3,6 +3,7 @@
 // order — keyset batches on the (created_at, id) index, the next batch requested before the current one is
 // evaluated, so the database and the engine work at the same time — and hand each to the engine. Nothing is
 // written; memory is the engine's per-user state, not the records.
+import { withSnapshot } from "../store/database.ts";
 import type pg from "pg";
 import { badRequest } from "../shared/errors.ts";
 import { PolicyReplay, type ReplayDifference, type ReplayException, type ReplayRecord, type ReplaySummary } from "./replay-engine.ts";
@@ -29,25 +30,17 @@ export const REPLAY_MAX_DIFFERENCES = 100_000;
 export async function replayPolicy(pool: pg.Pool, holder: PolicyHolder, text: string, file: string, w: ReplayWindow): Promise<ReplayView> {
   const proposed = holder.parse(text, file); // PolicyError → 400 with file:line:column
   if (!(w.from.getTime() < w.to.getTime())) throw badRequest("invalidValue", "the replay window is empty: from must be before to");
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  return withSnapshot(pool, async (client) => {
     const { timeline, warnings } = await recordedPolicies(client, holder, w);
     const engine = new PolicyReplay(proposed, recordedAt(timeline), await exceptions(client, w));
     await streamChanges(client, w, (r) => engine.apply(r));
-    await client.query("COMMIT");
     const { differences, truncated, summary } = engine.result(Math.min(w.limit ?? 1000, REPLAY_MAX_DIFFERENCES));
     return {
       proposed: { version: proposed.version, file }, window: { from: w.from, to: w.to },
       recorded: inForceDuring(timeline, w.from).map((v) => ({ version: v.version!, appliedAt: v.at })),
       differences, truncated, summary, warnings,
     };
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 interface Version { at: Date; version: string | null; policy: Policy }

@@ -71,3 +71,24 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     }
   }
 }
+
+/**
+ * Runs fn in one read-only REPEATABLE READ transaction: every statement of fn sees the same snapshot, so a
+ * report that reads several tables (a person's records, the audit chain, a policy replay's window) is
+ * consistent even while writers go on. Read-only: nothing to retry, nothing to roll back but the snapshot.
+ */
+export async function withSnapshot<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  let client: pg.PoolClient;
+  try { client = await pool.connect(); } catch (e) { mapDbError(e); }
+  try {
+    await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const out = await fn(client);
+    await client.query("COMMIT");
+    return out;
+  } catch (e) {
+    await client.query("ROLLBACK").catch(() => {});
+    mapDbError(e);
+  } finally {
+    client.release();
+  }
+}
