@@ -21,7 +21,7 @@ import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.
 import type { TaskList } from "graphile-worker";
 import type { Router } from "express";
 import { adminRouter } from "./admin/admin-router.ts";
-import { tokenRouter } from "./auth/token-routes.ts";
+import { tokenRouter } from "./admin/token-routes.ts";
 import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
 import { createLifecycle } from "./lifecycle/lifecycle.ts";
@@ -76,7 +76,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
   // Admin API: each layer adds its router here before the app is built.
-  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log }), tokenRouter({ tokens })];
+  const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log, pool: db.pool }), tokenRouter({ tokens })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
   adminRoutes.push(peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users }), appOverviewRouter({ pool: db.pool, clock }));
   const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log), console: consoleRouter() });
