@@ -35,6 +35,7 @@ import { peopleRouter } from "./admin/people-routes.ts";
 import { importRouter } from "./admin/import-routes.ts";
 import { appOverviewRouter } from "./admin/app-overview-routes.ts";
 import { consoleRouter } from "./console/console-router.ts";
+import { createOperationsMetrics } from "./admin/operations-metrics.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -79,6 +80,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
   const adminRoutes: Router[] = [auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle, log, pool: db.pool }), tokenRouter({ tokens })];
   adminRoutes.push(fanoutRouter({ fanout: fanoutLayer.service }));
   adminRoutes.push(peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users }), appOverviewRouter({ pool: db.pool, clock }));
+  createOperationsMetrics(metrics.registry, db.pool, clock); // open reviews by kind, per-app leaver SLA (read on scrape)
   const app = createApp({ log, pool: db.pool, metrics, scim, admin: adminRouter(auth, adminRoutes, log), console: consoleRouter() });
 
   // Tasks contributed by the layers (lifecycle schedules, fan-out deliveries), run by one worker pool.
