@@ -21,7 +21,7 @@ import { migrateJobQueue, startJobQueue, type JobQueue } from "./jobs/job-queue.
 import type { TaskList } from "graphile-worker";
 import type { Router } from "express";
 import { adminRouter } from "./admin/admin-router.ts";
-import { tokenRouter } from "./auth/token-routes.ts";
+import { tokenRouter } from "./admin/token-routes.ts";
 import { auditRouter } from "./admin/audit-routes.ts";
 import { startAuditSealer } from "./audit/audit-store.ts";
 import { createLifecycle } from "./lifecycle/lifecycle.ts";
@@ -35,6 +35,7 @@ import { peopleRouter } from "./admin/people-routes.ts";
 import { importRouter } from "./admin/import-routes.ts";
 import { appOverviewRouter } from "./admin/app-overview-routes.ts";
 import { consoleRouter } from "./console/console-router.ts";
+import { createOperationsMetrics } from "./admin/operations-metrics.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -132,10 +133,11 @@ function buildHttpApp(config: Config, db: Database, s: Services, log: Logger, cl
     limits: { bulk: config.bulk, paging: config.paging, maxBodyBytes: config.maxBodyBytes },
   });
   const adminRoutes: Router[] = [
-    auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle: s.lifecycle, log }), tokenRouter({ tokens: s.tokens }),
+    auditRouter({ pool: db.pool }), lifecycleRouter({ lifecycle: s.lifecycle, log, pool: db.pool }), tokenRouter({ tokens: s.tokens }),
     fanoutRouter({ fanout: s.fanout.service }), peopleRouter({ pool: db.pool }), importRouter({ pool: db.pool, users: s.users }),
     appOverviewRouter({ pool: db.pool, clock }),
   ];
+  createOperationsMetrics(s.metrics.registry, db.pool, clock); // open reviews by kind, per-app leaver SLA (read on scrape)
   return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter() });
 }
 

@@ -3,6 +3,12 @@
 // authorisation, an unknown route, a method the route does not take, a broken or oversized body, a bad
 // parameter in any contributed router — is answered {"error": {"code", "message"}} with the README's
 // stable codes (SCIM bodies are for /scim/v2 only).
+//
+// GET /admin/v1/openapi.json is public (no token): the OpenAPI 3.1 document generated from the routers'
+// declarations (admin-route.ts, openapi.ts). It describes shapes, never data, and API tooling fetches it
+// before it has a token; every operation it lists still requires the admin token.
+import { readFileSync } from "node:fs";
+import * as z from "zod";
 import express, { type Request, type Response, type NextFunction, type Router } from "express";
 import type { Authenticator } from "../auth/authenticator.ts";
 import { assertJsonWithinLimits, assertRawJsonDepth } from "../scim/input-limits.ts";
@@ -10,14 +16,31 @@ import { adminErrorHandler } from "../http/error-handler.ts";
 import { DomainError } from "../shared/errors.ts";
 import { PolicyError, POLICY_INVALID } from "../rules/policy-loader.ts";
 import type { Logger } from "../shared/logger.ts";
+import { declaredRoutes, route, routerOf, type AdminRoute } from "./admin-route.ts";
+import { openApiDocument } from "./openapi.ts";
+
+const VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version;
+
+/** The public router of the document itself; the document covers it and every declared route of `routers`. */
+function openApiRouter(routers: Router[]): Router {
+  let doc: ReturnType<typeof openApiDocument> | undefined;
+  const self: AdminRoute = route({
+    method: "get", path: "/openapi.json", tag: "meta", public: true, summary: "This OpenAPI 3.1 document (no token needed)",
+    response: z.looseObject({ openapi: z.literal("3.1.0"), paths: z.record(z.string(), z.unknown()) }),
+    handle: () => (doc ??= openApiDocument([self, ...routers.flatMap(declaredRoutes)], { version: VERSION })),
+  });
+  return routerOf([self]);
+}
 
 export function adminRouter(auth: Authenticator, routers: Router[], log: Logger): Router {
   const r = express.Router();
+  const open = openApiRouter(routers);
+  r.use(open);
   r.use(auth.require("admin"), express.json({ limit: "1mb", type: ["application/json", "application/*+json"], verify: (_q, _s, buf) => assertRawJsonDepth(buf) }));
   // Bodies are bounded like SCIM bodies: depth, string length, NUL and unpaired surrogates (src/scim/input-limits.ts).
   r.use((req, _res, next) => { if (req.body && typeof req.body === "object") assertJsonWithinLimits(req.body); next(); });
   for (const sub of routers) r.use(sub);
-  r.use(unmatched(routers));
+  r.use(unmatched([open, ...routers]));
   r.use(adminErrorHandler(log, (err) => err instanceof PolicyError
     ? { e: new DomainError("BAD_REQUEST", 400, err.message), code: POLICY_INVALID, extra: { issues: err.issues } }
     : undefined));

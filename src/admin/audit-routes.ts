@@ -1,14 +1,18 @@
 // Admin API for the audit log. Thin: parse and validate the request, call the store, answer JSON.
 // Authorisation belongs to whoever mounts the router (e.g. behind the admin scope under /admin/v1);
-// errors go to the app's central error handler as DomainErrors with stable codes.
+// errors go to the app's central error handler as DomainErrors with stable codes. Declared once
+// (admin-route.ts): the express routes and their OpenAPI operations come from the same schemas.
 //   GET  /audit?user=&group=&kind=&from=&to=&sealed=&limit=&after=  → { items, next }
 //   POST /audit/verify  { fromChainIndex?, fromHash? }               → { ok, checked, brokenAt?, reason?, detail?, tip, pending }
 import express, { type Router } from "express";
 import type pg from "pg";
+import * as z from "zod";
 import { DomainError } from "../shared/errors.ts";
-import { isAuditKind, type AuditKind } from "../audit/audit-log.ts";
-import { MAX_AUDIT_PAGE, queryAudit, verifyAudit, type AuditQuery } from "../audit/audit-store.ts";
+import { AUDIT_KINDS } from "../audit/audit-log.ts";
+import { MAX_AUDIT_PAGE, queryAudit, verifyAudit } from "../audit/audit-store.ts";
 import type { Checkpoint } from "../audit/audit-chain.ts";
+import { route, routerOf, type AdminRoute } from "./admin-route.ts";
+import { boolParam, intParam, listOf, ref, timeParam, Timestamp } from "./admin-schemas.ts";
 
 export interface AuditRouterDeps {
   pool: pg.Pool;
@@ -17,12 +21,6 @@ export interface AuditRouterDeps {
 }
 
 const bad = (message: string) => new DomainError("BAD_REQUEST", 400, message, "invalidValue");
-
-// Whatever the mounting app's query parser produced: a string, repeated values as an array, or nothing.
-const param = (v: unknown): string | undefined => {
-  const s = Array.isArray(v) ? v.join(",") : typeof v === "string" ? v : undefined;
-  return s === undefined || s.trim() === "" ? undefined : s.trim();
-};
 
 // ISO 8601 only: Date.parse alone would also take "3" or "May 5" and answer with surprising windows.
 const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
@@ -39,44 +37,52 @@ export function parseInteger(name: string, v: string | undefined, min: number, m
   return Number(v);
 }
 
-export function parseKinds(v: string | undefined): AuditKind[] | undefined {
-  if (v === undefined) return undefined;
-  const kinds = v.split(",").map((k) => k.trim()).filter(Boolean);
-  const unknown = kinds.filter((k) => !isAuditKind(k));
-  if (unknown.length) throw bad(`unknown kind ${unknown.map((k) => `'${k}'`).join(", ")}`);
-  return kinds as AuditKind[];
+const AuditQueryParams = z.object({
+  user: ref("the user's id"), group: ref("a group name"),
+  kind: listOf(AUDIT_KINDS, "kind", "audit event kinds"),
+  from: timeParam("events at or after this time"), to: timeParam("events before this time"),
+  sealed: boolParam("only events already chained (true) or not yet (false)"),
+  limit: intParam(1, MAX_AUDIT_PAGE, `page size (default 100, at most ${MAX_AUDIT_PAGE})`),
+  after: intParam(0, Number.MAX_SAFE_INTEGER, "the `next` of the previous page"),
+}).partial().refine((q) => !(q.from && q.to && q.from >= q.to), { error: "from must be before to" });
+
+const AuditCause = z.looseObject({
+  changeId: z.number().int().optional(), rule: z.string().optional(), policyVersion: z.string().optional(),
+  exceptionId: z.string().optional(), reviewId: z.string().optional(), tokenId: z.string().optional(), actor: z.string().optional(),
+});
+const AuditEventSchema = z.object({
+  seq: z.number().int(), at: Timestamp, kind: z.enum(AUDIT_KINDS), userId: z.string().nullable(), groupName: z.string().nullable(),
+  app: z.string().nullable(), cause: AuditCause, details: z.record(z.string(), z.unknown()).nullable(),
+  chainIndex: z.number().int().nullable().meta({ description: "null until the sealer chains it" }), prevHash: z.string().nullable(), hash: z.string().nullable(),
+}).meta({ id: "AuditEvent" });
+const Checkpoint = z.object({ chainIndex: z.number().int(), hash: z.string() });
+
+const VerifyBody = z.object({
+  fromChainIndex: z.number().int().min(0).optional().meta({ description: "verify from this checkpoint (with fromHash)" }),
+  fromHash: z.string().regex(/^[0-9a-f]{64}$/, { error: "must be a 64-character lower-case hex SHA-256" }).optional(),
+}).refine((b) => (b.fromChainIndex === undefined) === (b.fromHash === undefined), { error: "must be sent with fromChainIndex (both or neither)", path: ["fromHash"] });
+
+export function auditRoutes(deps: AuditRouterDeps): AdminRoute[] {
+  return [
+    route({
+      method: "get", path: "/audit", tag: "audit", summary: "Read the audit log (filtered, paged by seq)",
+      query: AuditQueryParams,
+      response: z.object({ items: z.array(AuditEventSchema), next: z.number().int().nullable().meta({ description: "pass as after= for the next page" }) }),
+      handle: ({ query: q }) => queryAudit(deps.pool, { userId: q.user, group: q.group, kind: q.kind, from: q.from, to: q.to, sealed: q.sealed, limit: q.limit ?? 100, after: q.after }),
+    }),
+    route({
+      method: "post", path: "/audit/verify", tag: "audit", summary: "Verify the audit hash chain",
+      body: { schema: VerifyBody, parser: express.json({ limit: "4kb" }) },
+      response: z.looseObject({
+        ok: z.boolean(), checked: z.number().int(), brokenAt: z.number().int().optional(), reason: z.string().optional(),
+        detail: z.string().optional(), tip: Checkpoint.nullable(), pending: z.number().int(),
+      }),
+      handle: ({ body: b }) => {
+        const from: Checkpoint | undefined = b.fromChainIndex === undefined ? undefined : { chainIndex: b.fromChainIndex, hash: b.fromHash! };
+        return verifyAudit(deps.pool, { from, sealMaxWaitMs: deps.sealMaxWaitMs });
+      },
+    }),
+  ];
 }
 
-export function parseAuditQuery(q: Record<string, unknown>): AuditQuery {
-  const from = parseTime("from", param(q.from));
-  const to = parseTime("to", param(q.to));
-  if (from && to && from >= to) throw bad("from must be before to");
-  const sealed = param(q.sealed);
-  if (sealed !== undefined && sealed !== "true" && sealed !== "false") throw bad(`sealed must be true or false, got '${sealed}'`);
-  return {
-    userId: param(q.user), group: param(q.group), kind: parseKinds(param(q.kind)), from, to,
-    sealed: sealed === undefined ? undefined : sealed === "true",
-    limit: parseInteger("limit", param(q.limit), 1, MAX_AUDIT_PAGE) ?? 100,
-    after: parseInteger("after", param(q.after), 0, Number.MAX_SAFE_INTEGER),
-  };
-}
-
-function parseCheckpoint(body: unknown): Checkpoint | undefined {
-  const b = (body ?? {}) as { fromChainIndex?: unknown; fromHash?: unknown };
-  if (b.fromChainIndex === undefined && b.fromHash === undefined) return undefined;
-  if (!Number.isSafeInteger(b.fromChainIndex) || (b.fromChainIndex as number) < 0) throw bad("fromChainIndex must be a non-negative integer");
-  if (typeof b.fromHash !== "string" || !/^[0-9a-f]{64}$/.test(b.fromHash)) throw bad("fromHash must be a 64-character lower-case hex SHA-256");
-  return { chainIndex: b.fromChainIndex as number, hash: b.fromHash };
-}
-
-export function auditRouter(deps: AuditRouterDeps): Router {
-  const router = express.Router();
-  router.get("/audit", async (req, res) => {
-    res.json(await queryAudit(deps.pool, parseAuditQuery(req.query as Record<string, unknown>)));
-  });
-  router.post("/audit/verify", express.json({ limit: "4kb" }), async (req, res) => {
-    const from = parseCheckpoint(req.body);
-    res.json(await verifyAudit(deps.pool, { from, sealMaxWaitMs: deps.sealMaxWaitMs }));
-  });
-  return router;
-}
+export const auditRouter = (deps: AuditRouterDeps): Router => routerOf(auditRoutes(deps));

@@ -58,7 +58,8 @@ export function registerAuditCommands(
     .option("--from <iso>", "events at or after this time", asOption((v) => parseTime("--from", v)))
     .option("--to <iso>", "events before this time", asOption((v) => parseTime("--to", v)))
     .option("--out <file>", "write to this file instead of stdout")
-    .action(async (o: { user?: string; group?: string; kind?: AuditKind[]; from?: Date; to?: Date; out?: string }) => {
+    .option("--json", "with --out: print {exported, out} as JSON on stdout (without --out, stdout is the JSON lines)")
+    .action(async (o: { user?: string; group?: string; kind?: AuditKind[]; from?: Date; to?: Date; out?: string; json?: boolean }) => {
       const filter: AuditFilter = { userId: o.user, group: o.group, kind: o.kind, from: o.from, to: o.to };
       if (!o.out) {
         await withDb((db) => exportAudit(db.pool, io.stdout, filter));
@@ -75,7 +76,8 @@ export function registerAuditCommands(
       }
       file.end();
       await finished(file); // flushed and closed, or the write error
-      io.err(`exported ${n} events to ${o.out}`);
+      if (o.json) io.out(JSON.stringify({ exported: n, out: o.out }));
+      else io.err(`exported ${n} events to ${o.out}`);
     });
 
   return audit;

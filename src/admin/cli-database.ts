@@ -1,6 +1,7 @@
 // The CLI uses the same database settings as the server: DATABASE_URL, or the embedded PostgreSQL under
 // BROKER_DATA_DIR — reusing the running server's instance when there is one (found through the data
 // directory's postmaster.pid, with the password the server generated there), else starting it briefly.
+import { userInfo } from "node:os";
 import { InvalidArgumentError } from "commander";
 import { pino } from "pino";
 import { loadConfig, type Config } from "../config/config.ts";
@@ -25,6 +26,9 @@ export async function openCliDatabase(config: Config): Promise<Database & { url:
 /** Where a CLI command writes (tests pass their own to capture output and the exit code). */
 export interface CliIo { out(line: string): void; err(line: string): void; setExitCode(code: number): void }
 export const processIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l), setExitCode: (c) => { process.exitCode = c; } };
+
+/** Who the CLI acts as in change records and audit causes: cli:<OS user>, the same for every command. */
+export const cliActor = (): string => { try { return `cli:${userInfo().username}`; } catch { return "cli:unknown"; } };
 
 /** A commander option parser for a positive integer; `what` is the message when the value is not one. */
 export const positiveInteger = (what: string) => (v: string): number => {

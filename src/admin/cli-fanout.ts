@@ -8,6 +8,8 @@
 // scale (replay, enable, --fix).
 import type { Command } from "commander";
 import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { activity } from "./cli-progress.ts";
+import { EXIT } from "./cli-exit.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
 import type { DriftReport } from "../fanout/reconcile/reconcile.ts";
 
@@ -23,17 +25,18 @@ const when = (d: Date | string | null | undefined) => (d ? new Date(d).toISOStri
 const seconds = positiveInteger("a number of seconds (positive integer)");
 
 /** Waits for a run a server worker does (bounded; polling a row is how the CLI hears from the server). */
-async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: string): Promise<T> {
-  const until = Date.now() + waitS * 1000;
+async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: string, onPoll: (elapsedS: number) => void = () => {}): Promise<T> {
+  const started = Date.now(), until = started + waitS * 1000;
   for (let pause = 50; ; pause = Math.min(pause * 2, 500)) {
     const done = await read();
     if (done !== null) return done;
+    onPoll(Math.round((Date.now() - started) / 1000));
     if (Date.now() > until) throw new Error(`no broker worker ran the ${what} within ${waitS} s: is the server running (with BROKER_WORKERS on)?`);
     await new Promise((r) => setTimeout(r, pause));
   }
 }
 
-export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: CliIo = processIo): Command {
+export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const apps = program.command("apps").description("downstream SaaS apps (broker.yaml apps:): health, tests, dead letters");
 
@@ -70,18 +73,24 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
       if (o.json) json(r);
       else if (r.ok) io.out(`${name}: ok in ${r.ms} ms`);
       else io.err(`${name}: failed in ${r.ms} ms — ${r.error!.code}${r.error!.status ? ` (HTTP ${r.error!.status})` : ""}: ${r.error!.message}`);
-      if (!r.ok) io.setExitCode(1);
+      if (!r.ok) io.setExitCode(EXIT.error);
     }));
 
-  apps.command("disable <app>").description("stop delivering to an app (changes stay pending)").option("--reason <text>", "why, shown in apps show")
-    .action(async (name: string, o) => withFanout(async (f) => { await f.setDisabled(name, true, o.reason ?? null); io.out(`${name}: disabled`); }));
-  apps.command("enable <app>").description("resume deliveries; the pending backlog is queued at once")
-    .action(async (name: string) => withFanout(async (f) => { const r = await f.setDisabled(name, false, null); io.out(`${name}: enabled, ${r.queued} deliveries queued`); }));
+  apps.command("disable <app>").description("stop delivering to an app (changes stay pending)").option("--reason <text>", "why, shown in apps show").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      const r = await f.setDisabled(name, true, o.reason ?? null);
+      if (o.json) json(r); else io.out(`${name}: disabled`);
+    }));
+  apps.command("enable <app>").description("resume deliveries; the pending backlog is queued at once").option("--json", "print JSON")
+    .action(async (name: string, o) => withFanout(async (f) => {
+      const r = await f.setDisabled(name, false, null);
+      if (o.json) json(r); else io.out(`${name}: enabled, ${r.queued} deliveries queued`);
+    }));
 
   apps.command("replay <app>").description("re-deliver dead-lettered users/groups (their current desired state)")
     .option("--id <id>", "a dead letter id (repeatable)", deadLetterIds).option("--all", "every open dead letter of the app").option("--json", "print JSON")
     .action(async (name: string, o) => withFanout(async (f) => {
-      if (!o.all && !o.id) { io.err("give --id <id> (repeatable) or --all"); io.setExitCode(1); return; }
+      if (!o.all && !o.id) { io.err("give --id <id> (repeatable) or --all"); io.setExitCode(EXIT.error); return; }
       const r = await f.replay(name, o.all ? "all" : o.id);
       if (o.json) return json(r);
       io.out(`${name}: ${r.replayed} dead letter(s) replayed (${r.users} user(s), ${r.groups} group(s) queued)`);
@@ -108,8 +117,14 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
     .option("--wait <seconds>", "how long to wait for the server", seconds, 900)
     .action(async (name: string, o) => withFanout(async (f) => {
       const { runId } = await f.requestReconcile(name, o.fix ? "all" : "none", "cli");
-      const run = await awaitRun(async () => { const r = await f.reconcileRun(runId); return r.finishedAt ? r : null; }, o.wait, "reconciliation");
-      if (run.error || !run.report) { io.err(`reconcile #${runId} ${name} failed: ${run.error ?? "no report"}`); io.setExitCode(1); return; }
+      // A server worker reads the app; the CLI sees the run's row, so it shows the wait against its budget.
+      const progress = activity(io, { label: `reconcile #${runId} ${name}`, total: o.wait, unit: "s", tty });
+      let run;
+      try {
+        run = await awaitRun(async () => { const r = await f.reconcileRun(runId); return r.finishedAt ? r : null; }, o.wait, "reconciliation",
+          (s) => progress.update(s, "a broker worker is reading the app"));
+      } finally { progress.stop(); }
+      if (run.error || !run.report) { io.err(`reconcile #${runId} ${name} failed: ${run.error ?? "no report"}`); io.setExitCode(EXIT.error); return; }
       const report = run.report as DriftReport;
       // Drift is worth an alert: a non-zero exit (after --fix too: it reports what it found and queued).
       if (Object.values(report.counts).some((n) => n > 0)) io.setExitCode(RECONCILE_DRIFT_EXIT);
@@ -120,7 +135,7 @@ export function registerFanoutCommands(program: Command, withFanout: WithFanout 
 }
 
 /** Exit codes of `reconcile`: 0 clean, 2 drift found (scripts alert on it), 1 the run failed. */
-export const RECONCILE_DRIFT_EXIT = 2;
+export const RECONCILE_DRIFT_EXIT = EXIT.findings;
 
 function printReport(io: CliIo, runId: number, r: DriftReport): void {
   io.out(`reconcile #${runId} ${r.app}: ${r.appAccounts} accounts and ${r.appGroups} groups read from the app`);

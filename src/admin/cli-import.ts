@@ -11,20 +11,21 @@
 // before the break are imported, the rest is not).
 import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
-import { userInfo } from "node:os";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { cliActor, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { EXIT } from "./cli-exit.ts";
 import { checkSource, CSV_BROKEN, importCsv, type ImportProgress, type ImportSummary } from "../import/csv-import.ts";
 import { parseMapping } from "../import/csv-mapping.ts";
 import type { Broker } from "../broker.ts";
 
 export type WithImportBroker = <T>(fn: (b: Pick<Broker, "db" | "users">) => Promise<T>) => Promise<T>;
-export const EXIT_REJECTED_ROWS = 2;
+export const EXIT_REJECTED_ROWS = EXIT.findings;
+
+/** The import's broker on the server's database; `verbose` is read when the command runs (global --verbose). */
+export const cliImport = (verbose: () => boolean = () => false): WithImportBroker => (fn) => withCliBroker(fn, { verbose: verbose() });
 const LINE_EVERY = 10_000;
 const SHOWN_ERRORS = 50;
-
-const actor = () => { try { return `cli:${userInfo().username}`; } catch { return "cli"; } };
 
 async function readable(file: string, what: string): Promise<number> {
   try { return (await stat(file)).size; } catch (e) {
@@ -63,7 +64,7 @@ export function registerImportCommand(program: Command, withBroker: WithImportBr
     .option("--mapping <file>", "YAML mapping: rename columns, add attributes, translate status values, date format")
     .option("--dry-run", "read and check every row, compare with the stored users, write nothing")
     .option("--json", "print only the summary as JSON: {created, updated, unchanged, rejected, errors:[{line, message}]}")
-    .addHelpText("after", "\nExit codes: 0 all rows imported, 2 rows rejected or with problems (see errors), 1 failed.")
+    .addHelpText("after", "\nExit codes: 0 all rows imported, 2 rows rejected or with problems (see errors), 1 failed.\n--verbose (before the command) logs the broker's info messages to stderr.")
     .action(async (file: string, o: { source: string; mapping?: string; dryRun?: boolean; json?: boolean }) => {
       const source = checkSource(o.source);
       const mapping = o.mapping ? (await readable(o.mapping, "mapping file"), parseMapping(await readFile(o.mapping, "utf8"), o.mapping)) : undefined;
@@ -72,7 +73,7 @@ export function registerImportCommand(program: Command, withBroker: WithImportBr
         const progress = progressReporter(io, size, tty, lineEvery);
         try {
           return await importCsv(createReadStream(file), {
-            source, mapping, dryRun: !!o.dryRun, ctx: { tokenId: null, requestId: null, actor: actor() }, onProgress: (p) => progress.update(p),
+            source, mapping, dryRun: !!o.dryRun, ctx: { tokenId: null, requestId: null, actor: cliActor() }, onProgress: (p) => progress.update(p),
           }, { pool: b.db.pool, users: b.users });
         } finally { progress.stop(); }
       });
@@ -82,7 +83,7 @@ export function registerImportCommand(program: Command, withBroker: WithImportBr
         for (const e of summary.errors.slice(0, SHOWN_ERRORS)) io.out(`  line ${e.line}: ${e.message}`);
         if (summary.errors.length > SHOWN_ERRORS) io.out(`  … and ${summary.errors.length - SHOWN_ERRORS} more (--json lists them all)`);
       }
-      if (summary.errors.some((e) => e.message.startsWith(CSV_BROKEN))) io.setExitCode(1);
+      if (summary.errors.some((e) => e.message.startsWith(CSV_BROKEN))) io.setExitCode(EXIT.error);
       else if (summary.rejected > 0 || summary.errors.length > 0) io.setExitCode(EXIT_REJECTED_ROWS);
     });
   return program;

@@ -4,9 +4,10 @@
 // without listening or workers), so a CLI apply converges, audits and fans out exactly as the server does.
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { userInfo } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { cliActor, positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { ticking } from "./cli-progress.ts";
+import { EVENT_KINDS } from "./event-query.ts";
 import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
 import type { PolicyPlanView } from "../lifecycle/policy-apply.ts";
@@ -20,15 +21,14 @@ export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>
 export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycle => (fn) => withCliBroker((broker) => fn(broker.lifecycle), { verbose: verbose() });
 export const withCliLifecycle: WithLifecycle = cliLifecycle();
 
-const actor = () => `cli:${safeUser()}`;
+const actor = cliActor;
 const positiveInt = positiveInteger("a positive integer");
-const safeUser = () => { try { return userInfo().username; } catch { return "unknown"; } };
 const isoDate = (v: string) => {
   if (!/^\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(Date.parse(v))) throw new InvalidArgumentError("an ISO 8601 timestamp, e.g. 2026-12-31T18:00:00Z");
   return new Date(v);
 };
 
-export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: CliIo = processIo): Command {
+export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const readPolicy = async (file: string) => ({ text: await readFile(file, "utf8"), file: resolve(file) });
   const policyFailed = (e: unknown): boolean => {
@@ -81,7 +81,12 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     .action(async (file: string, o) => {
       try {
         const { text, file: path } = await readPolicy(file);
-        const r = await withLifecycle((lc) => lc.replay(text, path, { from: o.from, to: o.to ?? null, limit: o.limit }));
+        // The replay streams the window's HR changes in one read-only snapshot; the CLI sees it finish, so
+        // it shows the elapsed time (a bar on a terminal, a line every 10 s otherwise).
+        const r = await withLifecycle(async (lc) => {
+          const progress = ticking(io, { label: "policy replay", tty, status: `replaying ${path} over the recorded HR changes` });
+          try { return await lc.replay(text, path, { from: o.from, to: o.to ?? null, limit: o.limit }); } finally { progress.stop(); }
+        });
         if (o.json) { json(r); return; }
         const s = r.summary;
         io.out(`replay ${r.proposed.version} over ${r.window.from.toISOString()} → ${r.window.to.toISOString()}: ${s.changes} change(s) of ${s.usersReplayed} user(s); `
@@ -156,14 +161,22 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
 
   // ---- lifecycle ----
   const lc = program.command("lifecycle").description("lifecycle events and scheduled transitions");
-  lc.command("events").description("lifecycle events, newest first").option("--user <user>", "user id or userName").option("--limit <n>", "how many", (v) => Number(v), 50).option("--json", "print JSON")
+  lc.command("events").description("lifecycle events, newest first").option("--user <user>", "user id or userName")
+    .addOption(new Option("--kind <kind...>", "only these kinds").choices([...EVENT_KINDS]))
+    .option("--limit <n>", "how many (at most 1000)", positiveInt, 50).option("--json", "print JSON")
     .action(async (o) => {
-      const list = await withLifecycle((l) => l.events({ user: o.user, limit: o.limit }));
+      const kinds = o.kind as string[] | undefined;
+      // Filtered here over the newest events: the CLI holds the lifecycle's services, not the admin read model.
+      const list = (await withLifecycle((l) => l.events({ user: o.user, limit: kinds ? 1000 : o.limit })))
+        .filter((e) => !kinds || kinds.includes(e.kind)).slice(0, o.limit);
       if (o.json) { json(list); return; }
       for (const e of list) io.out([e.createdAt.toISOString(), e.userId, e.kind, e.cause, e.held ? "held" : "-", e.details ? JSON.stringify(e.details) : ""].join("\t"));
     });
-  lc.command("sweep").description("fire due start/end dates and exception expiries now (the server does it every minute)")
-    .action(async () => { const r = await withLifecycle((l) => l.sweep()); io.out(`transitions ${r.transitions}, exceptions expired ${r.expired}, failed ${r.failed}`); });
+  lc.command("sweep").description("fire due start/end dates and exception expiries now (the server does it every minute)").option("--json", "print JSON")
+    .action(async (o) => {
+      const r = await withLifecycle((l) => l.sweep());
+      if (o.json) json(r); else io.out(`transitions ${r.transitions}, exceptions expired ${r.expired}, failed ${r.failed}`);
+    });
   return program;
 }
 

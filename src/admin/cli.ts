@@ -1,61 +1,19 @@
-// `scim-broker` command line (commander). Each command is a thin call into the same services the
-// server uses; output is plain text for people, or JSON with --json for scripts.
-import { Command, Option } from "commander";
-import { loadConfig } from "../config/config.ts";
-import { openCliDatabase } from "./cli-database.ts";
-import { TokenStore, SCOPES, parseRateLimit } from "../auth/token-store.ts";
+// `scim-broker` command line: runs the command tree of cli-program.ts and turns a failure into the documented
+// exit code (cli-exit.ts) and an error line — JSON with --json.
 import { DomainError } from "../shared/errors.ts";
-import type { Database } from "../store/database.ts";
-import { registerAuditCommands } from "./cli-audit.ts";
-import { cliLifecycle, registerLifecycleCommands } from "./cli-lifecycle.ts";
-import { cliFanout, registerFanoutCommands } from "./cli-fanout.ts";
-import { registerImportCommand } from "./cli-import.ts";
-
-const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError()
-  .option("--verbose", "log info messages (to stderr; warnings and errors are always logged there)");
-const verbose = () => program.opts().verbose === true;
-
-async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
-  const db = await openCliDatabase(loadConfig());
-  try { return await fn(db); } finally { await db.close(); }
-}
-
-const rateText = (r: number | null) => (r === null ? "" : r === 0 ? ", no rate limit" : `, ${r} requests/s`);
-
-const token = program.command("token").description("API tokens for SCIM clients and admins");
-token.command("create").description("create a token and print it once")
-  .requiredOption("--name <name>", "unique token name")
-  .addOption(new Option("--scope <scope...>", "scopes").choices([...SCOPES]).makeOptionMandatory())
-  .option("--source <label>", "HR source label: users created with this token remember it")
-  .option("--rate <n>", "requests per second for this token (bursts up to n), or 'off'; default BROKER_TOKEN_RATE_LIMIT")
-  .option("--json", "print JSON")
-  .action(async (o) => withDb(async (db) => {
-    const { token: value, info } = await new TokenStore(db.prisma).create({ name: o.name, scopes: o.scope, source: o.source, rateLimit: parseRateLimit(o.rate) });
-    if (o.json) console.log(JSON.stringify({ token: value, ...info }));
-    else console.log(`${value}\n\n(token '${info.name}' with scopes ${info.scopes.join(", ")}${info.source ? `, source ${info.source}` : ""}${rateText(info.rateLimit)}; it is shown only this once)`);
-  }));
-token.command("list").description("list tokens (never their values)").option("--json", "print JSON")
-  .action(async (o) => withDb(async (db) => {
-    const list = await new TokenStore(db.prisma).list();
-    if (o.json) { console.log(JSON.stringify(list)); return; }
-    for (const t of list) console.log([t.name, t.scopes.join(","), t.source ?? "-", t.rateLimit === null ? "rate default" : t.rateLimit === 0 ? "rate off" : `rate ${t.rateLimit}/s`, t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active", `created ${t.createdAt.toISOString()}`].join("\t"));
-  }));
-// Effective in every broker process when it returns: each request reads its token's row.
-token.command("revoke <name>").description("revoke a token (refused by every broker process from the next request)")
-  .action(async (name) => withDb(async (db) => { await new TokenStore(db.prisma).revoke(name); console.log(`revoked '${name}'`); }));
-
-registerAuditCommands(program, withDb);
-registerLifecycleCommands(program, cliLifecycle(verbose));
-registerFanoutCommands(program, cliFanout(verbose));
-registerImportCommand(program);
+import { buildProgram } from "./cli-program.ts";
+import { EXIT } from "./cli-exit.ts";
 
 export async function run(argv = process.argv) {
   try {
-    await program.parseAsync(argv);
+    await buildProgram().parseAsync(argv);
   } catch (e) {
-    if (e instanceof DomainError) { console.error(`error ${e.code}: ${e.message}`); process.exitCode = 1; return; }
-    console.error(`error: ${(e as Error).message}`);
-    process.exitCode = 1;
+    const code = e instanceof DomainError ? e.code : "ERROR";
+    const message = (e as Error).message;
+    // --json: scripts read the error as JSON too (stderr; stdout stays empty)
+    if (argv.includes("--json")) console.error(JSON.stringify({ error: { code, message } }));
+    else console.error(e instanceof DomainError ? `error ${code}: ${message}` : `error: ${message}`);
+    process.exitCode = EXIT.error;
   }
 }
 await run();

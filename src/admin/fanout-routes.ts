@@ -1,76 +1,135 @@
-// Admin API of the fan-out, mounted under /admin/v1 behind the admin scope (admin-router.ts). Thin: parse,
-// call the use case (src/fanout/fanout-service.ts), answer JSON. Errors are {error: {code, message}} with
-// the stable codes of shared/errors.ts.
+// Admin API of the fan-out, mounted under /admin/v1 behind the admin scope (admin-router.ts). Thin: the
+// declarations (admin-route.ts) validate the request, the use case (src/fanout/fanout-service.ts) does the
+// work. Errors are {error: {code, message}} with the stable codes of shared/errors.ts.
 //
 //   GET  /apps                                  → {items}: status (ok | failing | quarantined | disabled), counts
-//   GET  /apps/:app                             → redacted config, dialect, health, pushed groups, dead letters
-//   POST /apps/:app/test                        → {ok, ms, error?}   (discovery + a filter matching nobody)
-//   POST /apps/:app/disable {reason?}           POST /apps/:app/enable   (enable enqueues the backlog)
-//   GET  /apps/:app/dead-letters?open=&limit=   → {items}
-//   POST /apps/:app/replay {ids: [n…]} | {all: true}  → {replayed, users, groups}
-//   POST /apps/:app/link {user, remoteId}       → {app, userId, userName, remoteId, previous}   (409: id taken)
-//   POST /apps/:app/reconcile {fix?: boolean}   → 202 {runId}, then GET /apps/:app/reconcile/:runId → {report}
-//   GET  /users/:user/apps                      → per app: status and timestamps; leaver SLAs   (:user = id or userName)
+//   GET  /apps/{app}                            → redacted config, dialect, health, pushed groups, dead letters
+//   POST /apps/{app}/test                       → {ok, ms, error?}   (discovery + a filter matching nobody)
+//   POST /apps/{app}/disable {reason?}          POST /apps/{app}/enable   (enable enqueues the backlog)
+//   GET  /apps/{app}/dead-letters?open=&limit=  → {items}
+//   POST /apps/{app}/replay {ids: [n…]} | {all: true}  → {replayed, users, groups}
+//   POST /apps/{app}/link {user, remoteId}      → {app, userId, userName, remoteId, previous}   (409: id taken)
+//   POST /apps/{app}/reconcile {fix?: boolean}  → 202 {runId}, then GET /apps/{app}/reconcile/{id} → {report}
+//   GET  /users/{user}/apps                     → per app: status and timestamps; leaver SLAs   ({user} = id or userName)
 //   GET  /leavers?open=&limit=&sinceHours=      → leaver SLA summary (p50/p99) and recent leavers
-import express, { type Request, type Router } from "express";
+import type { Router } from "express";
+import * as z from "zod";
 import { badRequest } from "../shared/errors.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
+import { route, routerOf, type AdminRoute } from "./admin-route.ts";
+import { AppParams, boolParam, intParam, itemsOf, NullableTimestamp, ref, userRef } from "./admin-schemas.ts";
 
 export interface FanoutRouterDeps { fanout: FanoutService }
 
-const str = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : undefined);
-const bodyOf = (req: Request): Record<string, unknown> => (req.body && typeof req.body === "object" && !Array.isArray(req.body) ? req.body : {});
-const app = (req: Request) => String(req.params.app);
+const TAG = "apps";
+const AppStatus = z.enum(["ok", "failing", "quarantined", "auth-failing", "disabled"]);
+const AppSummary = z.looseObject({
+  name: z.string(), url: z.string(), auth: z.string(), deprovision: z.string(), groups: z.array(z.string()), status: AppStatus,
+  quarantinedSince: NullableTimestamp, nextProbeAt: NullableTimestamp, consecutiveFailures: z.number().int(),
+  lastSuccessAt: NullableTimestamp, lastFailureAt: NullableTimestamp, lastError: z.string().nullable(),
+  accounts: z.record(z.string(), z.number().int()).meta({ description: "accounts by status" }), deadLetters: z.number().int(),
+}).meta({ id: "AppSummary" });
+const DeadLetter = z.looseObject({ id: z.number().int(), app: z.string() }).meta({ id: "DeadLetter" });
+const ReconcileRun = z.looseObject({
+  id: z.number().int(), app: z.string(), fix: z.boolean(), trigger: z.string(), startedAt: NullableTimestamp, finishedAt: NullableTimestamp,
+  error: z.string().nullable(), report: z.looseObject({ counts: z.record(z.string(), z.number().int()) }).nullable().meta({ description: "the drift report once finished" }),
+}).meta({ id: "ReconcileRun" });
 
-function intOf(name: string, v: unknown, min: number, max: number): number | undefined {
-  const s = str(v);
-  if (s === undefined) return undefined;
-  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) throw badRequest("invalidValue", `${name} must be an integer from ${min} to ${max}`);
-  return Number(s);
-}
+const ReplayBody = z.union([
+  z.object({ ids: z.array(z.number().int().positive()).min(1).max(10_000).meta({ description: "dead letter ids" }) }),
+  z.object({ all: z.literal(true) }),
+], { error: "must be {ids: [dead letter ids]} or {all: true}" });
 
-export function fanoutRouter(d: FanoutRouterDeps): Router {
-  const r = express.Router();
+export function fanoutRoutes(d: FanoutRouterDeps): AdminRoute[] {
   const f = d.fanout;
-
-  r.get("/apps", async (_req, res) => { res.json({ items: await f.listApps() }); });
-  r.get("/apps/:app", async (req, res) => { res.json(await f.showApp(app(req))); });
-  r.post("/apps/:app/test", async (req, res) => { res.json(await f.testApp(app(req))); });
-  r.post("/apps/:app/disable", async (req, res) => { res.json(await f.setDisabled(app(req), true, str(bodyOf(req).reason) ?? null)); });
-  r.post("/apps/:app/enable", async (req, res) => { res.json(await f.setDisabled(app(req), false, null)); });
-  r.get("/apps/:app/dead-letters", async (req, res) => {
-    await f.runtime(app(req));
-    res.json({ items: await f.listDeadLetters({ app: app(req), open: str(req.query.open) !== "false", limit: intOf("limit", req.query.limit, 1, 1000) }) });
-  });
-  r.post("/apps/:app/replay", async (req, res) => {
-    const b = bodyOf(req);
-    let ids: number[] | "all";
-    if (b.all === true) ids = "all";
-    else if (Array.isArray(b.ids) && b.ids.length > 0 && b.ids.every((i) => Number.isInteger(i) && (i as number) > 0)) ids = b.ids as number[];
-    else throw badRequest("invalidValue", "send {ids: [dead letter ids]} or {all: true}");
-    res.json(await f.replay(app(req), ids));
-  });
-  r.post("/apps/:app/link", async (req, res) => {
-    const b = bodyOf(req);
-    const user = str(b.user), remoteId = typeof b.remoteId === "string" ? b.remoteId : undefined;
-    if (!user || remoteId === undefined) throw badRequest("invalidValue", "send {user: id or userName, remoteId: the app's id of the account}");
-    res.json(await f.link(app(req), user, remoteId));
-  });
-  r.post("/apps/:app/reconcile", async (req, res) => {
-    const fix = bodyOf(req).fix === true;
-    const { runId } = await f.requestReconcile(app(req), fix ? "all" : "none");
-    res.status(202).location(`${req.baseUrl}/apps/${app(req)}/reconcile/${runId}`).json({ runId });
-  });
-  r.get("/apps/:app/reconcile/:id", async (req, res) => {
-    const id = intOf("id", req.params.id, 1, Number.MAX_SAFE_INTEGER)!;
-    const run = await f.reconcileRun(id);
-    if (run.app !== app(req)) throw badRequest("invalidValue", `reconcile run ${id} is not for app ${app(req)}`);
-    res.json(run);
-  });
-  r.get("/users/:user/apps", async (req, res) => { res.json(await f.userStatus(String(req.params.user))); });
-  r.get("/leavers", async (req, res) => {
-    const hours = intOf("sinceHours", req.query.sinceHours, 1, 24 * 366);
-    res.json(await f.leavers({ open: str(req.query.open) === "true", limit: intOf("limit", req.query.limit, 1, 1000), sinceMs: hours ? hours * 3_600_000 : undefined }));
-  });
-  return r;
+  return [
+    route({
+      method: "get", path: "/apps", tag: TAG, summary: "List the policy's apps with their health and account counts",
+      response: itemsOf(AppSummary), handle: async () => ({ items: await f.listApps() }),
+    }),
+    route({
+      method: "get", path: "/apps/{app}", tag: TAG, summary: "One app: redacted config, dialect, health, pushed groups, dead letters, recent reconciliations",
+      params: AppParams, errors: [404], response: AppSummary.extend({ config: z.record(z.string(), z.unknown()) }).loose(),
+      handle: ({ params }) => f.showApp(params.app),
+    }),
+    route({
+      method: "post", path: "/apps/{app}/test", tag: TAG, summary: "Test the connection (discovery and a filter that matches nobody)",
+      params: AppParams, errors: [404],
+      response: z.looseObject({ app: z.string(), ok: z.boolean(), ms: z.number(), error: z.object({ code: z.string(), status: z.number().int().nullable(), message: z.string() }).optional() }),
+      handle: ({ params }) => f.testApp(params.app),
+    }),
+    route({
+      method: "post", path: "/apps/{app}/disable", tag: TAG, summary: "Disable deliveries to the app (they queue)",
+      params: AppParams, errors: [404], body: { schema: z.object({ reason: z.string().max(1000).optional() }) },
+      response: z.object({ app: z.string(), disabled: z.boolean(), queued: z.number().int() }),
+      handle: ({ params, body }) => f.setDisabled(params.app, true, body.reason?.trim() || null),
+    }),
+    route({
+      method: "post", path: "/apps/{app}/enable", tag: TAG, summary: "Enable the app again (its backlog is enqueued)",
+      params: AppParams, errors: [404],
+      response: z.object({ app: z.string(), disabled: z.boolean(), queued: z.number().int() }),
+      handle: ({ params }) => f.setDisabled(params.app, false, null),
+    }),
+    route({
+      method: "get", path: "/apps/{app}/dead-letters", tag: TAG, summary: "The app's dead letters",
+      params: AppParams, errors: [404],
+      query: z.object({ open: boolParam("only those not replayed (default true)").optional(), limit: intParam(1, 1000).optional() }),
+      response: itemsOf(DeadLetter),
+      handle: async ({ params, query }) => {
+        await f.runtime(params.app);
+        return { items: await f.listDeadLetters({ app: params.app, open: query.open ?? true, limit: query.limit }) };
+      },
+    }),
+    route({
+      method: "post", path: "/apps/{app}/replay", tag: TAG, summary: "Replay dead letters (by id, or all of the app's)",
+      params: AppParams, errors: [404], body: { schema: ReplayBody },
+      response: z.object({ app: z.string(), replayed: z.number().int(), users: z.number().int(), groups: z.number().int() }),
+      handle: ({ params, body }) => f.replay(params.app, "all" in body ? "all" : body.ids),
+    }),
+    route({
+      method: "post", path: "/apps/{app}/link", tag: TAG, summary: "Link a user to an existing account of the app",
+      params: AppParams, errors: [404, 409],
+      body: { schema: z.object({ user: userRef, remoteId: z.string().max(1000).meta({ description: "the app's id of the account" }) }) },
+      response: z.object({ app: z.string(), userId: z.string(), userName: z.string(), remoteId: z.string(), previous: z.string().nullable() }),
+      handle: ({ params, body }) => f.link(params.app, body.user.trim(), body.remoteId),
+    }),
+    route({
+      method: "post", path: "/apps/{app}/reconcile", tag: TAG, summary: "Queue a reconciliation (report drift, or repair it with fix)",
+      params: AppParams, errors: [404], status: 202,
+      body: { schema: z.object({ fix: z.boolean().optional().meta({ description: "repair the drift (default: report only)" }) }) },
+      response: z.object({ runId: z.number().int() }),
+      handle: async ({ params, body }, req, res) => {
+        const { runId } = await f.requestReconcile(params.app, body.fix ? "all" : "none");
+        res.location(`${req.baseUrl}/apps/${params.app}/reconcile/${runId}`);
+        return { runId };
+      },
+    }),
+    route({
+      method: "get", path: "/apps/{app}/reconcile/{id}", tag: TAG, summary: "A reconciliation run and its report",
+      params: AppParams.extend({ id: intParam(1, Number.MAX_SAFE_INTEGER, "the run id") }), errors: [404],
+      response: ReconcileRun,
+      handle: async ({ params }) => {
+        const run = await f.reconcileRun(params.id);
+        if (run.app !== params.app) throw badRequest("invalidValue", `reconcile run ${params.id} is not for app ${params.app}`);
+        return run;
+      },
+    }),
+    route({
+      method: "get", path: "/users/{user}/apps", tag: "people", summary: "A user's account in each app, and its leaver SLAs",
+      params: z.object({ user: userRef }), errors: [404],
+      response: z.object({ userId: z.string(), apps: z.array(z.looseObject({ app: z.string(), status: z.string() })), leaverSla: z.array(z.looseObject({})) }),
+      handle: ({ params }) => f.userStatus(params.user),
+    }),
+    route({
+      method: "get", path: "/leavers", tag: TAG, summary: "Leaver SLA: p50/p99 over a window and the recent leavers",
+      query: z.object({
+        open: boolParam("only leavers some app has not confirmed yet").optional(), limit: intParam(1, 1000).optional(),
+        sinceHours: intParam(1, 24 * 366, "the summary's window in hours (default 24)").optional(),
+      }),
+      response: z.object({ since: z.iso.datetime(), summary: z.looseObject({}), items: z.array(z.looseObject({})) }),
+      handle: ({ query }) => f.leavers({ open: query.open ?? false, limit: query.limit, sinceMs: query.sinceHours ? query.sinceHours * 3_600_000 : undefined }),
+    }),
+  ];
 }
+
+export const fanoutRouter = (d: FanoutRouterDeps): Router => routerOf(fanoutRoutes(d));

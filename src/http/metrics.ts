@@ -1,7 +1,7 @@
 // Prometheus metrics (prom-client) on a registry owned by the app instance, not the global one, so two
 // brokers in one test process do not collide.
 import { Registry, Histogram, collectDefaultMetrics } from "prom-client";
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 
 export function createMetrics() {
   const registry = new Registry();
@@ -12,12 +12,24 @@ export function createMetrics() {
   });
   const middleware: RequestHandler = (req, res, next) => {
     const end = httpDuration.startTimer();
-    res.on("finish", () => end({ method: req.method, route: routeLabel(req.path), status: String(res.statusCode) }));
+    res.on("finish", () => end({ method: req.method, route: routeLabel(req), status: String(res.statusCode) }));
     next();
   };
   return { registry, middleware };
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
-// Low-cardinality route label: ids replaced.
-const routeLabel = (path: string) => path.replace(/\/[0-9a-f-]{36}(?=\/|$)/gi, "/:id").replace(/^\/scim\/v2/i, "/scim/v2");
+/**
+ * The route template, never the raw path (ids, userNames and app names would make one series per value):
+ * the matched route's path under its router's mount point, e.g. /scim/v2/Users/:id, /admin/v1/apps/:app.
+ * Requests no route matched share a label per area (the console's static files, or "unmatched").
+ */
+export function routeLabel(req: Pick<Request, "route" | "baseUrl" | "path" | "originalUrl">): string {
+  const path = req.originalUrl.split("?", 1)[0]!;
+  const route = (req.route as { path?: unknown } | undefined)?.path;
+  const template = Array.isArray(route) ? route.join("|") : route;
+  // After an error left the router, express has restored baseUrl: the mount comes from the URL then.
+  if (typeof template === "string") return `${(req.baseUrl || (/^\/(scim\/v2|admin\/v1)(?=\/|$)/i.exec(path)?.[0] ?? "")).toLowerCase()}${template}`;
+  if (/^\/console(\/|$)/.test(path)) return "/console";
+  return "unmatched";
+}

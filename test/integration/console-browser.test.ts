@@ -112,4 +112,20 @@ describe("console: the operator's pages in a real browser", function () {
     }
     expect(problems, problems.join("\n")).to.deep.equal([]);
   });
+
+  it("when the Events page is filtered by kind, then only that kind is listed, and Clear shows all again", async () => {
+    await page.click('#nav a[data-page="events"]');
+    await page.waitForSelector('tr[data-kind="leaver"]');
+    expect(await page.locator('tr[data-kind="joiner"]').count()).to.be.greaterThan(0);
+    await page.selectOption("#events-kind", "leaver");
+    await page.click('form.filters button[type=submit]');
+    await page.waitForFunction(() => location.hash.includes("kind=leaver") && !document.querySelector('tr[data-kind="joiner"]'));
+    const kinds = await page.locator("tr[data-kind]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-kind")));
+    expect(kinds).to.have.length.greaterThan(0);
+    expect(new Set(kinds)).to.deep.equal(new Set(["leaver"]));
+    expect(await page.inputValue("#events-kind")).to.equal("leaver");
+    await page.click('form.filters button:text("Clear")');
+    await page.waitForSelector('tr[data-kind="joiner"]');
+    expect(problems, problems.join("\n")).to.deep.equal([]);
+  });
 });

@@ -97,6 +97,24 @@ describe("console: HTTP, people search and the provisioning log", function () {
     expect((await get("/people/00000000-0000-4000-8000-000000000000/log")).status).to.equal(404);
   });
 
+  it("when the Events page filters by kind, then the events API answers only those kinds, newest first; an unknown kind is a 400 naming it", async () => {
+    const u = await b.create({ userName: "kinds@example.com", department: "Finance" });
+    await b.patch(u.id, [{ op: "replace", path: "active", value: false }]);
+    const leavers = (await get("/events", { kind: "leaver", user: u.id }).expect(200)).body.items;
+    expect(leavers.map((e: any) => e.kind)).to.deep.equal(["leaver"]);
+    const both = (await get("/events", { kind: "joiner,leaver", user: u.id }).expect(200)).body.items;
+    expect(both.map((e: any) => e.kind)).to.deep.equal(["leaver", "joiner"]);
+    const all = (await get("/events", { kind: "leaver" }).expect(200)).body.items;
+    expect(all.every((e: any) => e.kind === "leaver")).to.equal(true);
+    const bad = await get("/events", { kind: "promotion" }).expect(400);
+    expect(bad.body.error.message).to.match(/^kind names an unknown event kind 'promotion'/);
+  });
+
+  it("when the Events page is served, then it offers the kind filter and sends it to the API", async () => {
+    const js = await request(b.t.url).get("/console/js/pages/events.js").expect(200);
+    expect(js.text).to.include('id: "events-kind"').and.include("query: { user, kind, limit: PAGE, before }");
+  });
+
   it("when the apps overview is asked without apps, then it answers an empty list; a bad window is a 400", async () => {
     expect((await get("/apps-overview").expect(200)).body.items).to.deep.equal([]);
     expect((await get("/apps-overview", { sinceHours: "0" })).status).to.equal(400);
