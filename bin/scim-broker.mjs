@@ -3,4 +3,4 @@
 // after `npm ci`, with no build step.
 import { register } from "tsx/esm/api";
 register();
-await import("../src/admin/cli.ts");
+await import("../src/cli/main.ts");

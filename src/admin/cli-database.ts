@@ -45,18 +45,3 @@ export function cliLogger(configured: string, verbose = false): Logger {
   const level = verbose ? (configured === "debug" || configured === "trace" ? configured : "info") : configured === "info" ? "warn" : configured;
   return pino({ level, redact: { paths: REDACT_PATHS, censor: "[redacted]" }, base: { service: "scim-broker" } }, pino.destination({ dest: 2, sync: true }));
 }
-
-/**
- * Builds the broker's services (workers off) on the CLI's database for one command, then stops them. No
- * environment for `${VAR}`s: app credentials are the server's alone, so the CLI shows and uses the recorded
- * policy, never one resolved from the operator's shell.
- */
-export async function withCliBroker<T>(fn: (broker: import("../broker.ts").Broker) => Promise<T>, opts: { verbose?: boolean } = {}): Promise<T> {
-  const config = loadConfig();
-  const db = await openCliDatabase(config); // the running server's embedded database, or DATABASE_URL
-  try {
-    const { createBroker } = await import("../broker.ts"); // lazy: token commands need none of it
-    const broker = await createBroker({ ...config, workers: false, policyEnv: {} }, { databaseUrl: db.url, log: cliLogger(config.logLevel, opts.verbose) });
-    try { return await fn(broker); } finally { await broker.stop(); }
-  } finally { await db.close(); }
-}

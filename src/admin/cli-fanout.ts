@@ -7,7 +7,8 @@
 // (`test`, `reconcile`) is queued for the running server's workers and its result awaited, as is work at
 // scale (replay, enable, --fix).
 import type { Command } from "commander";
-import { positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { positiveInteger, processIo, type CliIo } from "./cli-database.ts";
+import type { WithCliServices } from "./cli-services.ts";
 import { activity } from "./cli-progress.ts";
 import { EXIT } from "./cli-exit.ts";
 import type { FanoutService } from "../fanout/fanout-service.ts";
@@ -16,8 +17,7 @@ import type { DriftReport } from "../fanout/reconcile/reconcile.ts";
 export type WithFanout = <T>(fn: (f: FanoutService) => Promise<T>) => Promise<T>;
 
 /** The fan-out's services on the server's database; `verbose` is read when a command runs (global --verbose). */
-export const cliFanout = (verbose: () => boolean = () => false): WithFanout => (fn) => withCliBroker((broker) => fn(broker.fanout.service), { verbose: verbose() });
-export const withCliFanout: WithFanout = cliFanout();
+export const cliFanout = (withBroker: WithCliServices, verbose: () => boolean = () => false): WithFanout => (fn) => withBroker((broker) => fn(broker.fanout.service), { verbose: verbose() });
 
 const deadLetterId = positiveInteger("a dead letter id (positive integer)");
 const deadLetterIds = (v: string, prev: number[] = []) => [...prev, deadLetterId(v)];
@@ -36,7 +36,7 @@ async function awaitRun<T>(read: () => Promise<T | null>, waitS: number, what: s
   }
 }
 
-export function registerFanoutCommands(program: Command, withFanout: WithFanout = withCliFanout, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
+export function registerFanoutCommands(program: Command, withFanout: WithFanout, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const apps = program.command("apps").description("downstream SaaS apps (broker.yaml apps:): health, tests, dead letters");
 

@@ -13,17 +13,17 @@ import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
-import { cliActor, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { cliActor, processIo, type CliIo } from "./cli-database.ts";
+import type { CliServices, WithCliServices } from "./cli-services.ts";
 import { EXIT } from "./cli-exit.ts";
 import { checkSource, CSV_BROKEN, importCsv, type ImportProgress, type ImportSummary } from "../import/csv-import.ts";
 import { parseMapping } from "../import/csv-mapping.ts";
-import type { Broker } from "../broker.ts";
 
-export type WithImportBroker = <T>(fn: (b: Pick<Broker, "db" | "users">) => Promise<T>) => Promise<T>;
+export type WithImportBroker = <T>(fn: (b: Pick<CliServices, "db" | "users">) => Promise<T>) => Promise<T>;
 export const EXIT_REJECTED_ROWS = EXIT.findings;
 
 /** The import's broker on the server's database; `verbose` is read when the command runs (global --verbose). */
-export const cliImport = (verbose: () => boolean = () => false): WithImportBroker => (fn) => withCliBroker(fn, { verbose: verbose() });
+export const cliImport = (withBroker: WithCliServices, verbose: () => boolean = () => false): WithImportBroker => (fn) => withBroker(fn, { verbose: verbose() });
 const LINE_EVERY = 10_000;
 const SHOWN_ERRORS = 50;
 
@@ -57,7 +57,7 @@ export function progressReporter(io: CliIo, totalBytes: number, tty: boolean, ev
   };
 }
 
-export function registerImportCommand(program: Command, withBroker: WithImportBroker = withCliBroker, io: CliIo = processIo, tty = !!process.stderr.isTTY, lineEvery = LINE_EVERY): Command {
+export function registerImportCommand(program: Command, withBroker: WithImportBroker, io: CliIo = processIo, tty = !!process.stderr.isTTY, lineEvery = LINE_EVERY): Command {
   program.command("import <file>")
     .description("import people from a CSV file (HR export): upsert by employeeNumber within the source, through the same rules, lifecycle and fan-out as SCIM writes")
     .requiredOption("--source <name>", "HR source label (as on SCIM tokens): rows are matched by employeeNumber within it")

@@ -5,7 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { cliActor, positiveInteger, processIo, withCliBroker, type CliIo } from "./cli-database.ts";
+import { cliActor, positiveInteger, processIo, type CliIo } from "./cli-database.ts";
+import type { WithCliServices } from "./cli-services.ts";
 import { ticking } from "./cli-progress.ts";
 import { EVENT_KINDS } from "./event-query.ts";
 import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
@@ -18,8 +19,7 @@ import type { ExceptionKind } from "../rules/evaluate.ts";
 export type WithLifecycle = <T>(fn: (lc: Lifecycle) => Promise<T>) => Promise<T>;
 
 /** Lifecycle services on the server's database; `verbose` is read when a command runs (global --verbose). */
-export const cliLifecycle = (verbose: () => boolean = () => false): WithLifecycle => (fn) => withCliBroker((broker) => fn(broker.lifecycle), { verbose: verbose() });
-export const withCliLifecycle: WithLifecycle = cliLifecycle();
+export const cliLifecycle = (withBroker: WithCliServices, verbose: () => boolean = () => false): WithLifecycle => (fn) => withBroker((broker) => fn(broker.lifecycle), { verbose: verbose() });
 
 const actor = cliActor;
 const positiveInt = positiveInteger("a positive integer");
@@ -28,7 +28,7 @@ const isoDate = (v: string) => {
   return new Date(v);
 };
 
-export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle = withCliLifecycle, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
+export function registerLifecycleCommands(program: Command, withLifecycle: WithLifecycle, io: CliIo = processIo, tty = !!process.stderr.isTTY): Command {
   const json = (v: unknown) => io.out(JSON.stringify(v, null, 2));
   const readPolicy = async (file: string) => ({ text: await readFile(file, "utf8"), file: resolve(file) });
   const policyFailed = (e: unknown): boolean => {

@@ -11,8 +11,12 @@ import { cliLifecycle, registerLifecycleCommands } from "./cli-lifecycle.ts";
 import { cliFanout, registerFanoutCommands } from "./cli-fanout.ts";
 import { cliImport, registerImportCommand } from "./cli-import.ts";
 import { EXIT_CODES_HELP } from "./cli-exit.ts";
+import type { WithCliServices } from "./cli-services.ts";
 
-export function buildProgram(): Command {
+/** The broker a command runs against; the CLI's entry (src/cli/main.ts) passes the composition root's. */
+const unwired: WithCliServices = () => Promise.reject(new Error("this command tree was built without a broker"));
+
+export function buildProgram(withBroker: WithCliServices = unwired): Command {
   const program = new Command("scim-broker").description("SCIM Broker administration").showHelpAfterError()
     .option("--verbose", "log info messages (to stderr; warnings and errors are always logged there)")
     .addHelpText("after", EXIT_CODES_HELP);
@@ -51,8 +55,8 @@ export function buildProgram(): Command {
     }));
 
   registerAuditCommands(program, withDb);
-  registerLifecycleCommands(program, cliLifecycle(verbose));
-  registerFanoutCommands(program, cliFanout(verbose));
-  registerImportCommand(program, cliImport(verbose));
+  registerLifecycleCommands(program, cliLifecycle(withBroker, verbose));
+  registerFanoutCommands(program, cliFanout(withBroker, verbose));
+  registerImportCommand(program, cliImport(withBroker, verbose));
   return program;
 }

@@ -1,12 +1,14 @@
-// `scim-broker` command line: runs the command tree of cli-program.ts and turns a failure into the documented
-// exit code (cli-exit.ts) and an error line — JSON with --json.
+// `scim-broker` command line: runs the command tree of admin/cli-program.ts against a broker built through
+// the composition root (cli-broker.ts), and turns a failure into the documented exit code
+// (admin/cli-exit.ts) and an error line — JSON with --json.
 import { DomainError } from "../shared/errors.ts";
-import { buildProgram } from "./cli-program.ts";
-import { EXIT } from "./cli-exit.ts";
+import { buildProgram } from "../admin/cli-program.ts";
+import { EXIT } from "../admin/cli-exit.ts";
+import { withCliBroker } from "./cli-broker.ts";
 
 export async function run(argv = process.argv) {
   try {
-    await buildProgram().parseAsync(argv);
+    await buildProgram(withCliBroker).parseAsync(argv);
   } catch (e) {
     const code = e instanceof DomainError ? e.code : "ERROR";
     const message = (e as Error).message;
