@@ -119,6 +119,32 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_
   }
 }
 
+/**
+ * The sum of the /metrics samples of `name` whose labels include `labels` (0 when there is none): the signal
+ * that a job ran and what it decided, e.g. broker_fanout_deliveries_total{app="crm",outcome="held"}.
+ */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/gm)) {
+    if (m[1] !== name) continue;
+    const has = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => has[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/**
+ * graphile-worker jobs still queued (or running) whose key starts with `keyPrefix` (e.g. "deliver:crm:"),
+ * optionally only those whose payload names `userId` (a batch job carries several users).
+ */
+export async function queuedJobs(db: pg.Pool, keyPrefix: string, userId?: string): Promise<Array<{ key: string; run_at: Date; attempts: number; locked: boolean }>> {
+  const { rows } = await db.query(
+    `SELECT key, run_at, attempts, locked_at IS NOT NULL AS locked FROM graphile_worker._private_jobs
+      WHERE starts_with(key, $1) AND ($2::text IS NULL OR strpos(payload::text, $2) > 0) ORDER BY key`, [keyPrefix, userId ?? null]);
+  return rows;
+}
+
 /** The app account of a broker user, found by userName (case-insensitive), or undefined. */
 export function accountIn(app: { users: Map<string, Record<string, unknown>> }, userName: string): Record<string, unknown> | undefined {
   return [...app.users.values()].find((u) => String(u.userName).toLowerCase() === userName.toLowerCase());
