@@ -138,9 +138,10 @@ export async function metric(url: string, name: string, labels: Record<string, s
  * graphile-worker jobs still queued (or running) whose key starts with `keyPrefix` (e.g. "deliver:crm:"),
  * optionally only those whose payload names `userId` (a batch job carries several users).
  */
-export async function queuedJobs(db: pg.Pool, keyPrefix: string, userId?: string): Promise<Array<{ key: string; run_at: Date; attempts: number; locked: boolean }>> {
+export async function queuedJobs(db: pg.Pool, keyPrefix: string, userId?: string): Promise<Array<{ key: string; attempts: number; locked: boolean; delayMs: number }>> {
+  // delayMs: how far ahead of the database's now() the job is to run (the clock graphile-worker uses).
   const { rows } = await db.query(
-    `SELECT key, run_at, attempts, locked_at IS NOT NULL AS locked FROM graphile_worker._private_jobs
+    `SELECT key, attempts, locked_at IS NOT NULL AS locked, round(extract(epoch FROM run_at - now()) * 1000)::int AS "delayMs" FROM graphile_worker._private_jobs
       WHERE starts_with(key, $1) AND ($2::text IS NULL OR strpos(payload::text, $2) > 0) ORDER BY key`, [keyPrefix, userId ?? null]);
   return rows;
 }
