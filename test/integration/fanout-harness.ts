@@ -2,14 +2,13 @@
 // a broker.yaml naming them (tokens through ${VAR}, as in production), the broker (in-process, workers on)
 // or as child processes, and `eventually` to wait for the apps' final state — never for calls.
 import pg from "pg";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import request from "supertest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
+import { startChildBroker, type ChildBroker } from "../helpers/broker-process.ts";
 import { REDACT_PATHS, type Logger } from "../../src/shared/logger.ts";
 import type { Clock } from "../../src/domain/clock.ts";
 import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA } from "../helpers/scim.ts";
@@ -155,32 +154,11 @@ export const isActiveIn = (u: Record<string, unknown> | undefined) => !!u && u.a
 
 // ---- the broker as a child process (crash and two-broker tests) ----
 
-export const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
+export type BrokerProcess = ChildBroker;
 
-export interface BrokerProcess { proc: ChildProcess; url: string; output(): string; kill9(): Promise<void>; stop(): Promise<void> }
-
-/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once /readyz answers 200. */
-export async function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
-  const port = await freePort();
-  const { DATABASE_URL: _d, ...rest } = process.env;
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...rest, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  proc.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  proc.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  await eventually(async () => {
-    if (proc.exitCode !== null) throw Object.assign(new Error(`broker exited with ${proc.exitCode}: ${out}`), { fatal: true });
-    const res = await fetch(`${url}/readyz`);
-    if (res.status !== 200) throw new Error(`readyz ${res.status}`);
-  }, 60_000, 100);
-  return {
-    proc, url, output: () => out,
-    async kill9() { proc.kill("SIGKILL"); await exited; },
-    async stop() { if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGTERM"); await exited; } },
-  };
+/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once the child says it serves. */
+export function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
+  return startChildBroker({ BROKER_LOG_LEVEL: "warn", ...env });
 }
 
 /** Runs `total` calls of fn with `concurrency` in flight. */
