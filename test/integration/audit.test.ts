@@ -57,12 +57,27 @@ describe("audit log on PostgreSQL", () => {
       await appendAudit(r, [ev("early-xid")], T0);
       await r.query("COMMIT");
 
-      const writers = Array.from({ length: 20 }, (_, i) => withTransaction(pool, async (c) => {
-        await appendAudit(c, Array.from({ length: 1 + (i % 3) }, (_, k) => ev(`w${i}`, { details: { k } })), T0);
-        await new Promise((res) => setTimeout(res, i % 4));
-        if (i % 5 === 0) throw new Error("rolled back on purpose");
-      }).then(() => 1 + (i % 3), () => 0));
+      // Explicit interleaving: every writer appends and stays open, the sealers start while all 21 are open,
+      // then the writers end one by one in a scrambled order (7i mod 20), yielding to the sealers in between.
+      const appended: Array<Promise<void>> = [];
+      const finish: Array<() => void> = [];
+      const writers = Array.from({ length: 20 }, (_, i) => {
+        let onAppended!: () => void;
+        appended.push(new Promise<void>((res) => (onAppended = res)));
+        const mayFinish = new Promise<void>((res) => (finish[i] = res));
+        return withTransaction(pool, async (c) => {
+          await appendAudit(c, Array.from({ length: 1 + (i % 3) }, (_, k) => ev(`w${i}`, { details: { k } })), T0);
+          onAppended();
+          await mayFinish;
+          if (i % 5 === 0) throw new Error("rolled back on purpose");
+        }).then(() => 1 + (i % 3), () => 0);
+      });
+      await Promise.all(appended);
       const sealers = Array.from({ length: 5 }, () => sealAudit(pool, { maxWaitMs: 50 }));
+      for (let k = 0; k < 20; k++) {
+        finish[(7 * k) % 20]!();
+        await new Promise((res) => setImmediate(res));
+      }
       const committed = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
       await Promise.all(sealers);
       expect(committed).to.equal(32); // 4 of the 20 rolled back

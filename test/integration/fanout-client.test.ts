@@ -2,7 +2,8 @@
 // one. No database, no outside network.
 import { expect } from "chai";
 import { parseAppConfig, type AppConfigInput } from "../../src/domain/app-config.ts";
-import { RateLimiter } from "../../src/fanout/client/rate-limiter.ts";
+import { ManualClock } from "../../src/domain/clock.ts";
+import { RateLimiter, type Scheduler } from "../../src/fanout/client/rate-limiter.ts";
 import { AppHttpError, createScimClient, type ScimClient, type ScimClientOptions } from "../../src/fanout/client/scim-client.ts";
 import { linkOrCreateUser, pushUserUpdate } from "../../src/fanout/client/user-provisioning.ts";
 import { FakeOAuthServer } from "../helpers/fake-apps/oauth-server.ts";
@@ -226,21 +227,30 @@ describe("fanout/scim-client over loopback", function () {
       const seconds = await failure(c.listUsers());
       expect(seconds).to.include({ status: 429, code: "FANOUT_RATE_LIMITED", retryable: true, retryAfterMs: 7_000 });
       expect(limiter.tryAcquire()).to.deep.include({ ok: false, reason: "paused" });
-      const c2 = client(app, {}, { limiter: null });
-      app.throttle(1, new Date(Date.now() + 30_000).toUTCString());
+      // An HTTP-date is read against the client's clock (RFC 9110 §10.2.3): a manual one makes the wait exact.
+      const clock = new ManualClock(new Date("2030-01-01T00:00:00Z"));
+      const c2 = client(app, {}, { limiter: null, clock });
+      app.throttle(1, new Date(clock.now().getTime() + 30_000).toUTCString());
       const date = await failure(c2.listUsers());
-      expect(date.retryAfterMs).to.be.within(28_000, 30_000);
+      expect(date.retryAfterMs).to.equal(30_000);
       expect((await c2.listUsers()).totalResults).to.equal(0);
     });
 
     it("when a client without a configured rate gets 429 Retry-After: 1, then its next request waits it out", async () => {
       const app = await quirky();
-      const c = client(app);
+      // The limiter such a client builds (no rate, Retry-After pauses only), on a manual clock whose
+      // scheduler records each wait and moves the clock instead of sleeping.
+      const clock = new ManualClock();
+      const waits: number[] = [];
+      const scheduler: Scheduler = { sleep: async (ms) => { waits.push(ms); clock.advance(ms); } };
+      const c = client(app, {}, { clock, limiter: new RateLimiter({ perSecond: Number.POSITIVE_INFINITY, concurrency: 1024 }, clock, scheduler) });
       app.throttle(1, 1);
       await failure(c.listUsers());
-      const started = performance.now();
+      expect(waits, "no wait before the refusal").to.deep.equal([]);
+      const refusals = app.requests.length;
       expect((await c.listUsers()).totalResults).to.equal(0);
-      expect(performance.now() - started).to.be.at.least(900);
+      expect(waits, "the next request waited out Retry-After: 1").to.deep.equal([1000]);
+      expect(app.requests.length, "then went out once").to.equal(refusals + 1);
     });
 
     it("when the app is down or fails periodically, then 503s are retryable and it recovers when flipped back", async () => {

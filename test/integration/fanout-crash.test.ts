@@ -66,15 +66,20 @@ describe("fan-out: kill -9 in the middle of delivering 1,000 leavers to 5 apps",
     // The database still holds the dead worker's locked jobs and leases.
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     try {
-      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by IS NOT NULL`);
-      const locked = rows[0].n as number;
+      const { rows } = await pool.query(`SELECT locked_by, count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by IS NOT NULL GROUP BY locked_by`);
+      const locked = rows.reduce((n, r) => n + (r.n as number), 0);
+      const deadPools = rows.map((r) => r.locked_by as string);
       for (const app of apps) app.delayMs = 0;
       const restarted = Date.now();
       broker = await spawnBroker(env);
       await eventually(() => { for (const app of apps) expect(activeCount(app), app.url).to.equal(0); }, 120_000, 100);
-      const recoveryMs = Date.now() - restarted;
+      const recoveryMs = Date.now() - restarted; // a reported figure, not a bound
       console.log(`      (joiners: ${joined - t0} ms incl. start; killed after ${before}/${USERS * 5} deprovisions with ${locked} locked jobs; all done ${recoveryMs} ms after restart)`);
-      expect(recoveryMs).to.be.lessThan(60_000);
+      // Not graphile-worker's 4-hour lock timeout: the new process released the dead one's locked jobs.
+      const recovered = broker.logLines().filter((l) => l.code === "FANOUT_WORKER_RECOVERED");
+      expect(recovered.flatMap((l) => l.pools as string[]), "the dead process's pool released").to.include.members(deadPools);
+      expect(recovered.reduce((n, l) => n + (l.jobs as number), 0), "every job it had locked").to.equal(locked);
+      expect((await pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by = ANY($1::text[])`, [deadPools])).rows[0].n, "none still locked by it").to.equal(0);
 
       for (const app of apps) {
         expect(app.users.size, `${app.url}: one account per user`).to.equal(USERS);

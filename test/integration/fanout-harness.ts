@@ -2,14 +2,13 @@
 // a broker.yaml naming them (tokens through ${VAR}, as in production), the broker (in-process, workers on)
 // or as child processes, and `eventually` to wait for the apps' final state — never for calls.
 import pg from "pg";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import request from "supertest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
+import { startChildBroker, type ChildBroker } from "../helpers/broker-process.ts";
 import { REDACT_PATHS, type Logger } from "../../src/shared/logger.ts";
 import type { Clock } from "../../src/domain/clock.ts";
 import { scimClient, USER_SCHEMA, ENTERPRISE_SCHEMA } from "../helpers/scim.ts";
@@ -119,6 +118,33 @@ export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 15_
   }
 }
 
+/**
+ * The sum of the /metrics samples of `name` whose labels include `labels` (0 when there is none): the signal
+ * that a job ran and what it decided, e.g. broker_fanout_deliveries_total{app="crm",outcome="held"}.
+ */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/gm)) {
+    if (m[1] !== name) continue;
+    const has = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => has[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+/**
+ * graphile-worker jobs still queued (or running) whose key starts with `keyPrefix` (e.g. "deliver:crm:"),
+ * optionally only those whose payload names `userId` (a batch job carries several users).
+ */
+export async function queuedJobs(db: pg.Pool, keyPrefix: string, userId?: string): Promise<Array<{ key: string; attempts: number; locked: boolean; delayMs: number }>> {
+  // delayMs: how far ahead of the database's now() the job is to run (the clock graphile-worker uses).
+  const { rows } = await db.query(
+    `SELECT key, attempts, locked_at IS NOT NULL AS locked, round(extract(epoch FROM run_at - now()) * 1000)::int AS "delayMs" FROM graphile_worker._private_jobs
+      WHERE starts_with(key, $1) AND ($2::text IS NULL OR strpos(payload::text, $2) > 0) ORDER BY key`, [keyPrefix, userId ?? null]);
+  return rows;
+}
+
 /** The app account of a broker user, found by userName (case-insensitive), or undefined. */
 export function accountIn(app: { users: Map<string, Record<string, unknown>> }, userName: string): Record<string, unknown> | undefined {
   return [...app.users.values()].find((u) => String(u.userName).toLowerCase() === userName.toLowerCase());
@@ -128,32 +154,11 @@ export const isActiveIn = (u: Record<string, unknown> | undefined) => !!u && u.a
 
 // ---- the broker as a child process (crash and two-broker tests) ----
 
-export const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
+export type BrokerProcess = ChildBroker;
 
-export interface BrokerProcess { proc: ChildProcess; url: string; output(): string; kill9(): Promise<void>; stop(): Promise<void> }
-
-/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once /readyz answers 200. */
-export async function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
-  const port = await freePort();
-  const { DATABASE_URL: _d, ...rest } = process.env;
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...rest, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  proc.stdout!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  proc.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  await eventually(async () => {
-    if (proc.exitCode !== null) throw Object.assign(new Error(`broker exited with ${proc.exitCode}: ${out}`), { fatal: true });
-    const res = await fetch(`${url}/readyz`);
-    if (res.status !== 200) throw new Error(`readyz ${res.status}`);
-  }, 60_000, 100);
-  return {
-    proc, url, output: () => out,
-    async kill9() { proc.kill("SIGKILL"); await exited; },
-    async stop() { if (proc.exitCode === null && proc.signalCode === null) { proc.kill("SIGTERM"); await exited; } },
-  };
+/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once the child says it serves. */
+export function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
+  return startChildBroker({ BROKER_LOG_LEVEL: "warn", ...env });
 }
 
 /** Runs `total` calls of fn with `concurrency` in flight. */

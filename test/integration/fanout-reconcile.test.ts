@@ -8,7 +8,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { startQuirkyApp, type QuirkyScimApp } from "../helpers/fake-apps/quirky-app.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";
-import { accountIn, eventually, isActiveIn, startFanoutBroker, USER_SCHEMA, type FanoutBroker } from "./fanout-harness.ts";
+import { DISABLED_RECHECK_MS } from "../../src/fanout/delivery/delivery-gate.ts";
+import { accountIn, eventually, isActiveIn, metric, queuedJobs, startFanoutBroker, USER_SCHEMA, type FanoutBroker } from "./fanout-harness.ts";
 
 const run = promisify(execFile);
 
@@ -94,10 +95,22 @@ describe("fan-out: reconciliation, CLI and admin API", function () {
     const disabled = await cli("apps", "disable", "quirky", "--reason", "maintenance window");
     expect(disabled.stdout).to.equal("quirky: disabled\n");
     expect(disabled.stderr).to.include("app disabled by an operator");
+    const deferred = () => metric(b.t.url, "broker_fanout_deliveries_total", { app: "quirky", outcome: "deferred" });
+    const deferredBefore = await deferred();
+    const requestsBefore = quirky.requests.length;
     const user = await b.create("eve@example.com");
     await eventually(() => expect(accountIn(strict, "eve@example.com")).to.not.equal(undefined));
-    await new Promise((r) => setTimeout(r, 500)); // the disabled app must stay quiet over an interval
+    // The signal that quirky's delivery ran: it met the disabled gate and went back to the queue for the
+    // slow recheck, without a request to the app.
+    await eventually(async () => {
+      expect(await deferred(), "quirky's delivery ran and was deferred").to.be.at.least(deferredBefore + 1);
+      const [job, ...more] = await queuedJobs(b.db, "deliver:quirky:", user.id);
+      expect(more, "one job for eve").to.deep.equal([]);
+      expect(job, "eve's quirky delivery waits in the queue").to.include({ locked: false });
+      expect(job!.delayMs, "parked for the disabled app's recheck").to.be.within(DISABLED_RECHECK_MS - 60_000, DISABLED_RECHECK_MS);
+    });
     expect(accountIn(quirky, "eve@example.com")).to.equal(undefined);
+    expect(quirky.requests.slice(requestsBefore), "no request reached the disabled app").to.deep.equal([]);
     const shown = await b.admin.get("/apps/quirky").expect(200);
     expect(shown.body).to.include({ status: "disabled", disabledReason: "maintenance window" });
     expect(shown.body.config.auth.token).to.equal("${TOKEN_QUIRKY}"); // the reference, never its value

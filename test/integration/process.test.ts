@@ -1,55 +1,41 @@
 // The two commands, as a user runs them: the broker as a child process on its own embedded PostgreSQL
 // (data survives a restart, SIGTERM stops cleanly), and the CLI against the same database.
 import { expect } from "chai";
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort, startChildBroker, type ChildBroker } from "../helpers/broker-process.ts";
 import { USER_SCHEMA } from "../helpers/scim.ts";
 
 const run = promisify(execFile);
-const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, "127.0.0.1", () => { const p = (s.address() as any).port; s.close(() => resolve(p)); }); });
-
-async function waitReady(url: string, proc: ChildProcess, ms = 60_000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (proc.exitCode !== null) throw new Error(`broker exited with ${proc.exitCode}`);
-    try { if ((await fetch(`${url}/readyz`)).status === 200) return; } catch { /* not yet listening */ }
-    await new Promise((r) => setTimeout(r, 200)); // polling a child process's readiness, not synchronising test logic
-  }
-  throw new Error("broker did not become ready");
-}
 
 describe("npm start: the broker process on embedded PostgreSQL, and the CLI", function () {
   this.timeout(180_000);
   let dir: string;
   let env: NodeJS.ProcessEnv;
+  let childEnv: Record<string, string>;
   let url: string;
   const BOOT = "bootstrap-token-for-process-test-0123456789";
-  const start = () => {
-    const p = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout!.on("data", (d) => (out += d));
-    p.stderr!.on("data", (d) => (out += d));
-    (p as any).output = () => out;
+  /** The child on the env below; resolves once it says it serves (its IPC "ready"), and /readyz agrees. */
+  const start = async (): Promise<ChildBroker> => {
+    const p = await startChildBroker(childEnv);
+    expect((await fetch(`${url}/readyz`)).status, "ready").to.equal(200);
     return p;
   };
-  const stop = (p: ChildProcess) => new Promise<number | null>((resolve) => { p.once("exit", (code) => resolve(code)); p.kill("SIGTERM"); });
-
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "broker-proc-"));
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
     const { DATABASE_URL: _d, ...rest } = process.env;
-    env = { ...rest, PORT: String(port), HOST: "127.0.0.1", BROKER_DATA_DIR: dir, BROKER_EMBEDDED_PG_PORT: String(await freePort()), BROKER_BOOTSTRAP_TOKEN: BOOT, BROKER_LOG_LEVEL: "warn" };
+    childEnv = { PORT: String(port), HOST: "127.0.0.1", BROKER_DATA_DIR: dir, BROKER_EMBEDDED_PG_PORT: String(await freePort()), BROKER_BOOTSTRAP_TOKEN: BOOT, BROKER_LOG_LEVEL: "warn" };
+    env = { ...rest, ...childEnv };
   });
   after(async () => { await rm(dir, { recursive: true, force: true }); });
 
   it("when started, used, stopped with SIGTERM and restarted, then data persists and the CLI issues working tokens", async () => {
-    let p = start();
-    await waitReady(url, p);
+    let p = await start();
     expect((await fetch(`${url}/healthz`)).status).to.equal(200);
     const auth = { Authorization: `Bearer ${BOOT}`, "Content-Type": "application/scim+json" };
     const created = await fetch(`${url}/scim/v2/Users`, { method: "POST", headers: auth, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: "persist@example.com" }) });
@@ -64,12 +50,11 @@ describe("npm start: the broker process on embedded PostgreSQL, and the CLI", fu
     const viaCli = await fetch(`${url}/scim/v2/Users`, { method: "POST", headers: { ...auth, Authorization: `Bearer ${issued.token}` }, body: JSON.stringify({ schemas: [USER_SCHEMA], userName: "fromfeed@example.com" }) });
     expect(viaCli.status).to.equal(201);
 
-    expect(await stop(p)).to.equal(0);
-    p = start();
-    await waitReady(url, p);
+    expect(await p.stop()).to.equal(0);
+    p = await start();
     const found = await (await fetch(`${url}/scim/v2/Users?filter=${encodeURIComponent('userName eq "persist@example.com"')}`, { headers: auth })).json();
     expect(found.totalResults).to.equal(1);
     await run(process.execPath, ["bin/scim-broker.mjs", "token", "revoke", "hr-feed"], { env });
-    expect(await stop(p)).to.equal(0);
+    expect(await p.stop()).to.equal(0);
   });
 });
