@@ -84,6 +84,7 @@ class BatchRun {
     }
     const held = claim.claimed.filter((c) => c.held);
     await batches.releaseUsers(ctx.pool, app, this.owner, held.map((c) => c.account.userId), null, ctx.clock.now());
+    if (held.length) ctx.metrics.deliveries.inc({ app, outcome: "held" }, held.length); // as a single-key run counts them (user-run.ts)
     return claim.claimed.filter((c) => !c.held);
   }
 
