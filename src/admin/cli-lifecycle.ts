@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { cliActor, positiveInteger, processIo, type CliIo } from "./cli-database.ts";
 import type { WithCliServices } from "./cli-services.ts";
-import { ticking } from "./cli-progress.ts";
+import { activity, type Activity } from "./cli-progress.ts";
 import { EVENT_KINDS } from "./event-query.ts";
 import { loadPolicy, PolicyError, formatIssue } from "../rules/policy-loader.ts";
 import type { Lifecycle } from "../lifecycle/lifecycle.ts";
@@ -81,11 +81,15 @@ export function registerLifecycleCommands(program: Command, withLifecycle: WithL
     .action(async (file: string, o) => {
       try {
         const { text, file: path } = await readPolicy(file);
-        // The replay streams the window's HR changes in one read-only snapshot; the CLI sees it finish, so
-        // it shows the elapsed time (a bar on a terminal, a line every 10 s otherwise).
+        // The replay streams the window's HR changes in one read-only snapshot, in batches: after each, the
+        // changes replayed of the window's total (a bar on a terminal, a line every 10 s otherwise).
         const r = await withLifecycle(async (lc) => {
-          const progress = ticking(io, { label: "policy replay", tty, status: `replaying ${path} over the recorded HR changes` });
-          try { return await lc.replay(text, path, { from: o.from, to: o.to ?? null, limit: o.limit }); } finally { progress.stop(); }
+          let progress: Activity | undefined;
+          const onProgress = (done: number, total: number) => {
+            progress ??= activity(io, { label: "policy replay", total, unit: "changes", tty });
+            progress.update(done, `replaying ${path}`);
+          };
+          try { return await lc.replay(text, path, { from: o.from, to: o.to ?? null, limit: o.limit, onProgress }); } finally { progress?.stop(); }
         });
         if (o.json) { json(r); return; }
         const s = r.summary;

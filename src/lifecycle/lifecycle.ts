@@ -59,8 +59,8 @@ export function createLifecycle(o: LifecycleOptions) {
       return listEvents(o.pool, { userId, limit: Math.min(f.limit ?? 100, 1000), before: f.before });
     },
     /** What a proposed policy would have done over the recorded HR changes of a window (nothing written). */
-    replay(text: string, file: string, w: { from: Date; to?: Date | null; limit?: number }): Promise<ReplayView> {
-      return replayPolicy(o.pool, policies, text, file, { from: w.from, to: w.to ?? o.clock.now(), limit: w.limit });
+    replay(text: string, file: string, w: { from: Date; to?: Date | null; limit?: number; onProgress?: (done: number, total: number) => void }): Promise<ReplayView> {
+      return replayPolicy(o.pool, policies, text, file, { from: w.from, to: w.to ?? o.clock.now(), limit: w.limit, onProgress: w.onProgress });
     },
     /** The active policy and its policy_version row (null when none was ever recorded). */
     async activePolicy(): Promise<{ policy: Policy; row: PolicyVersionRow | null }> {

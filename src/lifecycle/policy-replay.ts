@@ -10,7 +10,11 @@ import { PolicyReplay, type ReplayDifference, type ReplayException, type ReplayR
 import { PolicyError, type Policy } from "../rules/policy-loader.ts";
 import { PolicyHolder } from "./policy-holder.ts";
 
-export interface ReplayWindow { from: Date; to: Date; limit?: number }
+export interface ReplayWindow {
+  from: Date; to: Date; limit?: number;
+  /** called after each batch of HR changes replayed: how many so far, of how many in the window */
+  onProgress?: (done: number, total: number) => void;
+}
 
 export interface ReplayView {
   proposed: { version: string; file: string };
@@ -33,7 +37,8 @@ export async function replayPolicy(pool: pg.Pool, holder: PolicyHolder, text: st
   return withSnapshot(pool, async (client) => {
     const { timeline, warnings } = await recordedPolicies(client, holder, w);
     const engine = new PolicyReplay(proposed, recordedAt(timeline), await exceptions(client, w));
-    await streamChanges(client, w, (r) => engine.apply(r));
+    const total = w.onProgress ? await countChanges(client, w) : 0;
+    await streamChanges(client, w, (r) => engine.apply(r), (done) => w.onProgress?.(done, total));
     const { differences, truncated, summary } = engine.result(Math.min(w.limit ?? 1000, REPLAY_MAX_DIFFERENCES));
     return {
       proposed: { version: proposed.version, file }, window: { from: w.from, to: w.to },
@@ -92,7 +97,13 @@ async function exceptions(q: pg.PoolClient, w: ReplayWindow): Promise<ReplayExce
 }
 
 /** The window's User change records in (created_at, id) order, in keyset batches with one batch prefetched. */
-export async function streamChanges(q: pg.PoolClient, w: ReplayWindow, each: (r: ReplayRecord) => void): Promise<number> {
+/** How many HR changes of users the window holds (for progress; same snapshot as the stream). */
+async function countChanges(q: pg.PoolClient, w: ReplayWindow): Promise<number> {
+  const { rows } = await q.query(`SELECT count(*)::int AS n FROM change_record WHERE resource_type = 'User' AND created_at >= $1 AND created_at < $2`, [w.from, w.to]);
+  return rows[0].n;
+}
+
+export async function streamChanges(q: pg.PoolClient, w: ReplayWindow, each: (r: ReplayRecord) => void, progress?: (done: number) => void): Promise<number> {
   const COLS = `SELECT id, resource_id, before, after, source, created_at FROM change_record WHERE resource_type = 'User' AND created_at < $2`;
   const fetch = (after: { at: Date; id: string } | null) => (after
     ? q.query(`${COLS} AND (created_at, id) > ($1, $3::bigint) ORDER BY created_at, id LIMIT ${BATCH}`, [after.at, w.to, after.id])
@@ -111,6 +122,7 @@ export async function streamChanges(q: pg.PoolClient, w: ReplayWindow, each: (r:
     }
     for (const r of rows) each({ userId: r.resource_id, at: r.created_at, before: r.before, after: r.after, source: r.source });
     n += rows.length;
+    progress?.(n);
     if (rows.length < BATCH) return n;
   }
 }

@@ -106,6 +106,14 @@ describe("policy replay over recorded history", () => {
     expect(path.body.error.message).to.match(/file paths are not accepted/);
   });
 
+  it("when a replay reports its progress, then it counts the window's changes up to their total (what the CLI's bar shows)", async () => {
+    const calls: Array<[number, number]> = [];
+    const r = await b.t.broker.lifecycle.replay(PROPOSED, "proposed.yaml", { from: new Date(window.from), to: new Date(window.to), onProgress: (done, total) => calls.push([done, total]) });
+    expect(calls.length).to.be.greaterThan(0);
+    expect(calls.at(-1)).to.deep.equal([r.summary.changes, r.summary.changes]);
+    expect(calls.every(([done, total], i) => total === 5 && done <= total && (i === 0 || done >= calls[i - 1]![0]))).to.equal(true);
+  });
+
   it("when the CLI replays a file, then it prints the same figures (and JSON with --json)", async () => {
     const file = await b.writePolicy(PROPOSED, "proposed.yaml");
     const out: string[] = [];
