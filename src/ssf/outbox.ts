@@ -13,7 +13,7 @@ import { claimsChange, setClaims, subjectWanted, userChangeEvents, userKeys, typ
 import * as facts from "./outbox-repository.ts";
 import * as sets from "./set-repository.ts";
 import { liveStreams, type StreamRow } from "./stream-repository.ts";
-import { enqueuePush, PRIORITY } from "./push-jobs.ts";
+import { enqueuePushes, PRIORITY } from "./push-jobs.ts";
 import type { SsfMetrics } from "./metrics.ts";
 
 type LiveStream = StreamRow & { excluded: Set<string> };
@@ -94,7 +94,7 @@ export class SsfOutbox implements FanoutPort {
     if (!rows.length) return;
     await sets.insertSets(tx, rows, at);
     await appendAudit(tx, audit, at);
-    for (const [streamId, priority] of pushes) await enqueuePush(tx, streamId, priority);
+    await enqueuePushes(tx, pushes);
     for (const r of rows) this.metrics?.issued.inc({ stream: r.streamId, event: shortName(r.eventType) });
   }
 }

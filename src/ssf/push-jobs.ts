@@ -4,6 +4,7 @@
 // the fan-out's leavers). Retries re-add the key with a later run_at (push-task.ts), so Retry-After is ours.
 import type pg from "pg";
 import { addJob } from "../jobs/job-queue.ts";
+import { addJobSpecs } from "../jobs/fanout-jobs.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -14,4 +15,13 @@ export const pushJobKey = (streamId: string) => `ssf-push:${streamId}`;
 
 export async function enqueuePush(q: Q, streamId: string, priority: number = PRIORITY.other, runAt?: Date): Promise<void> {
   await addJob(q, PUSH_TASK, { streamId }, { jobKey: pushJobKey(streamId), priority, ...(runAt ? { runAt, jobKeyMode: "preserve_run_at" as const } : {}) });
+}
+
+/**
+ * Every push stream of one HR change in one statement (graphile_worker.add_jobs), re-adding what add_jobs
+ * skipped because a worker locked the stream's pending job meanwhile (src/jobs/fanout-jobs.ts addJobSpecs).
+ */
+export async function enqueuePushes(q: Q, streams: ReadonlyMap<string, number>): Promise<void> {
+  if (!streams.size) return;
+  await addJobSpecs(q, [...streams].map(([streamId, priority]) => ({ task: PUSH_TASK, payload: { streamId }, key: pushJobKey(streamId), priority })));
 }
