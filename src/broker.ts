@@ -36,6 +36,8 @@ import { importRouter } from "./admin/import-routes.ts";
 import { appOverviewRouter } from "./admin/app-overview-routes.ts";
 import { consoleRouter } from "./console/console-router.ts";
 import { createOperationsMetrics } from "./admin/operations-metrics.ts";
+import { createSsf } from "./ssf/ssf.ts";
+import { combinePorts } from "./ssf/combine-ports.ts";
 
 export interface BrokerOptions { databaseUrl: string; clock?: Clock; log?: Logger; hooks?: ChangeHooks }
 
@@ -59,6 +61,7 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     /** Listens on config.port (0 = any free port); resolves with the bound port. */
     async listen(port = config.port, host = config.host): Promise<number> {
       await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
+      await services.ssf.start(); // SSF: signing key on first start, broker.yaml's streams
       // Express 5 hands a listen error (EADDRINUSE …) to the callback instead of emitting it only.
       server = await new Promise<Server>((resolve, reject) => {
         const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
@@ -113,8 +116,14 @@ async function buildServices(config: Config, opts: BrokerOptions, db: Database, 
     workerConcurrency: config.workerConcurrency, policies, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
     env: config.policyEnv, // app credentials' ${VAR}s, resolved only when the fan-out authenticates
   });
+  // SSF transmitter (src/ssf): its outbox writes SETs in the same HR transaction as the fan-out's jobs.
+  const ssf = createSsf({
+    pool: db.pool, log, clock, registry: metrics.registry, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
+    publicUrl: config.publicUrl, env: config.policyEnv, declared: () => policies.last.policy.ssf?.streams ?? [],
+    settings: { backoffBaseMs: config.fanout.backoffBaseMs, backoffMaxMs: config.fanout.backoffMaxMs, quarantineAfter: config.fanout.quarantineAfter, setTtlMs: config.ssf.setTtlMs },
+  });
   const lifecycle = createLifecycle({
-    pool: db.pool, clock, log, policies, fanout: fanout.port, registry: metrics.registry,
+    pool: db.pool, clock, log, policies, fanout: combinePorts(fanout.port, ssf.port), registry: metrics.registry,
     policyFile: config.policyFile, policyFileRequired: config.policyFileRequired,
   });
   const hooks: ChangeHooks = combineHooks(lifecycle.hooks, opts.hooks);
@@ -122,7 +131,7 @@ async function buildServices(config: Config, opts: BrokerOptions, db: Database, 
   const groups = new GroupService(db.pool, clock, hooks);
   const search = new SearchService(db.pool);
   const bulk = new BulkService(users, groups, config.bulk.maxOperations);
-  return { tokens, auth, metrics, policies, fanout, lifecycle, users, groups, search, bulk };
+  return { tokens, auth, metrics, policies, fanout, ssf, lifecycle, users, groups, search, bulk };
 }
 type Services = Awaited<ReturnType<typeof buildServices>>;
 
@@ -138,7 +147,7 @@ function buildHttpApp(config: Config, db: Database, s: Services, log: Logger, cl
     appOverviewRouter({ pool: db.pool, clock }),
   ];
   createOperationsMetrics(s.metrics.registry, db.pool, clock); // open reviews by kind, per-app leaver SLA (read on scrape)
-  return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter() });
+  return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter(), ssf: s.ssf.router(s.auth) });
 }
 
 /**
@@ -147,8 +156,8 @@ function buildHttpApp(config: Config, db: Database, s: Services, log: Logger, cl
  * stops what it started.
  */
 function workerControl(config: Config, db: Database, s: Services, log: Logger) {
-  const tasks: TaskList = { ...s.lifecycle.tasks, ...s.fanout.tasks };
-  const crontab: string[] = [...s.lifecycle.crontab]; // graphile-worker cron lines (the lifecycle sweep: every minute)
+  const tasks: TaskList = { ...s.lifecycle.tasks, ...s.fanout.tasks, ...s.ssf.tasks };
+  const crontab: string[] = [...s.lifecycle.crontab, ...s.ssf.crontab]; // graphile-worker cron lines (the lifecycle sweep: every minute)
   let jobs: JobQueue | undefined;
   let sealer: { stop(): Promise<void> } | undefined;
   let fanoutStarted = false;

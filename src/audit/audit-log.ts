@@ -14,6 +14,7 @@ export const AUDIT_KINDS = [
   "exception.created", "exception.expired", "exception.revoked",
   "review.created", "review.decided",
   "policy.applied", "lifecycle.event", "guard.held", "guard.released",
+  "ssf.set.issued", "ssf.set.received", // src/ssf: a SET written for a stream; a SET received from a trusted issuer
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 const KIND_SET: ReadonlySet<string> = new Set(AUDIT_KINDS);

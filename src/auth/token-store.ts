@@ -6,7 +6,8 @@ import type pg from "pg";
 import type { Prisma } from "../store/database.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
 
-export const SCOPES = ["scim:read", "scim:write", "admin"] as const;
+// ssf: an OpenID Shared Signals receiver managing its own streams (src/ssf, docs/ssf.md)
+export const SCOPES = ["scim:read", "scim:write", "admin", "ssf"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface TokenInfo {

@@ -43,6 +43,8 @@ const envSchema = z.object({
   BROKER_FANOUT_SWEEP_INTERVAL: duration.default(5000),
   BROKER_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
   // requests per second per token (SCIM and admin APIs), unless the token has its own; "off": unlimited
+  // SSF transmitter (src/ssf): how long a SET stays owed (poll) and a retired signing key stays published
+  BROKER_SSF_SET_TTL: duration.default(7 * 86_400_000),
   BROKER_TOKEN_RATE_LIMIT: z.literal("off").transform(() => 0).or(z.coerce.number().int().min(1).max(1_000_000)).default(1000),
 });
 
@@ -71,6 +73,8 @@ export type Config = {
   policyFileRequired: boolean;
   /** values for "${VAR}" references in broker.yaml (the policy loader gets them from here, not process.env) */
   policyEnv: Readonly<Record<string, string | undefined>>;
+  /** SSF transmitter: SET time-to-live in ms (BROKER_SSF_SET_TTL) */
+  ssf: { setTtlMs: number };
 };
 
 /** Tunables of the outbound fan-out (durations in ms). */
@@ -105,5 +109,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     workerConcurrency: e.BROKER_WORKER_CONCURRENCY, tokenRateLimit: e.BROKER_TOKEN_RATE_LIMIT,
     policyFileRequired: !!e.BROKER_CONFIG, policyEnv: Object.freeze({ ...env }),
+    ssf: { setTtlMs: e.BROKER_SSF_SET_TTL },
   };
 }

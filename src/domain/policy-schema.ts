@@ -4,6 +4,7 @@
 // the loader, which knows where each node is in the file.
 import { z } from "zod";
 import { AppConfigSchema } from "./app-config.ts";
+import { ssfPolicySchema } from "../ssf/stream-config.ts";
 
 const DURATION = /^([1-9]\d*)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -104,6 +105,7 @@ export const policySchema = z
     // Optional without a default: a policy that does not use them hashes (policy-loader.ts) as it did before.
     sources: z.array(sourceSchema).optional().meta({ description: "Which HR or IdP source owns which user attributes (source authority)." }),
     dataQuality: dataQualitySchema.optional(),
+    ssf: ssfPolicySchema.optional(),
   })
   .strict()
   .meta({ title: "SCIM Broker policy (broker.yaml)", description: "Groups, apps, guards, sources and the data-quality shield of SCIM Broker." });

@@ -27,7 +27,7 @@ const rejectMalformedPath: RequestHandler = (req, res, next) => {
   sendScim(res, 400, errorBody(badRequest("invalidSyntax", message)));
 };
 
-export interface AppDeps { log: Logger; pool: pg.Pool; metrics: Metrics; scim: Router; admin?: Router; console?: Router }
+export interface AppDeps { log: Logger; pool: pg.Pool; metrics: Metrics; scim: Router; admin?: Router; console?: Router; ssf?: Router }
 
 export function createApp(d: AppDeps): Express {
   const app = express();
@@ -46,6 +46,7 @@ export function createApp(d: AppDeps): Express {
   app.use(healthRouter(d.pool));
   app.get("/metrics", async (_req, res) => { res.type(d.metrics.registry.contentType).send(await d.metrics.registry.metrics()); });
   app.use("/scim/v2", d.scim);
+  if (d.ssf) app.use(d.ssf); // /.well-known/ssf-configuration and /ssf/* (src/ssf)
   if (d.admin) app.use("/admin/v1", d.admin);
   if (d.console) app.use("/console", d.console);
   if (d.console) app.get("/", (_req, res) => res.redirect(302, "/console/")); // a browser pointed at the broker finds the console

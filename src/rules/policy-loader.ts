@@ -42,6 +42,8 @@ export interface Policy {
   readonly owned: readonly OwnedAttribute[];
   /** The data-quality shield (lifecycle/data-quality.ts); null: off. */
   readonly dataQuality: Readonly<DataQualityConfig> | null;
+  /** Shared Signals streams declared next to the apps (src/ssf/stream-config.ts); absent: none. */
+  readonly ssf?: PolicyData["ssf"];
 }
 
 export interface PolicyIssue {
@@ -146,6 +148,7 @@ function buildPolicy(data: PolicyData, conditions: Map<number, Condition>, file:
     guards: { massDeprovision: { maxUsers, maxPercent, windowMs: window } },
     sources, owned: ownedAttributes(sources),
     dataQuality: dq ? { known, flappingWithinMs: dq.flapping.within, futureTerminationFlagMs: dq.futureTermination.flagBeyond, action: dq.action } : null,
+    ...(data.ssf ? { ssf: data.ssf } : {}),
   });
 }
 
