@@ -4,7 +4,7 @@
 // the loader, which knows where each node is in the file.
 import { z } from "zod";
 import { AppConfigSchema } from "./app-config.ts";
-import { ssfPolicySchema } from "../ssf/stream-config.ts";
+import { ssfPolicySchema } from "./ssf-stream-config.ts";
 
 const DURATION = /^([1-9]\d*)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;

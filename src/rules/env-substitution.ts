@@ -24,7 +24,7 @@ export const CREDENTIAL_FIELDS: readonly string[] = ["token", "username", "passw
 /** apps[i].auth.<credential field> */
 export const isCredentialPath = (path: readonly (string | number)[]): boolean =>
   (path.length === 4 && path[0] === "apps" && typeof path[1] === "number" && path[2] === "auth" && CREDENTIAL_FIELDS.includes(String(path[3]))) ||
-  // ssf.streams[i].delivery.authorization: a push receiver's Authorization header (src/ssf/stream-config.ts)
+  // ssf.streams[i].delivery.authorization: a push receiver's Authorization header (src/domain/ssf-stream-config.ts)
   (path.length === 5 && path[0] === "ssf" && path[1] === "streams" && typeof path[2] === "number" && path[3] === "delivery" && path[4] === "authorization");
 
 /**

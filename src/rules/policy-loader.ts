@@ -42,7 +42,7 @@ export interface Policy {
   readonly owned: readonly OwnedAttribute[];
   /** The data-quality shield (lifecycle/data-quality.ts); null: off. */
   readonly dataQuality: Readonly<DataQualityConfig> | null;
-  /** Shared Signals streams declared next to the apps (src/ssf/stream-config.ts); absent: none. */
+  /** Shared Signals streams declared next to the apps (src/domain/ssf-stream-config.ts); absent: none. */
   readonly ssf?: PolicyData["ssf"];
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from "../shared/logger.ts";
 import { resolveReferences } from "../rules/env-substitution.ts";
 import { withTransaction } from "../store/database.ts";
 import { eventUri, POLL_METHOD, PUSH_METHOD } from "./event-types.ts";
-import type { SsfStreamConfig } from "./stream-config.ts";
+import type { SsfStreamConfig } from "../domain/ssf-stream-config.ts";
 import type { Sealer } from "./sealer.ts";
 import * as repo from "./stream-repository.ts";
 import { authAad } from "./push-task.ts";

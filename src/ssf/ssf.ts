@@ -18,7 +18,7 @@ import { PUSH_TASK } from "./push-jobs.ts";
 import { StreamService } from "./stream-service.ts";
 import { ssfRouter } from "./stream-routes.ts";
 import { syncDeclaredStreams } from "./declared-streams.ts";
-import type { SsfStreamConfig } from "./stream-config.ts";
+import type { SsfStreamConfig } from "../domain/ssf-stream-config.ts";
 import * as sets from "./set-repository.ts";
 import type { ReceiverRoutes } from "./receiver.ts";
 
