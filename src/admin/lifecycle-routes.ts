@@ -30,7 +30,8 @@ import { REPLAY_MAX_DIFFERENCES } from "../lifecycle/policy-replay.ts";
 import { resolveUserId } from "../lifecycle/user-ref.ts";
 import { route, routerOf, validateInput, type AdminRoute } from "./admin-route.ts";
 import { boolParam, intParam, itemsOf, listOf, NullableTimestamp, oneOf, ref, timeParam, Timestamp, userRef } from "./admin-schemas.ts";
-import { EVENT_KINDS, queryEvents } from "./event-query.ts";
+import { EVENT_KINDS } from "./event-query.ts";
+import { listEvents } from "../lifecycle/event-store.ts";
 
 export interface LifecycleRouterDeps { lifecycle: Lifecycle; log: Logger; pool: pg.Pool }
 
@@ -153,7 +154,7 @@ export function lifecycleRoutes(d: LifecycleRouterDeps): AdminRoute[] {
       response: itemsOf(LifecycleEvent),
       handle: async ({ query: q }) => {
         const userId = q.user ? await resolveUserId(d.pool, q.user) : undefined;
-        return { items: await queryEvents(d.pool, { userId, kinds: q.kind, limit: q.limit ?? 100, before: q.before }) };
+        return { items: await listEvents(d.pool, { userId, kinds: q.kind, limit: q.limit ?? 100, before: q.before }) };
       },
     }),
 

@@ -48,10 +48,12 @@ export async function recordTransition(q: Q, userId: string, events: readonly Ev
       userId, put?.status ?? null, put?.nextAt ?? null, put ? "put" : state, ...(au ? au.params : [])]);
 }
 
-export async function listEvents(q: Q, f: { userId?: string; limit: number; before?: number }): Promise<LifecycleEventRow[]> {
+/** Newest first, paged by id; by user and by kind when asked. */
+export async function listEvents(q: Q, f: { userId?: string; kinds?: readonly string[]; limit: number; before?: number }): Promise<LifecycleEventRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (f.userId) { params.push(f.userId); where.push(`user_id = $${params.length}`); }
+  if (f.kinds?.length) { params.push(f.kinds); where.push(`kind = ANY($${params.length}::text[])`); }
   if (f.before) { params.push(f.before); where.push(`id < $${params.length}`); }
   params.push(f.limit);
   const { rows } = await q.query(
