@@ -14,7 +14,7 @@ import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { applyPatch, assignsActive } from "./user-patch.ts";
 import { PATCH_OP } from "./schemas.ts";
-import type { ChangeHooks, UserWrite, WriteContext } from "./write-context.ts";
+import type { ChangeHooks, HookCarry, UserWrite, WriteContext } from "./write-context.ts";
 import type { UserRow } from "../store/rows.ts";
 
 export class UserService {
@@ -40,9 +40,10 @@ export class UserService {
       } catch (e) { mapDbError(e); }
     }
     return withTransaction(this.pool, async (tx) => {
-      await this.authorised(tx, "create", null, cols.data, ctx); // refuses; a create has nothing to complete
+      const carry: HookCarry = {};
+      await this.authorised(tx, "create", null, cols.data, ctx, carry); // refuses; a create has nothing to complete
       const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
-      const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
+      const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now, carry });
       const stored = out?.accountChanged ? await this.locked(tx, id) : row;
       return out && !out.membershipsChanged ? { ...stored, memberOf: [] } : stored;
     });
@@ -55,10 +56,11 @@ export class UserService {
       checkIfMatch(ifMatch, before.version);
       // RFC 7644 §3.5.1: a PUT that omits `active` (or sends null) keeps the stored value; it never
       // re-enables a disabled user (user-active.ts).
-      const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx));
+      const carry: HookCarry = {};
+      const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx, carry));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      return this.record(tx, "update", before, row, ctx, now);
+      return this.record(tx, "update", before, row, ctx, now, carry);
     });
   }
 
@@ -72,11 +74,12 @@ export class UserService {
       const resource = validateUser(normaliseUserBody(patched));
       // RFC 7644 §3.5.2.2: `remove` of active leaves it unassigned, which keeps the stored value; only an
       // operation that assigns active (or HR's employmentStatus becoming "active") changes it.
-      const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx));
+      const carry: HookCarry = {};
+      const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx, carry));
       if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      return this.record(tx, "update", before, row, ctx, now);
+      return this.record(tx, "update", before, row, ctx, now, carry);
     });
   }
 
@@ -98,8 +101,8 @@ export class UserService {
   }
 
   /** The beforeUserWrite hook (source authority, write-context.ts): the resource to store, or a refusal. */
-  private async authorised(tx: pg.PoolClient, operation: UserWrite["operation"], before: UserRow | null, resource: UserResource, ctx: WriteContext): Promise<UserResource> {
-    return this.hooks.beforeUserWrite ? this.hooks.beforeUserWrite(tx, { operation, before, resource, ctx }) : resource;
+  private async authorised(tx: pg.PoolClient, operation: UserWrite["operation"], before: UserRow | null, resource: UserResource, ctx: WriteContext, carry: HookCarry): Promise<UserResource> {
+    return this.hooks.beforeUserWrite ? this.hooks.beforeUserWrite(tx, { operation, before, resource, ctx, carry }) : resource;
   }
 
   private async locked(tx: pg.PoolClient, id: string): Promise<UserRow> {
@@ -113,14 +116,14 @@ export class UserService {
    * have disabled a leaver, or written back a held re-activation: the response must show that, not what the
    * client sent).
    */
-  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date): Promise<UserRow> {
+  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date, carry?: HookCarry): Promise<UserRow> {
     const changed = changedAttributes(before, after);
     const changeId = await insertChange(tx, {
       resourceType: "User", resourceId: (after ?? before)!.id, operation, changed,
       before: before ? snapshotOf(before) : null, after: after ? snapshotOf(after) : null,
       tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at,
     });
-    const out = await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at });
+    const out = await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at, carry });
     return after && out?.accountChanged ? this.locked(tx, after.id) : (after ?? before)!;
   }
 }
