@@ -2,7 +2,7 @@
 // cases as `scim-broker token …`. The clear value is in the create answer only; lists never carry it.
 //   GET    /tokens                                        → {items}
 //   POST   /tokens {name, scopes, source?, rate?}         → 201 {token, ...info}   (rate: req/s, or "off")
-//   DELETE /tokens/:name                                  → {info}   (revoked for every broker process on return)
+//   DELETE /tokens/:name                                  → {info}   (revoked here on return, in other broker processes on PostgreSQL's notification)
 import express, { type Request, type Router } from "express";
 import { parseRateLimit, type TokenStore } from "./token-store.ts";
 
