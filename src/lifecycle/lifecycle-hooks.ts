@@ -17,7 +17,8 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
   return {
     // Source authority (rules/source-authority.ts): a writer may not change what another source owns.
     async beforeUserWrite(tx: pg.PoolClient, w: UserWrite) {
-      const active = await ctx.policies.current(tx);
+      // A batch of writes in one transaction shares one carry: the policy read for the first serves the rest.
+      const active = (w.carry?.[POLICY] as ActivePolicy | undefined) ?? (await ctx.policies.current(tx));
       // Read under the shared policy lock, which this transaction now holds to its end: no new version can be
       // recorded before it commits (policy-holder.ts), so afterUserWrite takes this one instead of asking again.
       if (w.carry) w.carry[POLICY] = active;
