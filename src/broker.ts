@@ -106,7 +106,7 @@ async function openDatabase(config: Config, databaseUrl: string, log: Logger): P
  * SCIM services that call its hooks.
  */
 async function buildServices(config: Config, opts: BrokerOptions, db: Database, log: Logger, clock: Clock) {
-  const tokens = new TokenStore(db.prisma, db.pool);
+  const tokens = new TokenStore(db.prisma, db.pool, db.notifications); // verified tokens cached until PostgreSQL says their row changed
   if (config.bootstrapToken) await tokens.ensureBootstrap(config.bootstrapToken);
   const auth = createAuthenticator(tokens, { clock, defaultRateLimit: config.tokenRateLimit });
   const metrics = createMetrics();

@@ -47,8 +47,8 @@ export function buildProgram(withBroker: WithCliServices = unwired): Command {
       if (o.json) { console.log(JSON.stringify(list)); return; }
       for (const t of list) console.log([t.name, t.scopes.join(","), t.source ?? "-", t.rateLimit === null ? "rate default" : t.rateLimit === 0 ? "rate off" : `rate ${t.rateLimit}/s`, t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active", `created ${t.createdAt.toISOString()}`].join("\t"));
     }));
-  // Effective in every broker process when it returns: each request reads its token's row.
-  token.command("revoke <name>").description("revoke a token (refused by every broker process from the next request)").option("--json", "print JSON")
+  // A trigger on api_token notifies every broker process on commit; each drops the token from its cache.
+  token.command("revoke <name>").description("revoke a token (refused by every broker process once it hears of the commit)").option("--json", "print JSON")
     .action(async (name, o) => withDb(async (db) => {
       const info = await new TokenStore(db.prisma).revoke(name);
       console.log(o.json ? JSON.stringify(info) : `revoked '${name}'`);

@@ -2,7 +2,7 @@
 // cases as `scim-broker token …`. The clear value is in the create answer only; lists never carry it.
 //   GET    /tokens                                        → {items}
 //   POST   /tokens {name, scopes, source?, rate?}         → 201 {token, ...info}   (rate: req/s, or "off")
-//   DELETE /tokens/{name}                                 → {info}   (revoked for every broker process on return)
+//   DELETE /tokens/{name}                                 → {info}   (revoked here on return, in other broker processes on PostgreSQL's notification)
 // Declared once (admin-route.ts): the express routes and their OpenAPI operations share the schemas.
 import type { Router } from "express";
 import * as z from "zod";
@@ -43,7 +43,7 @@ export function tokenRoutes(d: { tokens: TokenStore }): AdminRoute[] {
       },
     }),
     route({
-      method: "delete", path: "/tokens/{name}", tag: "tokens", summary: "Revoke a token (effective for every broker process on return)",
+      method: "delete", path: "/tokens/{name}", tag: "tokens", summary: "Revoke a token (refused at once here, and by other broker processes on PostgreSQL's notification)",
       params: z.object({ name: Name }), errors: [404], response: TokenInfo,
       handle: ({ params }) => d.tokens.revoke(params.name),
     }),

@@ -3,9 +3,10 @@
 //
 // - The token comes from the Authorization header only. `?access_token=` (RFC 6750 §2.3) is refused with
 //   401 even next to a valid header: URLs end up in proxy and server logs (§5.3), so the token is burnt.
-// - Every request reads its token's row (one indexed query by hash): revoking a token — API or CLI, any
-//   broker process — takes effect for the very next request everywhere, with no cache to invalidate.
-//   Measured on the SCIM discovery endpoint (auth + no other I/O), see README "Tokens".
+// - The token's row is read once and then served from memory (token-store.ts) until PostgreSQL notifies
+//   that the row changed: revoking a token — API, CLI or SQL, any broker process — takes effect in the
+//   revoking process when revoke returns and in every other one when the commit's notification reaches it;
+//   while a process's listening connection is down it reads the row on every request instead.
 // - Then the scope, then the token's request rate (request-rate-limit.ts).
 import passport from "passport";
 import { Strategy as BearerStrategy } from "passport-http-bearer";

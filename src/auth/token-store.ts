@@ -4,6 +4,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type pg from "pg";
 import type { Prisma } from "../store/database.ts";
+import type { NotificationListener } from "../store/notification-listener.ts";
 import { badRequest, conflict, notFound } from "../shared/errors.ts";
 
 // ssf: an OpenID Shared Signals receiver managing its own streams (src/ssf, docs/ssf.md)
@@ -40,9 +41,58 @@ const toInfo = (t: any): TokenInfo => ({
   rateLimit: t.rateLimit ?? null,
 });
 
+/** The migration's trigger on api_token notifies this channel with the row's id on every insert, update, delete. */
+export const TOKEN_CHANNEL = "api_token_changed";
+const CACHE_MAX = 10_000;
+const CACHE_TTL_MS = 5 * 60_000;
+
 export class TokenStore {
-  /** `pool`: the request path's token look-up runs on it as one raw indexed query (Prisma costs ~3× as much). */
-  constructor(private readonly prisma: Prisma, private readonly pool?: pg.Pool) {}
+  /** token hash → the token as last read, while the cache is live */
+  private readonly cache = new Map<string, { info: TokenInfo; until: number }>();
+  /** the cache is used only while LISTEN is in effect: a broken connection may have missed a revocation */
+  private live = false;
+  /** bumped by every invalidation: a read that raced one is not cached */
+  private generation = 0;
+  private readonly changeListeners = new Set<(tokenId: string) => void>();
+  private readonly liveWaiters: Array<() => void> = [];
+
+  /**
+   * `pool`: the request path's token look-up runs on it as one raw indexed query (Prisma costs ~3× as much).
+   * `notifications`: with it, verified tokens are kept in memory and dropped the moment PostgreSQL says
+   * their row changed (revoked, re-enabled, deleted, rate changed) — in this process or any other; without
+   * it (the CLI), every verify reads the row.
+   */
+  constructor(private readonly prisma: Prisma, private readonly pool?: pg.Pool, notifications?: NotificationListener) {
+    notifications?.subscribe(TOKEN_CHANNEL, {
+      message: (tokenId) => this.invalidate(tokenId),
+      lost: () => { this.live = false; this.invalidate(null); },
+      ready: () => { this.invalidate(null); this.live = true; for (const w of this.liveWaiters.splice(0)) w(); },
+    });
+  }
+
+  /** Calls `fn` with the id of each token whose row changed, after its cached entry is gone (tests wait on it). */
+  onChange(fn: (tokenId: string) => void): () => void {
+    this.changeListeners.add(fn);
+    return () => { this.changeListeners.delete(fn); };
+  }
+
+  /** Resolves once the cache is live (LISTEN in effect); at once when it is, or when there is no cache. */
+  whenCaching(): Promise<void> {
+    return this.live ? Promise.resolve() : new Promise((resolve) => this.liveWaiters.push(resolve));
+  }
+
+  /** Whether this token is served from memory now (no read per request). */
+  isCached(presented: string): boolean {
+    return this.live && this.cache.has(hashToken(presented));
+  }
+
+  /** Drops one token's entry (by id), or all of them (null). */
+  private invalidate(tokenId: string | null): void {
+    this.generation++;
+    if (tokenId === null) this.cache.clear();
+    else for (const [hash, e] of this.cache) if (e.info.id === tokenId) this.cache.delete(hash);
+    if (tokenId !== null) for (const fn of [...this.changeListeners]) fn(tokenId);
+  }
 
   /** Creates a token and returns its clear value (shown once). */
   async create(input: { name: string; scopes: unknown; source?: string | null; value?: string; rateLimit?: number | null }): Promise<{ token: string; info: TokenInfo }> {
@@ -76,22 +126,44 @@ export class TokenStore {
   }
 
   /**
-   * Revokes a token. Effective in every broker process when this returns: each request reads its token's
-   * row (verify), so there is no cache to invalidate.
+   * Revokes a token. Effective in this process when this returns; in every other broker process as soon as
+   * PostgreSQL's notification of the commit reaches it (the trigger on api_token, see TOKEN_CHANNEL) — the
+   * same moment it would see the row's new state — and at once everywhere if their listening connection is
+   * down (no cache then).
    */
   async revoke(name: string): Promise<TokenInfo> {
     try {
       // One statement: the update returns the revoked row; P2025: no unrevoked token of that name.
-      return toInfo(await this.prisma.apiToken.update({ where: { name, revokedAt: null }, data: { revokedAt: new Date() } }));
+      const info = toInfo(await this.prisma.apiToken.update({ where: { name, revokedAt: null }, data: { revokedAt: new Date() } }));
+      this.invalidate(info.id); // this process: at once, without waiting for its own notification
+      return info;
     } catch (e: any) {
       if (e?.code === "P2025") throw notFound(`active token '${name}'`);
       throw e;
     }
   }
 
-  /** Resolves a presented token to its (unrevoked) record, or null. One indexed read, on every request. */
+  /**
+   * Resolves a presented token to its (unrevoked) record, or null: from the cache while it is live, else one
+   * indexed read. Unknown and revoked tokens are never cached (each such request reads the row).
+   */
   async verify(presented: string): Promise<TokenInfo | null> {
     const tokenHash = hashToken(presented);
+    // Keyed by the hash, like the index: a preimage-resistant key, so an exact-match look-up reveals nothing.
+    const hit = this.live ? this.cache.get(tokenHash) : undefined;
+    if (hit && hit.until > Date.now()) return hit.info;
+    const generation = this.generation;
+    const info = await this.read(tokenHash);
+    // Cached only if no notification arrived while the row was read: a revocation that committed after
+    // this read's snapshot notifies after it, and would otherwise be overwritten by the stale row.
+    if (info && this.live && generation === this.generation) {
+      if (this.cache.size >= CACHE_MAX) this.cache.clear();
+      this.cache.set(tokenHash, { info, until: Date.now() + CACHE_TTL_MS });
+    }
+    return info;
+  }
+
+  private async read(tokenHash: string): Promise<TokenInfo | null> {
     let t: any;
     if (this.pool) {
       const { rows } = await this.pool.query({

@@ -8,17 +8,27 @@ import { authoriseUserWrite } from "../rules/source-authority.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
 import { AuditTrail } from "./audit-trail.ts";
 import { withBrokerRows } from "./membership-store.ts";
+import type { ActivePolicy } from "./policy-holder.ts";
+
+/** The key of the policy beforeUserWrite read, in the write's HookCarry. */
+const POLICY = "lifecycle.policy";
 
 export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
   return {
     // Source authority (rules/source-authority.ts): a writer may not change what another source owns.
     async beforeUserWrite(tx: pg.PoolClient, w: UserWrite) {
-      const { policy } = await ctx.policies.current(tx);
+      // A batch of writes in one transaction shares one carry: the policy read for the first serves the rest.
+      const active = (w.carry?.[POLICY] as ActivePolicy | undefined) ?? (await ctx.policies.current(tx));
+      // Read under the shared policy lock, which this transaction now holds to its end: no new version can be
+      // recorded before it commits (policy-holder.ts), so afterUserWrite takes this one instead of asking again.
+      if (w.carry) w.carry[POLICY] = active;
+      const { policy } = active;
       return authoriseUserWrite(policy.owned, { operation: w.operation, writer: w.ctx.source, before: w.before?.data ?? null, resource: w.resource });
     },
     async afterUserWrite(tx: pg.PoolClient, c: UserChange) {
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
+        policy: c.carry?.[POLICY] as ActivePolicy | undefined,
       });
       return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0, accountChanged: out.accountChanged };
     },

@@ -26,7 +26,7 @@ import { addMembers, removeMembers } from "../store/group-repository.ts";
 import { setUserActive } from "../store/user-repository.ts";
 import type { FanoutPort, UserChangedEvent } from "./fanout-port.ts";
 import type { Logger } from "../shared/logger.ts";
-import type { PolicyHolder } from "./policy-holder.ts";
+import type { ActivePolicy, PolicyHolder } from "./policy-holder.ts";
 import { AuditTrail, membershipCause } from "./audit-trail.ts";
 import { getState, recordTransition, type EventInput, type LifecycleState, type LifecycleTrigger, type StoredState } from "./event-store.ts";
 import { asEngineException, openExceptionsOf, revokeOpenExceptionsOf } from "./exception-store.ts";
@@ -61,6 +61,8 @@ export interface UserChangeInput {
   dataQuality?: "approved";
   /** the user's lifecycle state (getState) when the caller has already read it in this transaction */
   state?: StoredState | null;
+  /** the policy when the caller has already read it in this transaction (policies.current: under the shared lock) */
+  policy?: ActivePolicy;
 }
 
 export interface UserChangeOutcome {
@@ -113,7 +115,7 @@ async function judgeChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput
   const user = (input.after ?? input.before)!;
   const deleted = input.after === null;
   const now = input.at;
-  const { policy } = await ctx.policies.current(tx);
+  const { policy } = input.policy ?? (await ctx.policies.current(tx));
   const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
   const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
   const previous = input.before ? (input.state !== undefined ? input.state : await getState(tx, user.id)) : null;

@@ -1,4 +1,5 @@
-// /Bulk (RFC 7644 §3.7). Each operation runs in its own transaction (the RFC does not make Bulk atomic);
+// /Bulk (RFC 7644 §3.7). Each operation has its own outcome (the RFC does not make Bulk atomic): consecutive user
+// creates share one transaction (UserService.createMany), every other operation runs in its own;
 // `bulkId:` references in paths and data are resolved, operations whose references are not yet known
 // wait for a later pass (§3.7.2), circular references fail, and failOnErrors stops after N errors.
 import { BULK_REQUEST, BULK_RESPONSE } from "./schemas.ts";
@@ -12,6 +13,13 @@ interface BulkOp { method: string; path: string; bulkId?: string; data?: unknown
 interface BulkResult { method: string; bulkId?: string; location?: string; version?: string; status: string; response?: unknown }
 
 const REF = /bulkId:([^"\s/]+)/g;
+/** Users created in one transaction at most (a batch holds its transaction's locks until it commits). */
+const BATCH_SIZE = 200;
+
+/** POST /Users with a bulkId: what a batch of creates takes (anything else runs through `run`). */
+const isUserCreate = (o: BulkOp): boolean =>
+  !!o && typeof o === "object" && typeof o.method === "string" && o.method.toUpperCase() === "POST" && typeof o.path === "string" &&
+  /^\/Users$/i.test(o.path) && typeof o.bulkId === "string" && o.bulkId !== "";
 
 export class BulkService {
   constructor(private readonly users: UserService, private readonly groups: GroupService, private readonly maxOperations: number) {}
@@ -28,16 +36,45 @@ export class BulkService {
     const results: Array<BulkResult | undefined> = new Array(ops.length);
     let pending = ops.map((o, i) => ({ o: o as BulkOp, i }));
     let errors = 0;
+    // Consecutive creates of users run as one batch (UserService.createMany: one transaction, the users stored
+    // and their lifecycles run in operation order, each with its own result): the batch ends before any other
+    // operation, before an operation that references one of its bulkIds, and at BATCH_SIZE.
+    let batch: Array<{ o: BulkOp; i: number; data: Record<string, unknown> }> = [];
+    const inBatch = new Set<string>();
+    const flush = async () => {
+      if (!batch.length) return;
+      const run = batch;
+      batch = []; inBatch.clear();
+      const outcomes = await this.users.createMany(run.map((b) => b.data), ctx, failOnErrors - errors);
+      for (const [k, r] of outcomes.entries()) {
+        const { o, i } = run[k]!;
+        if (r.error) { results[i] = fail(o, r.error); errors++; continue; }
+        ids.set(o.bulkId!, r.row.id);
+        results[i] = { method: "POST", bulkId: o.bulkId, location: `${base}/Users/${r.row.id}`, version: `W/"${r.row.version}"`, status: "201" };
+      }
+      // operations after the one that reached failOnErrors did not run, and get no result (as below)
+    };
     while (pending.length && errors < failOnErrors) {
       const waiting: typeof pending = [];
       for (const { o, i } of pending) {
+        const r = refs(o);
+        if (r.some((x) => inBatch.has(x))) await flush();
         if (errors >= failOnErrors) break;
-        const unresolved = refs(o).filter((r) => !ids.has(r));
+        const unresolved = r.filter((x) => !ids.has(x));
         if (unresolved.length) { waiting.push({ o, i }); continue; }
+        if (isUserCreate(o)) {
+          batch.push({ o, i, data: (resolve(o, ids).data ?? {}) as Record<string, unknown> });
+          inBatch.add(o.bulkId!);
+          if (batch.length >= BATCH_SIZE) await flush();
+          continue;
+        }
+        await flush();
+        if (errors >= failOnErrors) break;
         const res = await this.run(o, ids, ctx, base);
         results[i] = res;
         if (Number(res.status) >= 400) errors++;
       }
+      await flush();
       if (waiting.length === pending.length) { // nothing progressed: unknown or circular bulkIds (§3.7.2)
         for (const { o, i } of waiting) { results[i] = fail(o, badRequest("invalidValue", `unresolvable bulkId reference in operation ${i + 1}`)); errors++; }
         break;

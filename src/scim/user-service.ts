@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from "node:util";
 import { mapDbError, withTransaction } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
-import { conflict, notFound, badRequest } from "../shared/errors.ts";
+import { DomainError, conflict, notFound, badRequest } from "../shared/errors.ts";
 import type { Clock } from "../domain/clock.ts";
 import { normalisePatchOps, normaliseUserBody, type PatchOperation } from "./dialect.ts";
 import { settleActive, toColumns, validateUser, type UserResource } from "./user-resource.ts";
@@ -14,7 +14,7 @@ import { changedAttributes, snapshotOf } from "./user-changes.ts";
 import { checkIfMatch } from "./preconditions.ts";
 import { applyPatch, assignsActive } from "./user-patch.ts";
 import { PATCH_OP } from "./schemas.ts";
-import type { ChangeHooks, UserWrite, WriteContext } from "./write-context.ts";
+import type { ChangeHooks, HookCarry, HookOutcome, UserWrite, WriteContext } from "./write-context.ts";
 import type { UserRow } from "../store/rows.ts";
 
 export class UserService {
@@ -40,12 +40,86 @@ export class UserService {
       } catch (e) { mapDbError(e); }
     }
     return withTransaction(this.pool, async (tx) => {
-      await this.authorised(tx, "create", null, cols.data, ctx); // refuses; a create has nothing to complete
+      const carry: HookCarry = {};
+      await this.authorised(tx, "create", null, cols.data, ctx, carry); // refuses; a create has nothing to complete
       const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
-      const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now });
+      const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now, carry });
       const stored = out?.accountChanged ? await this.locked(tx, id) : row;
       return out && !out.membershipsChanged ? { ...stored, memberOf: [] } : stored;
     });
+  }
+
+  /**
+   * Creates users as `create` would one after another — same checks, same hooks in the same order (each
+   * user's lifecycle runs before the next user is stored, so it sees exactly the users `create` would have
+   * shown it), same per-user outcome, and stopping once `maxErrors` of them failed (the ones after are not
+   * run: RFC 7644 §3.7.3 failOnErrors) — but in one transaction: one BEGIN/COMMIT (one WAL flush instead of
+   * one per user) and one policy read for all of them. A refused user (validation, source authority, a
+   * userName already taken) is that user's error and the batch goes on. A lifecycle that fails after its
+   * user was inserted rolls the batch back, which then runs through `create`, one transaction per user.
+   */
+  async createMany(bodies: readonly Record<string, unknown>[], ctx: WriteContext, maxErrors = Infinity): Promise<CreateOutcome[]> {
+    const prepared = bodies.map((body): PreparedCreate | DomainError => {
+      try {
+        const resource = validateUser(normaliseUserBody(body));
+        return { resource: settleActive(resource, null, resource.active), id: randomUUID() };
+      } catch (e) {
+        if (e instanceof DomainError) return e;
+        throw e;
+      }
+    });
+    try {
+      return await withTransaction(this.pool, (tx) => this.createBatch(tx, prepared, ctx, maxErrors));
+    } catch (e) {
+      if (!(e instanceof BatchFallback)) throw e;
+    }
+    const out: CreateOutcome[] = [];
+    let errors = 0;
+    for (const body of bodies) {
+      if (errors >= maxErrors) break;
+      try { out.push({ row: await this.create(body, ctx) }); } catch (e) {
+        if (!(e instanceof DomainError) || e.status >= 500) throw e;
+        out.push({ error: e }); errors++;
+      }
+    }
+    return out;
+  }
+
+  private async createBatch(tx: pg.PoolClient, prepared: ReadonlyArray<PreparedCreate | DomainError>, ctx: WriteContext, maxErrors: number): Promise<CreateOutcome[]> {
+    const carry: HookCarry = {}; // one transaction: the policy read under its lock serves every user of the batch
+    const out: CreateOutcome[] = [];
+    let errors = 0;
+    for (const p of prepared) {
+      if (errors >= maxErrors) break;
+      let row: UserRow & { changeId: number }, changed: string[], now: Date;
+      try {
+        if (p instanceof DomainError) throw p;
+        const cols = toColumns(await this.authorised(tx, "create", null, p.resource, ctx, carry));
+        now = this.clock.now();
+        const draft = { ...cols, id: p.id, seq: 0, source: ctx.source, version: 1, createdAt: now, updatedAt: now };
+        changed = changedAttributes(null, draft);
+        const change = { resourceType: "User" as const, resourceId: p.id, operation: "create" as const, changed,
+          before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
+        const stored = await users.insertUserUnlessTaken(tx, cols, ctx.source, now, p.id, change);
+        if (!stored) throw conflict(`userName '${cols.userName}' is already taken`);
+        row = stored;
+      } catch (e) {
+        if (!(e instanceof DomainError) || e.status >= 500) throw e;
+        out.push({ error: e }); errors++;
+        continue;
+      }
+      const { changeId, ...inserted } = row;
+      let hook: void | HookOutcome | undefined;
+      try {
+        hook = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: inserted, changed, changeId, ctx, at: now, carry });
+      } catch (e) {
+        // Alone, only this user would not exist; in the batch, the users before it are stored already.
+        if (e instanceof DomainError && e.status < 500) throw new BatchFallback();
+        throw e;
+      }
+      out.push({ row: hook?.accountChanged ? await this.locked(tx, inserted.id) : inserted });
+    }
+    return out;
   }
 
   async replace(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
@@ -55,10 +129,11 @@ export class UserService {
       checkIfMatch(ifMatch, before.version);
       // RFC 7644 §3.5.1: a PUT that omits `active` (or sends null) keeps the stored value; it never
       // re-enables a disabled user (user-active.ts).
-      const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx));
+      const carry: HookCarry = {};
+      const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx, carry));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      return this.record(tx, "update", before, row, ctx, now);
+      return this.record(tx, "update", before, row, ctx, now, carry);
     });
   }
 
@@ -72,11 +147,12 @@ export class UserService {
       const resource = validateUser(normaliseUserBody(patched));
       // RFC 7644 §3.5.2.2: `remove` of active leaves it unassigned, which keeps the stored value; only an
       // operation that assigns active (or HR's employmentStatus becoming "active") changes it.
-      const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx));
+      const carry: HookCarry = {};
+      const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx, carry));
       if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
-      return this.record(tx, "update", before, row, ctx, now);
+      return this.record(tx, "update", before, row, ctx, now, carry);
     });
   }
 
@@ -98,8 +174,8 @@ export class UserService {
   }
 
   /** The beforeUserWrite hook (source authority, write-context.ts): the resource to store, or a refusal. */
-  private async authorised(tx: pg.PoolClient, operation: UserWrite["operation"], before: UserRow | null, resource: UserResource, ctx: WriteContext): Promise<UserResource> {
-    return this.hooks.beforeUserWrite ? this.hooks.beforeUserWrite(tx, { operation, before, resource, ctx }) : resource;
+  private async authorised(tx: pg.PoolClient, operation: UserWrite["operation"], before: UserRow | null, resource: UserResource, ctx: WriteContext, carry: HookCarry): Promise<UserResource> {
+    return this.hooks.beforeUserWrite ? this.hooks.beforeUserWrite(tx, { operation, before, resource, ctx, carry }) : resource;
   }
 
   private async locked(tx: pg.PoolClient, id: string): Promise<UserRow> {
@@ -113,17 +189,23 @@ export class UserService {
    * have disabled a leaver, or written back a held re-activation: the response must show that, not what the
    * client sent).
    */
-  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date): Promise<UserRow> {
+  private async record(tx: pg.PoolClient, operation: "create" | "update" | "delete", before: UserRow | null, after: UserRow | null, ctx: WriteContext, at: Date, carry?: HookCarry): Promise<UserRow> {
     const changed = changedAttributes(before, after);
     const changeId = await insertChange(tx, {
       resourceType: "User", resourceId: (after ?? before)!.id, operation, changed,
       before: before ? snapshotOf(before) : null, after: after ? snapshotOf(after) : null,
       tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at,
     });
-    const out = await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at });
+    const out = await this.hooks.afterUserWrite?.(tx, { operation, before, after, changed, changeId, ctx, at, carry });
     return after && out?.accountChanged ? this.locked(tx, after.id) : (after ?? before)!;
   }
 }
+
+/** One user of createMany: stored (as it is now), or refused. */
+export type CreateOutcome = { row: UserRow; error?: undefined } | { error: DomainError; row?: undefined };
+interface PreparedCreate { resource: UserResource; id: string }
+/** The batch cannot give the per-user outcomes `create` would: roll it back and run it one by one. */
+class BatchFallback extends Error {}
 
 /** Validates a PatchOp message envelope (RFC 7644 §3.5.2) and normalises its operations. */
 export function patchOperations(body: Record<string, unknown>, kind: "User" | "Group"): PatchOperation[] {

@@ -9,7 +9,16 @@ export interface WriteContext { tokenId: string | null; source: string | null; r
 export interface UserChange {
   operation: "create" | "update" | "delete"; before: UserRow | null; after: UserRow | null;
   changed: string[]; changeId: number; ctx: WriteContext; at: Date;
+  /** what beforeUserWrite left for afterUserWrite in the same transaction (see HookCarry) */
+  carry?: HookCarry;
 }
+
+/**
+ * One write's scratch space, shared by its beforeUserWrite and afterUserWrite: a fresh object per transaction
+ * attempt (a re-run after a deadlock starts empty), so what one hook read under this transaction's locks —
+ * the lifecycle's policy, read under the shared policy lock — is not read again by the next.
+ */
+export type HookCarry = Record<string, unknown>;
 export interface GroupChange {
   operation: "create" | "update" | "delete"; before: GroupRow | null; after: GroupRow | null;
   added: string[]; removed: string[]; changeId: number; ctx: WriteContext; at: Date;
@@ -28,7 +37,7 @@ export interface HookOutcome {
 }
 
 /** A user write about to be stored: the validated resource, `active` settled (user-active.ts). */
-export interface UserWrite { operation: "create" | "replace" | "patch"; before: UserRow | null; resource: UserResource; ctx: WriteContext }
+export interface UserWrite { operation: "create" | "replace" | "patch"; before: UserRow | null; resource: UserResource; ctx: WriteContext; carry?: HookCarry }
 
 export interface ChangeHooks {
   /**

@@ -4,9 +4,15 @@ import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client.ts";
 import { dbUnavailable, DomainError } from "../shared/errors.ts";
+import { NotificationListener } from "./notification-listener.ts";
 
 export type Prisma = PrismaClient;
-export interface Database { pool: pg.Pool; prisma: PrismaClient; close(): Promise<void> }
+export interface Database {
+  pool: pg.Pool; prisma: PrismaClient;
+  /** LISTEN/NOTIFY on a connection of its own, opened at the first subscription (notification-listener.ts) */
+  notifications: NotificationListener;
+  close(): Promise<void>;
+}
 
 // Return int8 (bigserial seq, counts) as JS numbers: our values stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -18,9 +24,10 @@ export function createDatabase(url: string, opts: { max?: number } = {}): Databa
   pool.on("error", () => {});
   pool.on("connect", (client) => { client.on("error", () => {}); }); // same for checked-out clients
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: false }) });
+  const notifications = new NotificationListener(url);
   return {
-    pool, prisma,
-    async close() { await prisma.$disconnect().catch(() => {}); await pool.end().catch(() => {}); },
+    pool, prisma, notifications,
+    async close() { await notifications.close(); await prisma.$disconnect().catch(() => {}); await pool.end().catch(() => {}); },
   };
 }
 
@@ -57,19 +64,51 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try { client = await pool.connect(); } catch (e) { mapDbError(e); }
+    const begin = beginWithFirstQuery(client);
     try {
-      await client.query("BEGIN");
       const out = await fn(client);
-      await client.query("COMMIT");
+      if (begin.sent()) await client.query("COMMIT");
       return out;
     } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
+      if (begin.sent()) await client.query("ROLLBACK").catch(() => {});
       if (attempt < ATTEMPTS && TRANSIENT.has((e as { code?: string })?.code ?? "")) continue;
       mapDbError(e);
     } finally {
+      begin.restore();
       client.release();
     }
   }
+}
+
+type QueryFn = pg.PoolClient["query"];
+
+/**
+ * BEGIN goes out with the transaction's first statement instead of in a round trip of its own: when that
+ * statement is plain text without parameters (the policy lock of an HR write, policy-holder.ts), both travel
+ * as one simple-query message, `BEGIN; <statement>` (PostgreSQL protocol §55.2.2.1: the statements of one
+ * Query message run in order, the explicit BEGIN opens the transaction that the rest joins), and the answer
+ * is the statement's own result. Any other first statement (parameters, a prepared name, a cursor) is queued
+ * right behind a plain BEGIN on the same connection, as before. Nothing sent: nothing to commit or roll back.
+ */
+function beginWithFirstQuery(client: pg.PoolClient): { sent(): boolean; restore(): void } {
+  const original = client.query;
+  const own = Object.prototype.hasOwnProperty.call(client, "query");
+  let sent = false;
+  const restore = () => { if (own) client.query = original; else delete (client as { query?: unknown }).query; };
+  const first = function (...args: unknown[]) {
+    restore();
+    sent = true;
+    const [text, values] = args;
+    if (typeof text === "string" && args.length === 1) {
+      return (original as (t: string) => Promise<pg.QueryResult | pg.QueryResult[]>).call(client, `BEGIN; ${text}`)
+        .then((r) => (Array.isArray(r) ? r[r.length - 1]! : r));
+    }
+    // Queued in order on this connection: BEGIN runs first; if it failed, so does the statement behind it.
+    (original as (t: string) => Promise<unknown>).call(client, "BEGIN").catch(() => {});
+    return (original as (...a: unknown[]) => unknown).apply(client, values === undefined && args.length === 1 ? [text] : args);
+  };
+  client.query = first as unknown as QueryFn;
+  return { sent: () => sent, restore };
 }
 
 /**

@@ -36,32 +36,52 @@ const emailKeys = (c: UserColumns) => c.emailKeys ?? [];
  * Inserts a user; with `change`, its change record too, in the same statement (a data-modifying CTE is
  * atomic on its own: one round trip instead of BEGIN/INSERT/INSERT/COMMIT on the hottest write path).
  */
-export async function insertUser(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change?: ChangeInput): Promise<UserRow & { changeId?: number }> {
-  const changeSql = change
-    ? `, c AS (INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
-         SELECT $23, id, $24, $25, NULL, $26, $27, $28, $29, $21 FROM u RETURNING id)`
-    : "";
-  const { rows } = await q.query(
-    `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
+// The statements of the write path are named (prepared once per connection, PostgreSQL then binds and runs
+// them without parsing and planning the data-modifying CTE again: PostgreSQL shares the 2 cores with Node).
+const insertSql = (withChange: boolean, skipTaken = false) => `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
        cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
        location, sponsor_id, data, source, created_at, updated_at, email_keys)
-     VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21,$${change ? 30 : 23})
-     RETURNING ${COLS})${changeSql}
-     SELECT u.*${change ? ", (SELECT id FROM c) AS change_id_" : ""} FROM u`,
-    [...values(c), source, now, id, ...(change ? [change.resourceType, change.operation, change.changed, JSON.stringify(change.after), change.tokenId, change.source, change.requestId] : []), emailKeys(c)],
-  );
+     VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21,$${withChange ? 30 : 23})
+     ${skipTaken ? "ON CONFLICT DO NOTHING " : ""}RETURNING ${COLS})${withChange ? `, c AS (INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
+         SELECT $23, id, $24, $25, NULL, $26, $27, $28, $29, $21 FROM u RETURNING id)` : ""}
+     SELECT u.*${withChange ? ", (SELECT id FROM c) AS change_id_" : ""} FROM u`;
+const INSERT = { plain: insertSql(false), change: insertSql(true), changeUnlessTaken: insertSql(true, true) };
+
+/**
+ * Inserts a user; with `change`, its change record too, in the same statement (a data-modifying CTE is
+ * atomic on its own: one round trip instead of BEGIN/INSERT/INSERT/COMMIT on the hottest write path).
+ */
+export async function insertUser(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change?: ChangeInput): Promise<UserRow & { changeId?: number }> {
+  const { rows } = await q.query({
+    name: change ? "scim_user_insert_change" : "scim_user_insert", text: change ? INSERT.change : INSERT.plain,
+    values: [...values(c), source, now, id, ...(change ? changeValues(change) : []), emailKeys(c)],
+  });
   return { ...rowToUser(rows[0]), ...(change ? { changeId: Number(rows[0].change_id_) } : {}) };
 }
 
-export async function updateUser(q: Q, id: string, c: UserColumns, now: Date): Promise<UserRow> {
-  const { rows } = await q.query(
-    `UPDATE scim_user SET user_name=$2, user_name_key=$3, external_id=$4, active=$5, display_name=$6, user_type=$7,
+/**
+ * insertUser with its change record, except that a taken userName (or any other unique key) inserts nothing
+ * and answers null instead of failing: the caller's transaction goes on (a batch of creates, each its own 409).
+ */
+export async function insertUserUnlessTaken(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change: ChangeInput): Promise<(UserRow & { changeId: number }) | null> {
+  const { rows } = await q.query({
+    name: "scim_user_insert_change_unless_taken", text: INSERT.changeUnlessTaken,
+    values: [...values(c), source, now, id, ...changeValues(change), emailKeys(c)],
+  });
+  return rows[0] ? { ...rowToUser(rows[0]), changeId: Number(rows[0].change_id_) } : null;
+}
+
+const changeValues = (change: ChangeInput) =>
+  [change.resourceType, change.operation, change.changed, JSON.stringify(change.after), change.tokenId, change.source, change.requestId];
+
+const UPDATE = `UPDATE scim_user SET user_name=$2, user_name_key=$3, external_id=$4, active=$5, display_name=$6, user_type=$7,
        title=$8, department=$9, cost_center=$10, division=$11, organization=$12, employee_number=$13, manager_id=$14,
        employment_status=$15, start_date=$16, end_date=$17, location=$18, sponsor_id=$19, data=$20,
        version=version+1, updated_at=$21, email_keys=$22
-     WHERE id=$1 RETURNING ${COLS}`,
-    [id, ...values(c), now, emailKeys(c)],
-  );
+     WHERE id=$1 RETURNING ${COLS}`;
+
+export async function updateUser(q: Q, id: string, c: UserColumns, now: Date): Promise<UserRow> {
+  const { rows } = await q.query({ name: "scim_user_update", text: UPDATE, values: [id, ...values(c), now, emailKeys(c)] });
   return rowToUser(rows[0]);
 }
 
@@ -77,9 +97,14 @@ export async function deleteUser(q: Q, id: string): Promise<void> {
   await q.query(`DELETE FROM scim_user WHERE id=$1`, [id]);
 }
 
+const FIND = `SELECT ${COLS} FROM scim_user WHERE id=$1`;
+const FIND_LOCKED = `${FIND} FOR UPDATE`;
+
 export async function findUser(q: Q, id: string, opts: { lock?: boolean } = {}): Promise<UserRow | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await q.query(`SELECT ${COLS} FROM scim_user WHERE id=$1${opts.lock ? " FOR UPDATE" : ""}`, [id]);
+  const { rows } = opts.lock
+    ? await q.query({ name: "scim_user_lock", text: FIND_LOCKED, values: [id] })
+    : await q.query({ name: "scim_user_find", text: FIND, values: [id] });
   return rows[0] ? rowToUser(rows[0]) : null;
 }
 
@@ -100,3 +125,4 @@ export async function groupsOfUsers(q: Q, userIds: string[]): Promise<Map<string
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string) => UUID_RE.test(s);
+

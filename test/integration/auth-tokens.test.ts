@@ -1,13 +1,21 @@
 // Bearer tokens (RFC 6750) at the edge of both APIs: never accepted from the URL (§2.3; it would end up in
-// logs and proxies), never logged, revoked in every broker process the moment `token revoke` returns, and
-// rate-limited per token with 429 + Retry-After in each API's own error shape.
+// logs and proxies), never logged, revoked in the revoking process the moment `token revoke` returns and in
+// every other broker process the moment PostgreSQL's notification reaches it (verified tokens are cached
+// until then), and rate-limited per token with 429 + Retry-After in each API's own error shape.
 import { expect } from "chai";
 import request from "supertest";
 import { startTestBroker, type TestBroker } from "../helpers/broker.ts";
 import { createLogger } from "../../src/shared/logger.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { openCliDatabase } from "../../src/admin/cli-database.ts";
-import { TokenStore } from "../../src/auth/token-store.ts";
+import { TokenStore, type TokenInfo } from "../../src/auth/token-store.ts";
+import pg from "pg";
+
+/** Resolves when this broker has dropped the token from its cache (its notification arrived). */
+const dropped = (t: TestBroker, tokenId: () => string | undefined) => new Promise<void>((resolve) => {
+  const off = t.broker.tokens.onChange((id) => { if (id === tokenId()) { off(); resolve(); } });
+});
+const scimStatus = async (t: TestBroker, token: string) => (await request(t.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status;
 
 describe("auth: tokens in URLs, logs and revocation", function () {
   this.timeout(60_000);
@@ -19,6 +27,40 @@ describe("auth: tokens in URLs, logs and revocation", function () {
     b = await startTestBroker({ databaseUrl: a.databaseUrl, log }); // a second broker process on the same database
   });
   after(async () => { await b?.stop(); await a?.stop(); });
+
+  it("when a token is served from memory on two brokers and revoked on one, then the revoking broker refuses it at once and the other as soon as its notification arrives", async () => {
+    await a.broker.tokens.whenCaching();
+    await b.broker.tokens.whenCaching();
+    const { token, info } = await a.broker.tokens.create({ name: "cached-feed", scopes: ["scim:read"] });
+    for (const broker of [a, b]) for (let i = 0; i < 2; i++) expect(await scimStatus(broker, token)).to.equal(200);
+    expect(a.broker.tokens.isCached(token) && b.broker.tokens.isCached(token), "both brokers hold the token in memory").to.equal(true);
+    const onB = dropped(b, () => info.id);
+    const revoked = await request(a.url).delete("/admin/v1/tokens/cached-feed").set("Authorization", `Bearer ${a.token}`);
+    expect(revoked.status).to.equal(200);
+    expect(await scimStatus(a, token)).to.equal(401); // the revoking process: when revoke returns
+    await onB; // the other process: PostgreSQL's notification, no timer
+    expect(b.broker.tokens.isCached(token)).to.equal(false);
+    expect(await scimStatus(b, token)).to.equal(401);
+  });
+
+  it("when a token row is changed by plain SQL (another tool), then every broker drops it from memory and reads it again", async () => {
+    const { token, info } = await a.broker.tokens.create({ name: "sql-feed", scopes: ["scim:read"] });
+    for (const broker of [a, b]) expect(await scimStatus(broker, token)).to.equal(200);
+    const both = Promise.all([dropped(a, () => info.id), dropped(b, () => info.id)]);
+    const sql = new pg.Client({ connectionString: a.databaseUrl });
+    await sql.connect();
+    try { await sql.query(`UPDATE api_token SET scopes = '{admin}' WHERE id = $1`, [info.id]); } finally { await sql.end(); }
+    await both;
+    // read again: the token now has only `admin`, which the SCIM read route also accepts; the list of scopes is new
+    expect(await scimStatus(b, token)).to.equal(200);
+    expect((await b.broker.tokens.verify(token))?.scopes).to.deep.equal(["admin"]);
+    const sql2 = new pg.Client({ connectionString: a.databaseUrl });
+    await sql2.connect();
+    const gone = Promise.all([dropped(a, () => info.id), dropped(b, () => info.id)]);
+    try { await sql2.query(`DELETE FROM api_token WHERE id = $1`, [info.id]); } finally { await sql2.end(); }
+    await gone;
+    for (const broker of [a, b]) expect(await scimStatus(broker, token)).to.equal(401);
+  });
 
   it("when a valid token arrives as ?access_token=, then SCIM and admin routes answer 401 in their own shape, and no log line carries it", async () => {
     const scim = await request(a.url).get("/scim/v2/Users").query({ access_token: a.token });
@@ -38,15 +80,17 @@ describe("auth: tokens in URLs, logs and revocation", function () {
     expect(all).to.not.include("access_token=");
   });
 
-  it("when a token is revoked through one broker's admin API, then the very next request with it on the other broker is 401", async () => {
+  it("when a token is revoked through one broker's admin API, then the next request with it on the other broker after its notification is 401", async () => {
     const created = await request(a.url).post("/admin/v1/tokens").set("Authorization", `Bearer ${a.token}`).send({ name: "hr-feed", scopes: ["scim:read"] });
     expect(created.status, JSON.stringify(created.body)).to.equal(201);
     const token = created.body.token as string;
     for (const broker of [a, b]) for (let i = 0; i < 3; i++) expect((await request(broker.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(200);
+    const onB = dropped(b, () => created.body.id);
     const revoked = await request(a.url).delete("/admin/v1/tokens/hr-feed").set("Authorization", `Bearer ${a.token}`);
     expect(revoked.status, JSON.stringify(revoked.body)).to.equal(200);
     expect(revoked.body).to.include({ name: "hr-feed" });
     expect(revoked.body.revokedAt).to.be.a("string");
+    await onB;
     expect((await request(b.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(401);
     expect((await request(a.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(401);
     const list = await request(b.url).get("/admin/v1/tokens").set("Authorization", `Bearer ${b.token}`);
@@ -54,11 +98,13 @@ describe("auth: tokens in URLs, logs and revocation", function () {
     expect(JSON.stringify(list.body)).to.not.include(token);
   });
 
-  it("when a token is revoked by the CLI's code path, then the very next request with it on either broker is 401", async () => {
-    const { token } = await a.broker.tokens.create({ name: "okta", scopes: ["scim:write"] });
+  it("when a token is revoked by the CLI's code path, then the next request with it on either broker after its notification is 401", async () => {
+    const { token, info } = await a.broker.tokens.create({ name: "okta", scopes: ["scim:write"] });
     for (const broker of [a, b]) expect((await request(broker.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(200);
+    const onBoth = Promise.all([dropped(a, () => info.id), dropped(b, () => info.id)]);
     const db = await openCliDatabase(loadConfig({ DATABASE_URL: a.databaseUrl })); // what `scim-broker token revoke okta` runs
     try { await new TokenStore(db.prisma).revoke("okta"); } finally { await db.close(); }
+    await onBoth; // each broker's notification of the CLI's commit
     expect((await request(b.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(401);
     expect((await request(a.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status).to.equal(401);
   });
