@@ -71,11 +71,14 @@ describe("SSF receiver: SETs pushed by a trusted IdP become lifecycle input", fu
     await push(await sign(idp.keys.leaver!, claims)).expect(202);
     expect((await user(u.id)).active).to.equal(false);
     expect(await received(claims.jti)).to.deep.equal([{ action: "leaver", user_id: u.id, event_type: RISC_DISABLED }]);
-    const change = (await b.db.query(`SELECT source FROM change_record WHERE resource_id = $1 ORDER BY id DESC LIMIT 1`, [u.id])).rows[0];
+    const change = (await b.db.query(`SELECT id, source FROM change_record WHERE resource_id = $1 ORDER BY id DESC LIMIT 1`, [u.id])).rows[0];
     expect(change.source).to.equal("ssf");
-    const audit = (await b.db.query(`SELECT details FROM audit_event WHERE kind = 'ssf.set.received' AND user_id = $1`, [u.id])).rows;
+    const events = (await b.db.query(`SELECT kind, change_id FROM lifecycle_event WHERE user_id = $1`, [u.id])).rows;
+    expect(events.map((e) => [e.kind, String(e.change_id)])).to.deep.include(["leaver", String(change.id)]);
+    const audit = (await b.db.query(`SELECT details, cause FROM audit_event WHERE kind = 'ssf.set.received' AND user_id = $1`, [u.id])).rows;
     expect(audit).to.have.length(1);
     expect(audit[0].details).to.include({ iss: ISS_LEAVER, jti: claims.jti, action: "leaver" });
+    expect(Number(audit[0].cause.changeId)).to.equal(Number(change.id));
   });
 
   it("when the same jti is pushed again after the user was re-enabled, then 202 and nothing is applied twice", async () => {
