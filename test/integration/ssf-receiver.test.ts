@@ -148,3 +148,35 @@ describe("SSF receiver: SETs pushed by a trusted IdP become lifecycle input", fu
     expect((await push(jws, b.t.readToken).expect(403)).body.err).to.equal("access_denied");
   });
 });
+
+describe("SSF receiver: a leaver policy meets source authority", function () {
+  this.timeout(60_000);
+  let idp: Idp, b: FanoutBroker, idpToken: string;
+  let policy: Awaited<ReturnType<typeof writePolicy>>;
+
+  before(async () => {
+    idp = await startIdp(["leaver"]);
+    const extra = [
+      "sources:", "  - { name: workday, owns: [active] }",
+      "ssf:", "  receive:", "    issuers:",
+      `      - { issuer: "${ISS_LEAVER}", jwksUri: "${idp.url}/leaver/jwks", audience: [other, "${AUD}"], actions: { accountDisabled: leaver } }`,
+    ];
+    policy = await writePolicy(policyYaml([]).yaml + extra.join("\n") + "\n");
+    b = await startFanoutBroker([], { env: { BROKER_CONFIG: policy.file } });
+    idpToken = (await b.t.broker.tokens.create({ name: "okta-ssf", scopes: ["ssf"] })).token;
+  });
+  after(async () => { await b?.stop(); await policy?.cleanup(); await new Promise((r) => idp?.server.close(r)); });
+
+  it("when HR's source owns active, then the SET's deactivation is refused and it opens a review instead", async () => {
+    const u = await b.create("rx.owned@example.com");
+    const claims = disabled(ISS_LEAVER, { format: "opaque", id: "rx.owned@example.com" });
+    const jws = await sign(idp.keys.leaver!, claims);
+    await request(b.t.url).post("/ssf/receive").set("Authorization", `Bearer ${idpToken}`).set("Content-Type", "application/secevent+jwt").send(jws).expect(202);
+    expect((await b.scim.get(`/Users/${u.id}`)).body.active).to.equal(true);
+    const rows = (await b.db.query(`SELECT action FROM ssf_received_set WHERE jti = $1`, [claims.jti])).rows;
+    expect(rows).to.deep.equal([{ action: "review" }]);
+    const review = (await b.db.query(`SELECT kind, status, payload FROM review WHERE user_id = $1`, [u.id])).rows[0];
+    expect(review).to.include({ kind: "data-quality", status: "pending" });
+    expect(review.payload.note).to.match(/^deactivation refused: .*workday/);
+  });
+});
