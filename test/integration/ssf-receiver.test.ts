@@ -15,6 +15,7 @@ const CAEP_REVOKED = "https://schemas.openid.net/secevent/caep/event-type/sessio
 const ISS_LEAVER = "https://idp-leaver.example";
 const ISS_REVIEW = "https://idp-review.example";
 const AUD = "https://broker.example";
+const ISS_DOWN = "https://idp-down.example";
 
 interface Idp { url: string; server: Server; keys: Record<string, { priv: CryptoKey; jwk: JWK }> }
 
@@ -53,6 +54,7 @@ describe("SSF receiver: SETs pushed by a trusted IdP become lifecycle input", fu
       "ssf:", "  receive:", "    issuers:",
       `      - { issuer: "${ISS_LEAVER}", jwksUri: "${idp.url}/leaver/jwks", audience: "${AUD}", actions: { accountDisabled: leaver } }`,
       `      - { issuer: "${ISS_REVIEW}", jwksUri: "${idp.url}/review/jwks", audience: "${AUD}" }`,
+      `      - { issuer: "${ISS_DOWN}", jwksUri: "${idp.url}/nowhere/jwks", audience: "${AUD}" }`,
     ];
     policy = await writePolicy(policyYaml([]).yaml + ssf.join("\n") + "\n");
     b = await startFanoutBroker([], { env: { BROKER_CONFIG: policy.file } });
@@ -138,6 +140,12 @@ describe("SSF receiver: SETs pushed by a trusted IdP become lifecycle input", fu
     expect((await push("not-a-jws").expect(400)).body.err).to.equal("invalid_request");
     const jws = await sign(idp.keys.leaver!, disabled(ISS_LEAVER, { format: "email", email: "x@example.com" }));
     expect((await push(jws, idpToken, "text/plain").expect(400)).body.err).to.equal("invalid_request");
+  });
+
+  it("when the issuer's JWKS cannot be read, then 503 with Retry-After so that the transmitter retries", async () => {
+    const res = await push(await sign(idp.keys.rogue!, disabled(ISS_DOWN, { format: "email", email: "x@example.com" }))).expect(503);
+    expect(res.headers["retry-after"]).to.equal("30");
+    expect(res.body.err).to.equal("temporarily_unavailable");
   });
 
   it("when the pusher has no valid token or lacks the ssf scope, then 401 authentication_failed or 403 access_denied", async () => {
