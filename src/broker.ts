@@ -120,6 +120,7 @@ async function buildServices(config: Config, opts: BrokerOptions, db: Database, 
   const ssf = createSsf({
     pool: db.pool, log, clock, registry: metrics.registry, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
     publicUrl: config.publicUrl, env: config.policyEnv, declared: () => policies.last.policy.ssf?.streams ?? [],
+    receiving: () => policies.last.policy.ssf?.receive?.issuers ?? [],
     settings: { backoffBaseMs: config.fanout.backoffBaseMs, backoffMaxMs: config.fanout.backoffMaxMs, quarantineAfter: config.fanout.quarantineAfter, setTtlMs: config.ssf.setTtlMs },
   });
   const lifecycle = createLifecycle({
@@ -147,7 +148,7 @@ function buildHttpApp(config: Config, db: Database, s: Services, log: Logger, cl
     appOverviewRouter({ pool: db.pool, clock }),
   ];
   createOperationsMetrics(s.metrics.registry, db.pool, clock); // open reviews by kind, per-app leaver SLA (read on scrape)
-  return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter(), ssf: s.ssf.router(s.auth) });
+  return createApp({ log, pool: db.pool, metrics: s.metrics, scim, admin: adminRouter(s.auth, adminRoutes, log), console: consoleRouter(), ssf: s.ssf.router(s.auth, s.ssf.receiver(s.auth, s.users)) });
 }
 
 /**

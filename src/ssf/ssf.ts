@@ -20,7 +20,9 @@ import { ssfRouter } from "./stream-routes.ts";
 import { syncDeclaredStreams } from "./declared-streams.ts";
 import type { SsfStreamConfig } from "../domain/ssf-stream-config.ts";
 import * as sets from "./set-repository.ts";
-import type { ReceiverRoutes } from "./receiver.ts";
+import { createReceiver, type ReceiverRoutes } from "./receiver.ts";
+import { deactivateWith, type UserPatcher } from "./receiver-deactivate.ts";
+import type { SsfReceiveIssuer } from "../domain/ssf-stream-config.ts";
 
 export const EXPIRE_TASK = "ssf:expire";
 
@@ -37,6 +39,8 @@ export interface SsfOptions {
   settings: Pick<PushSettings, "backoffBaseMs" | "backoffMaxMs" | "quarantineAfter"> & { setTtlMs: number };
   /** the streams broker.yaml declares (read at start) */
   declared?: () => readonly SsfStreamConfig[];
+  /** the issuers whose SETs the broker accepts (broker.yaml `ssf.receive.issuers`, read per request) */
+  receiving?: () => readonly SsfReceiveIssuer[];
   env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -58,6 +62,9 @@ export function createSsf(o: SsfOptions) {
     crontab: [`*/10 * * * * ${EXPIRE_TASK}`],
     router: (auth: Authenticator, receiver?: ReceiverRoutes): Router =>
       ssfRouter({ auth, log, pool: o.pool, clock: o.clock, keys, streams, metrics, publicUrl: o.publicUrl, setTtlMs: o.settings.setTtlMs, receiver }),
+    /** The receiver side (POST /ssf/receive): SETs from trusted issuers become lifecycle input via the user service. */
+    receiver: (auth: Authenticator, users: UserPatcher): ReceiverRoutes =>
+      createReceiver({ auth, pool: o.pool, clock: o.clock, log, issuers: o.receiving ?? (() => []), deactivate: deactivateWith(users) }),
     /** A signing key exists (first start), and broker.yaml's streams are rows. */
     async start(): Promise<void> {
       await keys.ensure();
