@@ -86,7 +86,7 @@ describe("admin API: OpenAPI document generated from the route declarations", ()
 
   it("when inputs fail their schema, then 400 BAD_REQUEST whose message names the field, without zod's internals", async () => {
     const cases: Array<[request.Test, RegExp]> = [
-      [request(t.url).post("/admin/v1/tokens").set(auth()).send({ name: "ci", scopes: ["scim:read", "root"] }), /^scopes\[1\] must be among scim:read, scim:write, admin$/],
+      [request(t.url).post("/admin/v1/tokens").set(auth()).send({ name: "ci", scopes: ["scim:read", "root"] }), /^scopes\[1\] must be among scim:read, scim:write, admin, ssf$/],
       [request(t.url).post("/admin/v1/tokens").set(auth()).send({ scopes: ["admin"] }), /^name is required$/],
       [request(t.url).get("/admin/v1/events?kind=joiner,promoted").set(auth()), /^kind names an unknown event kind 'promoted'/],
       [request(t.url).get("/admin/v1/events?limit=0").set(auth()), /^limit must be an integer from 1 to 1000$/],
