@@ -8,7 +8,8 @@
 // Floor, measured in this run as for the SCIM leaver benchmark (fanout-bench.ts): one PostgreSQL commit
 // plus one parallel round trip to the 20 receivers (20 concurrent POSTs of a SET-sized body). Latency = the
 // instant the LAST receiver got the leaver's session-revoked − the instant before the PATCH was sent.
-// BENCH_RECEIVERS (default 20), BENCH_LEAVERS (default 200; the first 20 warm up).
+// BENCH_RECEIVERS (default 20), BENCH_LEAVERS (default 200; the first 20 warm up); BENCH_CPU_PROF=<dir> writes
+// the broker's CPU profile there (node --cpu-prof).
 import pg from "pg";
 import { createServer } from "node:http";
 import { spawn } from "node:child_process";
@@ -80,7 +81,8 @@ async function main(): Promise<void> {
   try {
     const policy = join(dir, "broker.yaml");
     await writeFile(policy, ["groups: []", "guards:", "  massDeprovision: { maxUsers: 1000000, maxPercent: 100 }", "apps: []", ""].join("\n"));
-    const broker = await startBrokerProcess({ DATABASE_URL: db.url, BROKER_CONFIG: policy, BROKER_BOOTSTRAP_TOKEN: token, BROKER_DATA_DIR: dir, BROKER_WORKER_CONCURRENCY: "32", BROKER_TOKEN_RATE_LIMIT: "off" });
+    const broker = await startBrokerProcess({ DATABASE_URL: db.url, BROKER_CONFIG: policy, BROKER_BOOTSTRAP_TOKEN: token, BROKER_DATA_DIR: dir, BROKER_WORKER_CONCURRENCY: "32", BROKER_TOKEN_RATE_LIMIT: "off" },
+      process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []);
     const http = httpClient(broker.url, token, 16);
     try {
       for (const port of info.ports)

@@ -50,18 +50,6 @@ export async function saveJws(q: Q, id: number, jws: string): Promise<void> {
   await q.query(`UPDATE ssf_set SET jws = $2 WHERE id = $1 AND jws IS NULL`, [id, jws]);
 }
 
-export async function markDelivered(q: Q, id: number, at: Date): Promise<void> {
-  await q.query(`UPDATE ssf_set SET state = 'delivered', delivered_at = $2, attempts = attempts + 1 WHERE id = $1`, [id, at]);
-}
-
-export async function markFailed(q: Q, id: number, error: string, at: Date): Promise<void> {
-  await q.query(`UPDATE ssf_set SET state = 'failed', error = $2, delivered_at = $3, attempts = attempts + 1 WHERE id = $1`, [id, error.slice(0, 500), at]);
-}
-
-export async function noteAttempt(q: Q, id: number): Promise<void> {
-  await q.query(`UPDATE ssf_set SET attempts = attempts + 1 WHERE id = $1`, [id]);
-}
-
 /** RFC 8936 §2.4: the receiver acknowledged these jtis; returns how many of the stream's it knew. */
 export async function acknowledge(q: Q, streamId: string, jtis: readonly string[], state: "acked" | "failed", at: Date, errors?: Record<string, string>): Promise<number> {
   if (!jtis.length) return 0;
