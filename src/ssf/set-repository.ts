@@ -14,11 +14,19 @@ export interface NewSet { streamId: string; jti: string; userId: string | null; 
 /** One statement for every SET of a change (all streams, all events). */
 export async function insertSets(q: Q, sets: readonly NewSet[], at: Date): Promise<void> {
   if (!sets.length) return;
-  await q.query(
-    `INSERT INTO ssf_set (stream_id, jti, user_id, event_type, claims, priority, created_at)
-     SELECT s, j, u, e, c::jsonb, p, $7 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int[]) AS t(s, j, u, e, c, p)`,
-    [sets.map((s) => s.streamId), sets.map((s) => s.jti), sets.map((s) => s.userId), sets.map((s) => s.eventType),
-      sets.map((s) => JSON.stringify(s.claims)), sets.map((s) => s.priority), at]);
+  const { sql, params } = insertSetsSql(sets, at, 1);
+  await q.query(sql, params);
+}
+
+/** The INSERT of insertSets with parameters numbered from `first`, for a data-modifying CTE (outbox-repository.ts). */
+export function insertSetsSql(sets: readonly NewSet[], at: Date, first: number): { sql: string; params: unknown[] } {
+  const $ = (n: number) => `$${first + n}`;
+  return {
+    sql: `INSERT INTO ssf_set (stream_id, jti, user_id, event_type, claims, priority, created_at)
+     SELECT s, j, u, e, c::jsonb, p, ${$(6)}::timestamptz FROM unnest(${$(0)}::uuid[], ${$(1)}::text[], ${$(2)}::uuid[], ${$(3)}::text[], ${$(4)}::text[], ${$(5)}::int[]) AS t(s, j, u, e, c, p)`,
+    params: [sets.map((s) => s.streamId), sets.map((s) => s.jti), sets.map((s) => s.userId), sets.map((s) => s.eventType),
+      sets.map((s) => JSON.stringify(s.claims)), sets.map((s) => s.priority), at],
+  };
 }
 
 /**
