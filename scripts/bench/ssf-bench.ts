@@ -18,7 +18,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { freshDatabase, httpClient, load, percentile, startBrokerProcess } from "./lib.ts";
+import { cpuMs, freshDatabase, httpClient, load, percentile, startBrokerProcess } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 20);
@@ -94,6 +94,8 @@ async function main(): Promise<void> {
         ids[i] = (await http.req("POST", "/scim/v2/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: name, emails: [{ value: name, primary: true }], active: true })).id;
       });
       const lat: number[] = [], first: number[] = [], hr: number[] = [];
+      // CPU per leaver of the broker and of its PostgreSQL backends: steadier than latency on a shared machine.
+      const cpu0 = { broker: cpuMs(broker.proc.pid!), pg: await backendsCpu(db.url) };
       for (let i = 0; i < LEAVERS; i++) {
         const t0 = epoch();
         await http.req("PATCH", `/scim/v2/Users/${ids[i]}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "active", value: false }] });
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
         first.push(Math.min(...times) - t0);
         hr.push(t1 - t0);
       }
+      const cpu = { broker: (cpuMs(broker.proc.pid!) - cpu0.broker) / LEAVERS, pg: ((await backendsCpu(db.url)) - cpu0.pg) / LEAVERS };
       const floorP50 = floor.commit.p50 + floor.fanout.p50, floorP99 = floor.commit.p99 + floor.fanout.p99;
       console.log("\n== floor (same run) ==");
       console.log(`PostgreSQL commit                      ${fmt(floor.commit)}`);
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
       console.log(`last receiver                          ${fmt(all)}`);
       console.log(`first receiver                         ${fmt(stats(first))}`);
       console.log(`HR PATCH answered                      ${fmt(stats(hr))}`);
+      console.log(`CPU per leaver                         broker ${cpu.broker.toFixed(1)} ms  PostgreSQL backends ${cpu.pg.toFixed(1)} ms`);
       console.log(`vs floor                               p50 ${(all.p50 / floorP50).toFixed(1)}×  p99 ${(all.p99 / floorP99).toFixed(1)}×`);
     } finally {
       await http.close();
@@ -125,6 +129,16 @@ async function main(): Promise<void> {
     if (!process.env.BENCH_KEEP_DB) await db.drop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU (ms) used so far by the PostgreSQL backends connected to the database (when they run on this machine). */
+async function backendsCpu(dbUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    return rows.reduce((sum, r) => sum + cpuMs(r.pid), 0);
+  } finally { await c.end(); }
 }
 
 async function measureFloor(dbUrl: string, ports: number[]) {
