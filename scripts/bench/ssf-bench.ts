@@ -8,7 +8,8 @@
 // Floor, measured in this run as for the SCIM leaver benchmark (fanout-bench.ts): one PostgreSQL commit
 // plus one parallel round trip to the 20 receivers (20 concurrent POSTs of a SET-sized body). Latency = the
 // instant the LAST receiver got the leaver's session-revoked − the instant before the PATCH was sent.
-// BENCH_RECEIVERS (default 20), BENCH_LEAVERS (default 200; the first 20 warm up).
+// BENCH_RECEIVERS (default 20), BENCH_LEAVERS (default 200; the first 20 warm up); BENCH_CPU_PROF=<dir> writes
+// the broker's CPU profile there (node --cpu-prof).
 import pg from "pg";
 import { createServer } from "node:http";
 import { spawn } from "node:child_process";
@@ -17,7 +18,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { freshDatabase, httpClient, load, percentile, startBrokerProcess } from "./lib.ts";
+import { cpuMs, freshDatabase, httpClient, load, percentile, startBrokerProcess } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 20);
@@ -80,7 +81,8 @@ async function main(): Promise<void> {
   try {
     const policy = join(dir, "broker.yaml");
     await writeFile(policy, ["groups: []", "guards:", "  massDeprovision: { maxUsers: 1000000, maxPercent: 100 }", "apps: []", ""].join("\n"));
-    const broker = await startBrokerProcess({ DATABASE_URL: db.url, BROKER_CONFIG: policy, BROKER_BOOTSTRAP_TOKEN: token, BROKER_DATA_DIR: dir, BROKER_WORKER_CONCURRENCY: "32", BROKER_TOKEN_RATE_LIMIT: "off" });
+    const broker = await startBrokerProcess({ DATABASE_URL: db.url, BROKER_CONFIG: policy, BROKER_BOOTSTRAP_TOKEN: token, BROKER_DATA_DIR: dir, BROKER_WORKER_CONCURRENCY: "32", BROKER_TOKEN_RATE_LIMIT: "off" },
+      process.env.BENCH_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir", process.env.BENCH_CPU_PROF] : []);
     const http = httpClient(broker.url, token, 16);
     try {
       for (const port of info.ports)
@@ -92,6 +94,8 @@ async function main(): Promise<void> {
         ids[i] = (await http.req("POST", "/scim/v2/Users", { schemas: ["urn:ietf:params:scim:schemas:core:2.0:User"], userName: name, emails: [{ value: name, primary: true }], active: true })).id;
       });
       const lat: number[] = [], first: number[] = [], hr: number[] = [];
+      // CPU per leaver of the broker and of its PostgreSQL backends: steadier than latency on a shared machine.
+      const cpu0 = { broker: cpuMs(broker.proc.pid!), pg: await backendsCpu(db.url) };
       for (let i = 0; i < LEAVERS; i++) {
         const t0 = epoch();
         await http.req("PATCH", `/scim/v2/Users/${ids[i]}`, { schemas: [PATCH_OP], Operations: [{ op: "replace", path: "active", value: false }] });
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
         first.push(Math.min(...times) - t0);
         hr.push(t1 - t0);
       }
+      const cpu = { broker: (cpuMs(broker.proc.pid!) - cpu0.broker) / LEAVERS, pg: ((await backendsCpu(db.url)) - cpu0.pg) / LEAVERS };
       const floorP50 = floor.commit.p50 + floor.fanout.p50, floorP99 = floor.commit.p99 + floor.fanout.p99;
       console.log("\n== floor (same run) ==");
       console.log(`PostgreSQL commit                      ${fmt(floor.commit)}`);
@@ -113,6 +118,7 @@ async function main(): Promise<void> {
       console.log(`last receiver                          ${fmt(all)}`);
       console.log(`first receiver                         ${fmt(stats(first))}`);
       console.log(`HR PATCH answered                      ${fmt(stats(hr))}`);
+      console.log(`CPU per leaver                         broker ${cpu.broker.toFixed(1)} ms  PostgreSQL backends ${cpu.pg.toFixed(1)} ms`);
       console.log(`vs floor                               p50 ${(all.p50 / floorP50).toFixed(1)}×  p99 ${(all.p99 / floorP99).toFixed(1)}×`);
     } finally {
       await http.close();
@@ -123,6 +129,16 @@ async function main(): Promise<void> {
     if (!process.env.BENCH_KEEP_DB) await db.drop().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** CPU (ms) used so far by the PostgreSQL backends connected to the database (when they run on this machine). */
+async function backendsCpu(dbUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: dbUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+    return rows.reduce((sum, r) => sum + cpuMs(r.pid), 0);
+  } finally { await c.end(); }
 }
 
 async function measureFloor(dbUrl: string, ports: number[]) {

@@ -7,13 +7,13 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../lifecycle/fanout-port.ts";
-import { appendAudit, type AuditInput } from "../audit/audit-log.ts";
+import type { AuditInput } from "../audit/audit-log.ts";
 import { EVENT, eventsDelivered } from "./event-types.ts";
 import { claimsChange, setClaims, subjectWanted, userChangeEvents, userKeys, type CauseFacts, type EventDraft } from "./set-builder.ts";
 import * as facts from "./outbox-repository.ts";
 import * as sets from "./set-repository.ts";
 import { liveStreams, type StreamRow } from "./stream-repository.ts";
-import { enqueuePushes, PRIORITY } from "./push-jobs.ts";
+import { PRIORITY } from "./push-jobs.ts";
 import type { SsfMetrics } from "./metrics.ts";
 
 type LiveStream = StreamRow & { excluded: Set<string> };
@@ -58,11 +58,8 @@ export class SsfOutbox implements FanoutPort {
   }
 
   async #user(tx: pg.PoolClient, e: UserChangedEvent, deleted: boolean): Promise<void> {
-    const streams = await liveStreams(tx);
-    if (!streams.length) return;
-    const user = await facts.userFacts(tx, e.userId);
-    if (!user) return;
-    const changed = await facts.changedAttributes(tx, e.changeId);
+    const { streams, user, changed } = await facts.changeFacts(tx, e.userId, e.changeId);
+    if (!streams.length || !user) return;
     const cause: CauseFacts = {
       cause: e.cause, leaver: e.leaver, deleted, changeId: e.changeId, at: e.at, changed,
       department: user.department, active: user.active, byHr: e.changeId !== null,
@@ -92,9 +89,7 @@ export class SsfOutbox implements FanoutPort {
       }
     }
     if (!rows.length) return;
-    await sets.insertSets(tx, rows, at);
-    await appendAudit(tx, audit, at);
-    await enqueuePushes(tx, pushes);
+    await facts.issue(tx, rows, audit, pushes, at);
     for (const r of rows) this.metrics?.issued.inc({ stream: r.streamId, event: shortName(r.eventType) });
   }
 }

@@ -4,7 +4,7 @@
 // the fan-out's leavers). Retries re-add the key with a later run_at (push-task.ts), so Retry-After is ours.
 import type pg from "pg";
 import { addJob } from "../jobs/job-queue.ts";
-import { addJobSpecs } from "../jobs/fanout-jobs.ts";
+import { addJobSpecs, GW_MAX_ATTEMPTS } from "../jobs/fanout-jobs.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -24,4 +24,27 @@ export async function enqueuePush(q: Q, streamId: string, priority: number = PRI
 export async function enqueuePushes(q: Q, streams: ReadonlyMap<string, number>): Promise<void> {
   if (!streams.size) return;
   await addJobSpecs(q, [...streams].map(([streamId, priority]) => ({ task: PUSH_TASK, payload: { streamId }, key: pushJobKey(streamId), priority })));
+}
+
+/**
+ * enqueuePushes as SQL for a statement the outbox sends anyway (one round trip less in the HR transaction):
+ * graphile_worker.add_jobs returning the keys it wrote, parameters numbered from `first`. The caller hands
+ * the keys it got back to readdSkipped: add_jobs may skip a spec whose pending job a worker locked meanwhile
+ * (src/jobs/fanout-jobs.ts addJobSpecs).
+ */
+export function addPushesSql(streams: ReadonlyMap<string, number>, first: number): { sql: string; params: unknown[] } {
+  const $ = (n: number) => `$${first + n}`;
+  return {
+    sql: `SELECT j.key FROM graphile_worker.add_jobs(
+       (SELECT array_agg(ROW('${PUSH_TASK}', json_build_object('streamId', s.id), NULL, NULL, ${$(2)}::int, '${pushJobKey("")}' || s.id, s.priority, NULL)::graphile_worker.job_spec)
+          FROM unnest(${$(0)}::text[], ${$(1)}::int[]) AS s(id, priority)), false) AS j`,
+    params: [[...streams.keys()], [...streams.values()], GW_MAX_ATTEMPTS],
+  };
+}
+
+/** The pushes add_jobs did not write (see addPushesSql), added again the verified way. */
+export async function readdSkipped(q: Q, streams: ReadonlyMap<string, number>, writtenKeys: readonly string[]): Promise<void> {
+  const written = new Set(writtenKeys);
+  const skipped = new Map([...streams].filter(([id]) => !written.has(pushJobKey(id))));
+  await enqueuePushes(q, skipped);
 }

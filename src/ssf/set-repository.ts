@@ -14,11 +14,19 @@ export interface NewSet { streamId: string; jti: string; userId: string | null; 
 /** One statement for every SET of a change (all streams, all events). */
 export async function insertSets(q: Q, sets: readonly NewSet[], at: Date): Promise<void> {
   if (!sets.length) return;
-  await q.query(
-    `INSERT INTO ssf_set (stream_id, jti, user_id, event_type, claims, priority, created_at)
-     SELECT s, j, u, e, c::jsonb, p, $7 FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::int[]) AS t(s, j, u, e, c, p)`,
-    [sets.map((s) => s.streamId), sets.map((s) => s.jti), sets.map((s) => s.userId), sets.map((s) => s.eventType),
-      sets.map((s) => JSON.stringify(s.claims)), sets.map((s) => s.priority), at]);
+  const { sql, params } = insertSetsSql(sets, at, 1);
+  await q.query(sql, params);
+}
+
+/** The INSERT of insertSets with parameters numbered from `first`, for a data-modifying CTE (outbox-repository.ts). */
+export function insertSetsSql(sets: readonly NewSet[], at: Date, first: number): { sql: string; params: unknown[] } {
+  const $ = (n: number) => `$${first + n}`;
+  return {
+    sql: `INSERT INTO ssf_set (stream_id, jti, user_id, event_type, claims, priority, created_at)
+     SELECT s, j, u, e, c::jsonb, p, ${$(6)}::timestamptz FROM unnest(${$(0)}::uuid[], ${$(1)}::text[], ${$(2)}::uuid[], ${$(3)}::text[], ${$(4)}::text[], ${$(5)}::int[]) AS t(s, j, u, e, c, p)`,
+    params: [sets.map((s) => s.streamId), sets.map((s) => s.jti), sets.map((s) => s.userId), sets.map((s) => s.eventType),
+      sets.map((s) => JSON.stringify(s.claims)), sets.map((s) => s.priority), at],
+  };
 }
 
 /**
@@ -48,18 +56,6 @@ export async function countPending(q: Q, streamId: string): Promise<number> {
 
 export async function saveJws(q: Q, id: number, jws: string): Promise<void> {
   await q.query(`UPDATE ssf_set SET jws = $2 WHERE id = $1 AND jws IS NULL`, [id, jws]);
-}
-
-export async function markDelivered(q: Q, id: number, at: Date): Promise<void> {
-  await q.query(`UPDATE ssf_set SET state = 'delivered', delivered_at = $2, attempts = attempts + 1 WHERE id = $1`, [id, at]);
-}
-
-export async function markFailed(q: Q, id: number, error: string, at: Date): Promise<void> {
-  await q.query(`UPDATE ssf_set SET state = 'failed', error = $2, delivered_at = $3, attempts = attempts + 1 WHERE id = $1`, [id, error.slice(0, 500), at]);
-}
-
-export async function noteAttempt(q: Q, id: number): Promise<void> {
-  await q.query(`UPDATE ssf_set SET attempts = attempts + 1 WHERE id = $1`, [id]);
 }
 
 /** RFC 8936 §2.4: the receiver acknowledged these jtis; returns how many of the stream's it knew. */
