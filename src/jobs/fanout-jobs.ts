@@ -76,7 +76,11 @@ export const batchJobKeySql = (app: string, bucket: string) => `'${USER_KEY}' ||
  * `delayMs`: run no earlier than this long from now — the database's now(), the clock graphile-worker
  * compares run_at with, so a broker's own (possibly injected) clock never skews the queue.
  */
-export interface JobSpecInput { task: string; payload: unknown; key: string; priority: number; delayMs?: number }
+export interface JobSpecInput {
+  task: string; payload: unknown; key: string; priority: number; delayMs?: number;
+  /** a graphile-worker named queue: its jobs run one at a time, in order (e.g. one SSF stream's pushes) */
+  queue?: string;
+}
 
 /**
  * graphile_worker.add_jobs, verified. add_jobs first clears the key of a *locked* job, then inserts with
@@ -88,12 +92,12 @@ export interface JobSpecInput { task: string; payload: unknown; key: string; pri
 export async function addJobSpecs(q: Q, specs: readonly JobSpecInput[], opts: { preserveRunAt?: boolean } = {}): Promise<void> {
   let pending = specs;
   for (let round = 0; pending.length > 0; round++) {
-    const { rows } = await q.query({ name: "fanout_add_jobs_v2", text:
+    const { rows } = await q.query({ name: "fanout_add_jobs_v3", text:
       `SELECT j.key FROM graphile_worker.add_jobs(
-         (SELECT array_agg(ROW(s.task, s.payload, NULL, CASE WHEN s.delay_ms IS NULL THEN NULL ELSE now() + s.delay_ms * interval '1 millisecond' END, $6::int, s.key, s.priority, NULL)::graphile_worker.job_spec)
-            FROM unnest($1::text[], $2::json[], $3::text[], $4::int[], $5::int[]) AS s(task, payload, key, priority, delay_ms)), $7::boolean) AS j`,
+         (SELECT array_agg(ROW(s.task, s.payload, s.queue, CASE WHEN s.delay_ms IS NULL THEN NULL ELSE now() + s.delay_ms * interval '1 millisecond' END, $6::int, s.key, s.priority, NULL)::graphile_worker.job_spec)
+            FROM unnest($1::text[], $2::json[], $3::text[], $4::int[], $5::int[], $8::text[]) AS s(task, payload, key, priority, delay_ms, queue)), $7::boolean) AS j`,
       values: [pending.map((p) => p.task), pending.map((p) => JSON.stringify(p.payload)), pending.map((p) => p.key), pending.map((p) => p.priority),
-        pending.map((p) => p.delayMs ?? null), GW_MAX_ATTEMPTS, opts.preserveRunAt ?? false] });
+        pending.map((p) => p.delayMs ?? null), GW_MAX_ATTEMPTS, opts.preserveRunAt ?? false, pending.map((p) => p.queue ?? null)] });
     const written = new Set(rows.map((r) => r.key as string));
     pending = pending.filter((p) => !written.has(p.key));
     if (round >= 3 && pending.length) throw new Error(`graphile-worker did not take ${pending.length} job(s): ${pending.map((p) => p.key).join(", ")}`);

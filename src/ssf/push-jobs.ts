@@ -12,9 +12,15 @@ export const PUSH_TASK = "ssf:push";
 export const PRIORITY = Object.freeze({ leaver: -10, other: 0 });
 
 export const pushJobKey = (streamId: string) => `ssf-push:${streamId}`;
+/**
+ * One named queue per stream: graphile-worker runs its jobs one at a time, so a push job added while the
+ * stream's previous one runs waits for it — one stream is never pushed by two workers at once (no SET sent
+ * twice by crossing runs, its order kept). Streams still run in parallel with each other.
+ */
+export const pushQueue = (streamId: string) => `ssf-push:${streamId}`;
 
 export async function enqueuePush(q: Q, streamId: string, priority: number = PRIORITY.other, runAt?: Date): Promise<void> {
-  await addJob(q, PUSH_TASK, { streamId }, { jobKey: pushJobKey(streamId), priority, ...(runAt ? { runAt, jobKeyMode: "preserve_run_at" as const } : {}) });
+  await addJob(q, PUSH_TASK, { streamId }, { jobKey: pushJobKey(streamId), queueName: pushQueue(streamId), priority, ...(runAt ? { runAt, jobKeyMode: "preserve_run_at" as const } : {}) });
 }
 
 /**
@@ -23,7 +29,7 @@ export async function enqueuePush(q: Q, streamId: string, priority: number = PRI
  */
 export async function enqueuePushes(q: Q, streams: ReadonlyMap<string, number>): Promise<void> {
   if (!streams.size) return;
-  await addJobSpecs(q, [...streams].map(([streamId, priority]) => ({ task: PUSH_TASK, payload: { streamId }, key: pushJobKey(streamId), priority })));
+  await addJobSpecs(q, [...streams].map(([streamId, priority]) => ({ task: PUSH_TASK, payload: { streamId }, key: pushJobKey(streamId), queue: pushQueue(streamId), priority })));
 }
 
 /**
@@ -36,7 +42,7 @@ export function addPushesSql(streams: ReadonlyMap<string, number>, first: number
   const $ = (n: number) => `$${first + n}`;
   return {
     sql: `SELECT j.key FROM graphile_worker.add_jobs(
-       (SELECT array_agg(ROW('${PUSH_TASK}', json_build_object('streamId', s.id), NULL, NULL, ${$(2)}::int, '${pushJobKey("")}' || s.id, s.priority, NULL)::graphile_worker.job_spec)
+       (SELECT array_agg(ROW('${PUSH_TASK}', json_build_object('streamId', s.id), '${pushQueue("")}' || s.id, NULL, ${$(2)}::int, '${pushJobKey("")}' || s.id, s.priority, NULL)::graphile_worker.job_spec)
           FROM unnest(${$(0)}::text[], ${$(1)}::int[]) AS s(id, priority)), false) AS j`,
     params: [[...streams.keys()], [...streams.values()], GW_MAX_ATTEMPTS],
   };

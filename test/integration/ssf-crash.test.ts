@@ -78,6 +78,8 @@ describe("SSF: kill -9 in the middle of pushing 200 leavers' SETs", function () 
     const before = new Set(rcv.jtis).size;
     const sentBefore = rcv.jtis.length;
     expect(before, "killed mid-delivery").to.be.lessThan(USERS * 0.9);
+    // One stream is pushed by one worker at a time (a named queue per stream): before the crash, no SET twice.
+    expect(sentBefore, "no SET sent twice before the crash").to.equal(before);
 
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     try {
