@@ -55,6 +55,7 @@ export class TokenStore {
   private generation = 0;
   private readonly changeListeners = new Set<(tokenId: string) => void>();
   private readonly liveWaiters: Array<() => void> = [];
+  private readonly stateListeners = new Set<(live: boolean) => void>();
 
   /**
    * `pool`: the request path's token look-up runs on it as one raw indexed query (Prisma costs ~3× as much).
@@ -65,9 +66,15 @@ export class TokenStore {
   constructor(private readonly prisma: Prisma, private readonly pool?: pg.Pool, notifications?: NotificationListener) {
     notifications?.subscribe(TOKEN_CHANNEL, {
       message: (tokenId) => this.invalidate(tokenId),
-      lost: () => { this.live = false; this.invalidate(null); },
-      ready: () => { this.invalidate(null); this.live = true; for (const w of this.liveWaiters.splice(0)) w(); },
+      lost: () => { this.live = false; this.invalidate(null); for (const fn of [...this.stateListeners]) fn(false); },
+      ready: () => { this.invalidate(null); this.live = true; for (const w of this.liveWaiters.splice(0)) w(); for (const fn of [...this.stateListeners]) fn(true); },
     });
+  }
+
+  /** Calls `fn(false)` when the cache stops (its listening connection broke) and `fn(true)` when it is live again. */
+  onCacheState(fn: (live: boolean) => void): () => void {
+    this.stateListeners.add(fn);
+    return () => { this.stateListeners.delete(fn); };
   }
 
   /** Calls `fn` with the id of each token whose row changed, after its cached entry is gone (tests wait on it). */

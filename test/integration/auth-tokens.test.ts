@@ -43,6 +43,30 @@ describe("auth: tokens in URLs, logs and revocation", function () {
     expect(await scimStatus(b, token)).to.equal(401);
   });
 
+  it("when a broker's listening connection breaks, then it stops serving tokens from memory at once, refuses a token revoked meanwhile, and caches again once it listens again", async () => {
+    await b.broker.tokens.whenCaching();
+    const { token } = await a.broker.tokens.create({ name: "outage-feed", scopes: ["scim:read"] });
+    expect(await scimStatus(b, token)).to.equal(200);
+    expect(b.broker.tokens.isCached(token)).to.equal(true);
+    const state = (want: boolean) => new Promise<void>((resolve) => { const off = b.broker.tokens.onCacheState((live) => { if (live === want) { off(); resolve(); } }); });
+    const lost = state(false);
+    const sql = new pg.Client({ connectionString: a.databaseUrl });
+    await sql.connect();
+    try {
+      // every LISTEN connection on this database (both brokers'): notifications sent now reach nobody
+      await sql.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND pid <> pg_backend_pid()`);
+      await lost;
+      const back = state(true);
+      expect(b.broker.tokens.isCached(token)).to.equal(false);
+      await sql.query(`UPDATE api_token SET revoked_at = now() WHERE name = 'outage-feed'`);
+      expect(await scimStatus(b, token)).to.equal(401); // read from the database: no cache while not listening
+      await back;
+    } finally { await sql.end(); }
+    const { token: fresh } = await a.broker.tokens.create({ name: "outage-feed-2", scopes: ["scim:read"] });
+    expect(await scimStatus(b, fresh)).to.equal(200);
+    expect(b.broker.tokens.isCached(fresh)).to.equal(true);
+  });
+
   it("when a token row is changed by plain SQL (another tool), then every broker drops it from memory and reads it again", async () => {
     const { token, info } = await a.broker.tokens.create({ name: "sql-feed", scopes: ["scim:read"] });
     for (const broker of [a, b]) expect(await scimStatus(broker, token)).to.equal(200);
