@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
 import { Logger as WorkerLogger, run as runWorker, type Runner } from "graphile-worker";
-import { cpuMs, freshDatabase, httpClient, load, percentile, rssMb, startApps, startBrokerProcess, type AppsProcess } from "./lib.ts";
+import { type AppsProcess, cpuMs, freshDatabase, httpClient, load, measureCommits, percentile, rssMb, startApps, startBrokerProcess } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const LAT_APPS = Number(process.env.BENCH_APPS ?? 20);
@@ -272,17 +272,7 @@ async function outagePhase(apps: AppsProcess, dbUrl: string, env: (url: string, 
 /** One commit; 20 parallel PATCHes to the apps; graphile-worker pickup — each 300 times. */
 async function measureFloor(dbUrl: string, apps: AppsProcess["apps"], appToken: string) {
   const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
-  await pool.query(`CREATE TABLE IF NOT EXISTS bench_floor (id serial primary key, at timestamptz default now())`);
-  const commit: number[] = [];
-  const client = await pool.connect();
-  for (let i = 0; i < 300; i++) {
-    const t = performance.now();
-    await client.query("BEGIN");
-    await client.query("INSERT INTO bench_floor DEFAULT VALUES");
-    await client.query("COMMIT");
-    commit.push(performance.now() - t);
-  }
-  client.release();
+  const commit = await measureCommits(pool);
 
   // The apps' own users: one per app, then 20 parallel PATCHes of it.
   const agent = new Agent({ connections: 2, keepAliveTimeout: 30_000 });

@@ -131,3 +131,19 @@ export async function withBenchBroker<T>(
     await database.drop();
   }
 }
+
+/** The floor's first part: 300 commits of a one-row INSERT on one connection (ms each), as an HR write's commit. */
+export async function measureCommits(pool: pg.Pool): Promise<number[]> {
+  await pool.query(`CREATE TABLE IF NOT EXISTS bench_floor (id serial primary key, at timestamptz default now())`);
+  const commit: number[] = [];
+  const client = await pool.connect();
+  for (let i = 0; i < 300; i++) {
+    const t = performance.now();
+    await client.query("BEGIN");
+    await client.query("INSERT INTO bench_floor DEFAULT VALUES");
+    await client.query("COMMIT");
+    commit.push(performance.now() - t);
+  }
+  client.release();
+  return commit;
+}

@@ -18,7 +18,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { cpuMs, freshDatabase, httpClient, load, percentile, startBrokerProcess } from "./lib.ts";
+import { cpuMs, freshDatabase, httpClient, load, measureCommits, percentile, startBrokerProcess } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const RECEIVERS = Number(process.env.BENCH_RECEIVERS ?? 20);
@@ -143,17 +143,7 @@ async function backendsCpu(dbUrl: string): Promise<number> {
 
 async function measureFloor(dbUrl: string, ports: number[]) {
   const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
-  await pool.query(`CREATE TABLE IF NOT EXISTS bench_floor (id serial primary key, at timestamptz default now())`);
-  const commit: number[] = [];
-  const client = await pool.connect();
-  for (let i = 0; i < 300; i++) {
-    const t = performance.now();
-    await client.query("BEGIN");
-    await client.query("INSERT INTO bench_floor DEFAULT VALUES");
-    await client.query("COMMIT");
-    commit.push(performance.now() - t);
-  }
-  client.release();
+  const commit = await measureCommits(pool);
   await pool.end();
   const agent = new Agent({ connections: 2, keepAliveTimeout: 30_000 });
   const body = "e30." + Buffer.from(JSON.stringify({ events: {} }).padEnd(600, " ")).toString("base64url") + ".sig";
