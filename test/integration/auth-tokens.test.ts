@@ -15,6 +15,19 @@ import pg from "pg";
 const dropped = (t: TestBroker, tokenId: () => string | undefined) => new Promise<void>((resolve) => {
   const off = t.broker.tokens.onChange((id) => { if (id === tokenId()) { off(); resolve(); } });
 });
+/**
+ * Creates a token through broker `t` and resolves once every broker in `heard` has received the insert's
+ * notification: a request that races it reads the row but does not cache it (the cache's generation guard),
+ * so a test that expects a token cached must not ask before then.
+ */
+const createHeard = async (t: TestBroker, heard: TestBroker[], input: { name: string; scopes: string[] }) => {
+  const seen = heard.map(() => new Set<string>());
+  const offs = heard.map((h, i) => h.broker.tokens.onChange((id) => { seen[i]!.add(id); }));
+  const created = await t.broker.tokens.create(input);
+  await Promise.all(heard.map((h, i) => seen[i]!.has(created.info.id) ? undefined : dropped(h, () => created.info.id)));
+  offs.forEach((off) => off());
+  return created;
+};
 const scimStatus = async (t: TestBroker, token: string) => (await request(t.url).get("/scim/v2/Users").set("Authorization", `Bearer ${token}`)).status;
 
 describe("auth: tokens in URLs, logs and revocation", function () {
@@ -31,7 +44,7 @@ describe("auth: tokens in URLs, logs and revocation", function () {
   it("when a token is served from memory on two brokers and revoked on one, then the revoking broker refuses it at once and the other as soon as its notification arrives", async () => {
     await a.broker.tokens.whenCaching();
     await b.broker.tokens.whenCaching();
-    const { token, info } = await a.broker.tokens.create({ name: "cached-feed", scopes: ["scim:read"] });
+    const { token, info } = await createHeard(a, [a, b], { name: "cached-feed", scopes: ["scim:read"] });
     for (const broker of [a, b]) for (let i = 0; i < 2; i++) expect(await scimStatus(broker, token)).to.equal(200);
     expect(a.broker.tokens.isCached(token) && b.broker.tokens.isCached(token), "both brokers hold the token in memory").to.equal(true);
     const onB = dropped(b, () => info.id);
@@ -45,7 +58,7 @@ describe("auth: tokens in URLs, logs and revocation", function () {
 
   it("when a broker's listening connection breaks, then it stops serving tokens from memory at once, refuses a token revoked meanwhile, and caches again once it listens again", async () => {
     await b.broker.tokens.whenCaching();
-    const { token } = await a.broker.tokens.create({ name: "outage-feed", scopes: ["scim:read"] });
+    const { token } = await createHeard(a, [b], { name: "outage-feed", scopes: ["scim:read"] });
     expect(await scimStatus(b, token)).to.equal(200);
     expect(b.broker.tokens.isCached(token)).to.equal(true);
     const state = (want: boolean) => new Promise<void>((resolve) => { const off = b.broker.tokens.onCacheState((live) => { if (live === want) { off(); resolve(); } }); });
@@ -62,7 +75,7 @@ describe("auth: tokens in URLs, logs and revocation", function () {
       expect(await scimStatus(b, token)).to.equal(401); // read from the database: no cache while not listening
       await back;
     } finally { await sql.end(); }
-    const { token: fresh } = await a.broker.tokens.create({ name: "outage-feed-2", scopes: ["scim:read"] });
+    const { token: fresh } = await createHeard(a, [b], { name: "outage-feed-2", scopes: ["scim:read"] });
     expect(await scimStatus(b, fresh)).to.equal(200);
     expect(b.broker.tokens.isCached(fresh)).to.equal(true);
   });
