@@ -119,7 +119,8 @@ describe("console: the operator's pages in a real browser", function () {
     expect(await page.locator('tr[data-kind="joiner"]').count()).to.be.greaterThan(0);
     await page.selectOption("#events-kind", "leaver");
     await page.click('form.filters button[type=submit]');
-    await page.waitForFunction(() => location.hash.includes("kind=leaver") && !document.querySelector('tr[data-kind="joiner"]'));
+    // the filtered list is in: leaver rows and no joiner (not the moment the old rows are cleared, before it loads)
+    await page.waitForFunction(() => location.hash.includes("kind=leaver") && !!document.querySelector('tr[data-kind="leaver"]') && !document.querySelector('tr[data-kind="joiner"]'));
     const kinds = await page.locator("tr[data-kind]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-kind")));
     expect(kinds).to.have.length.greaterThan(0);
     expect(new Set(kinds)).to.deep.equal(new Set(["leaver"]));
