@@ -13,7 +13,7 @@ import type { PolicyHolder } from "../lifecycle/policy-holder.ts";
 import type { Clock } from "../domain/clock.ts";
 import type { Logger } from "../shared/logger.ts";
 import { addJob, requeueIfRevised } from "../jobs/job-queue.ts";
-import { enqueueOrphans, GROUP_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "../jobs/fanout-jobs.ts";
+import { enqueueOrphans, GROUP_TASK, LEAVER_TASK, PRIORITY, PROBE_TASK, RECONCILE_TASK, reconcileJobKey, rescheduleJob, TEST_TASK, USER_TASK, type ReconcileJob, type TestJob } from "../jobs/fanout-jobs.ts";
 import { AppHealth } from "./apps/app-health.ts";
 import { AppRegistry } from "./apps/app-registry.ts";
 import { ensureAppStates } from "./apps/app-state-repository.ts";
@@ -23,6 +23,7 @@ import { missingCredentials } from "./client/app-auth.ts";
 import type { FanoutContext } from "./delivery/fanout-context.ts";
 import { createFanoutMetrics, type FanoutMetrics } from "./delivery/fanout-metrics.ts";
 import { groupSyncTask } from "./delivery/group-task.ts";
+import { LeaverFastPath, leaverGuardTask } from "./delivery/leaver-fast-path.ts";
 import { FanoutOutbox } from "./delivery/outbox.ts";
 import { ProcessRegistry } from "./delivery/process-registry.ts";
 import { userDeliveryTask } from "./delivery/user-task.ts";
@@ -66,9 +67,10 @@ export function createFanout(o: FanoutOptions) {
   const health = new AppHealth({ pool: o.pool, apps, log, clock: o.clock, settings: o.settings });
   const ctx: FanoutContext = { pool: o.pool, apps, log, clock: o.clock, settings: o.settings, metrics, health, processes };
   const service = new FanoutService({ pool: o.pool, apps, clock: o.clock, log, sync: policy.sync, health });
-  const port = outboxPort(new FanoutOutbox(apps), policy);
+  const fastPath = new LeaverFastPath(ctx, o.workerConcurrency);
+  const port = outboxPort(new FanoutOutbox(apps, fastPath), policy);
   const tasks = fanoutTasks(o, ctx, service, policy);
-  const worker = workerSide(o, { apps, processes, policy, log });
+  const worker = workerSide(o, { apps, processes, policy, log, fastPath });
   return {
     port, tasks, service, apps, metrics, processes, health,
     /** Brings the app registry up to the latest recorded policy. */
@@ -154,6 +156,7 @@ function fanoutTasks(o: FanoutOptions, ctx: FanoutContext, service: FanoutServic
   };
   return {
     [USER_TASK]: synced(userDeliveryTask(ctx, o.workerConcurrency)),
+    [LEAVER_TASK]: synced(leaverGuardTask(ctx)),
     [GROUP_TASK]: synced(groupSyncTask(ctx, o.workerConcurrency)),
     [PROBE_TASK]: synced(ctx.health.probeTask()),
     [RECONCILE_TASK]: synced(reconcileTask(o, ctx, service)),
@@ -186,8 +189,8 @@ function reconcileTask(o: FanoutOptions, ctx: FanoutContext, service: FanoutServ
 }
 
 /** Start and stop of a worker process: crash recovery, scheduled reconciliations, policy refresh, orphan sweep. */
-function workerSide(o: FanoutOptions, d: { apps: AppRegistry; processes: ProcessRegistry; policy: PolicyFollower; log: Logger }) {
-  const { apps, processes, policy, log } = d;
+function workerSide(o: FanoutOptions, d: { apps: AppRegistry; processes: ProcessRegistry; policy: PolicyFollower; log: Logger; fastPath: LeaverFastPath }) {
+  const { apps, processes, policy, log, fastPath } = d;
   let refresher: NodeJS.Timeout | undefined;
   let orphans: NodeJS.Timeout | undefined;
   return {
@@ -196,6 +199,7 @@ function workerSide(o: FanoutOptions, d: { apps: AppRegistry; processes: Process
       await policy.sync();
       policy.serve();
       await processes.start();
+      fastPath.start(); // its leases carry this process's id: crash recovery needs it registered first
       await scheduleReconciliations(o, apps);
       refresher = setInterval(() => void policy.sync().catch((e) => log.warn({ err: (e as Error).message }, "policy refresh failed")), o.settings.sweepIntervalMs);
       refresher.unref();
@@ -208,6 +212,7 @@ function workerSide(o: FanoutOptions, d: { apps: AppRegistry; processes: Process
     async stop(): Promise<void> {
       if (refresher) clearInterval(refresher);
       if (orphans) clearInterval(orphans);
+      await fastPath.stop();
       await processes.stop();
       await apps.close();
     },

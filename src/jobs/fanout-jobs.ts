@@ -24,6 +24,11 @@ export const PROBE_TASK = "fanout:probe";
 export const RECONCILE_TASK = "fanout:reconcile";
 /** A connection test the CLI asked for (app_test_run): only a server process holds the app's credentials. */
 export const TEST_TASK = "fanout:test";
+/**
+ * The guarantee behind a leaver the committing process delivers itself (fanout/delivery/leaver-fast-path.ts):
+ * one job per leaver, run only if that process did not finish — it then adds the per-app jobs still owed.
+ */
+export const LEAVER_TASK = "fanout:leaver";
 
 /** graphile-worker runs lower numbers first: leavers jump the queue, group syncs follow their users. */
 export const PRIORITY = Object.freeze({ leaver: -10, user: 0, group: 1, maintenance: 5 });
@@ -39,6 +44,7 @@ const BATCH_KEY_INFIX = ":batch:";
 const GROUP_KEY = "group:";
 
 export const userJobKey = (app: string, userId: string) => `${USER_KEY}${app}:${userId}`;
+export const leaverJobKey = (userId: string) => `leaver:${userId}`;
 export const groupJobKey = (app: string, groupId: string) => `${GROUP_KEY}${app}:${groupId}`;
 export const probeJobKey = (app: string) => `probe:${app}`;
 export const reconcileJobKey = (app: string) => `reconcile:${app}`;
@@ -53,6 +59,7 @@ export interface GroupJob { app: string; groupId: string; attempt?: number }
 export interface ProbeJob { app: string }
 export interface ReconcileJob { app: string; fix?: boolean; runId?: number; scheduled?: boolean }
 export interface TestJob { app: string; runId: number }
+export interface LeaverJob { userId: string; apps: string[] }
 
 /** Re-adds a running job's key to run after `delayMs` (see header). */
 export async function rescheduleJob(q: Q, task: string, jobKey: string, payload: unknown, delayMs: number, priority: number): Promise<void> {

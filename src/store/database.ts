@@ -65,19 +65,43 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
     let client: pg.PoolClient;
     try { client = await pool.connect(); } catch (e) { mapDbError(e); }
     const begin = beginWithFirstQuery(client);
+    const ends: TransactionEnd[] = [];
+    transactionEnds.set(client, ends);
+    let committed = false;
     try {
       const out = await fn(client);
       if (begin.sent()) await client.query("COMMIT");
+      committed = true;
       return out;
     } catch (e) {
       if (begin.sent()) await client.query("ROLLBACK").catch(() => {});
       if (attempt < ATTEMPTS && TRANSIENT.has((e as { code?: string })?.code ?? "")) continue;
       mapDbError(e);
     } finally {
+      transactionEnds.delete(client);
       begin.restore();
       client.release();
+      for (const end of ends) end(committed);
     }
   }
+}
+
+type TransactionEnd = (committed: boolean) => void;
+/** The callbacks of each transaction withTransaction is running, by its client. */
+const transactionEnds = new WeakMap<pg.PoolClient, TransactionEnd[]>();
+
+/**
+ * Calls `fn(committed)` once the transaction withTransaction runs on `client` has ended — after COMMIT
+ * returned (true) or after a rollback (false; a retried attempt ends too) — and after the client went back
+ * to the pool. For work that must start only once the change is durable and visible to other connections
+ * (the fan-out's leaver fast path) without delaying the caller. `fn` must not throw. Returns false, and never
+ * calls `fn`, when `client` is not in a transaction of withTransaction's: the caller then cannot rely on it.
+ */
+export function onTransactionEnd(client: pg.PoolClient, fn: TransactionEnd): boolean {
+  const ends = transactionEnds.get(client);
+  if (!ends) return false;
+  ends.push(fn);
+  return true;
 }
 
 type QueryFn = pg.PoolClient["query"];

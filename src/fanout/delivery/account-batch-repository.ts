@@ -57,6 +57,46 @@ export async function claimUsers(q: Q, app: string, userIds: readonly string[], 
   return { claimed, busy, missing };
 }
 
+/**
+ * claimUser for one user in many apps at once (the leaver fast path, leaver-fast-path.ts): one statement
+ * takes the leases, reads each app's gate and the user with its groups. Per app: the claim, "busy" (another
+ * delivery holds the lease until then), or absent from the map (no account row).
+ */
+export async function claimUserInApps(q: Q, userId: string, apps: ReadonlyArray<{ app: string; leaseMs: number }>, owner: string): Promise<Map<string, ClaimedUser | { busy: Date }>> {
+  const { rows } = await q.query({ name: "fanout_claim_user_apps", text:
+    `WITH x AS (SELECT * FROM unnest($2::text[], $3::int[]) AS x(app, lease_ms)),
+     c AS (
+       UPDATE app_account t SET lease_owner = $4, lease_until = now() + x.lease_ms * interval '1 millisecond'
+         FROM x WHERE t.app = x.app AND t.user_id = $1::uuid AND (t.lease_until IS NULL OR t.lease_until < now())
+       RETURNING t.*),
+     u AS (SELECT * FROM scim_user WHERE id = $1::uuid)
+     SELECT x.app AS x_app, c.app IS NOT NULL AS claimed, b.app IS NOT NULL AS busy, b.lease_until AS busy_until, ${A}, ${U},
+            coalesce(s.disabled, false) AS s_disabled, coalesce(s.quarantined, false) AS s_quarantined, s.probe_at AS s_probe_at,
+            s.paused_until AS s_paused_until, coalesce(s.consecutive_failures, 0) AS s_failures,
+            (SELECT ls.status IN ('held', 'kept') FROM lifecycle_state ls WHERE ls.user_id = $1::uuid) AS held,
+            CASE WHEN u.id IS NULL THEN '[]'::json ELSE
+              (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', g.display_name) ORDER BY g.display_name), '[]'::json)
+                 FROM scim_group g WHERE g.id IN (SELECT gm.group_id FROM group_member gm WHERE gm.user_id = $1::uuid)) END AS groups
+       FROM x LEFT JOIN c ON c.app = x.app
+              LEFT JOIN app_account b ON c.app IS NULL AND b.app = x.app AND b.user_id = $1::uuid
+              LEFT JOIN u ON c.app IS NOT NULL
+              LEFT JOIN app_state s ON s.app = x.app`,
+    values: [userId, apps.map((a) => a.app), apps.map((a) => a.leaseMs), owner] });
+  const out = new Map<string, ClaimedUser | { busy: Date }>();
+  for (const r of rows) {
+    if (r.claimed) {
+      out.set(r.x_app, {
+        account: rowToAccount(r, "a_"),
+        gate: { disabled: r.s_disabled, quarantined: r.s_quarantined, probeAt: r.s_probe_at, pausedUntil: r.s_paused_until, failures: r.s_failures },
+        user: r.id === null ? null : rowToUser(r), held: r.held === true, groups: r.groups,
+      });
+    } else if (r.busy) {
+      out.set(r.x_app, { busy: r.busy_until ?? new Date(0) /* no end recorded: look again at once */ });
+    }
+  }
+  return out;
+}
+
 /** Records many outcomes (same effects as completeUser per row) in one statement. */
 export async function completeUsers(q: Q, app: string, owner: string, items: ReadonlyArray<{ userId: string; c: Completion }>, at: Date): Promise<Map<string, CompletionResult>> {
   const audit = items.flatMap((i) => i.c.audit ?? []);

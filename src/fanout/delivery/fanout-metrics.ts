@@ -22,6 +22,12 @@ export function createFanoutMetrics(registry: Registry, pool: pg.Pool, apps: () 
     labelNames: ["app", "outcome"],
     registers,
   });
+  const leaverFastPath = new Counter({
+    name: "broker_fanout_leaver_fast_path_total",
+    help: "Leavers delivered by the process that committed them (leaver-fast-path.ts): settled (every app, guarantee job removed), handed-over (some app left to its job: paused, failing, busy, newer change), failed",
+    labelNames: ["outcome"],
+    registers,
+  });
   const requests = new Histogram({
     name: "broker_fanout_request_duration_seconds",
     help: "Outbound SCIM requests to apps",
@@ -44,6 +50,6 @@ export function createFanoutMetrics(registry: Registry, pool: pg.Pool, apps: () 
   perAppGauge("broker_app_auth_failing", "1 while an app refuses the broker's credentials (401/403, token endpoint, unset credential); its deliveries wait", gauges.authFailingApps);
   perAppGauge("broker_fanout_queue_depth", "Accounts and groups per app whose desired state is not yet confirmed by the app", gauges.queueDepths);
   perAppGauge("broker_fanout_dead_letters", "Open (not replayed) dead letters per app", gauges.openDeadLetters);
-  return { leaverSla, deliveries, requests };
+  return { leaverSla, deliveries, requests, leaverFastPath };
 }
 export type FanoutMetrics = ReturnType<typeof createFanoutMetrics>;

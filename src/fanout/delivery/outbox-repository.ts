@@ -5,7 +5,7 @@ import type pg from "pg";
 import { rowToUser, USER_COLUMNS } from "../../store/user-repository.ts";
 import type { UserRow } from "../../store/rows.ts";
 import type { GroupRef } from "../../scim/user-resource.ts";
-import { batchJobKeySql, bucketOf, GROUP_TASK, groupJobKeySql, GW_MAX_ATTEMPTS, PRIORITY, USER_TASK, userJobKeySql } from "../../jobs/fanout-jobs.ts";
+import { batchJobKeySql, bucketOf, GROUP_TASK, groupJobKeySql, GW_MAX_ATTEMPTS, LEAVER_TASK, leaverJobKey, PRIORITY, USER_TASK, userJobKeySql } from "../../jobs/fanout-jobs.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -31,9 +31,11 @@ export async function readUserForOutbox(tx: Q, userId: string): Promise<{ user: 
 
 /**
  * Marks the user's accounts in `apps` pending, opens a leaver's SLA row, and adds the delivery jobs. Returns
- * the job keys graphile-worker wrote (add_jobs can skip one, see addJobSpecs).
+ * the job keys graphile-worker wrote (add_jobs can skip one, see addJobSpecs). `leaverJobDelayMs` > 0: the
+ * committing process delivers this leaver itself (leaver-fast-path.ts), so instead of a job per app one
+ * guarantee job (LEAVER_TASK) is added, to run after that delay — one spec, one worker woken, not one per app.
  */
-export async function writeUserOutbox(tx: Q, apps: readonly string[], e: { userId: string; userName: string; leaver: boolean; changeId: number | null; at: Date }): Promise<Set<string>> {
+export async function writeUserOutbox(tx: Q, apps: readonly string[], e: { userId: string; userName: string; leaver: boolean; changeId: number | null; at: Date; leaverJobDelayMs?: number }): Promise<Set<string>> {
   const { rows } = await tx.query({ name: "fanout_outbox_user", text:
     `WITH acc AS (
        INSERT INTO app_account AS a (app, user_id, user_name, leaver, change_id, pending_since, updated_at)
@@ -52,15 +54,17 @@ export async function writeUserOutbox(tx: Q, apps: readonly string[], e: { userI
      -- A leaver's job is its own (nothing queues before it); other changes join their bucket's batch job
      -- (user-batch.ts): graphile-worker appends array payloads of the same pending key.
      jobs AS (
-       SELECT key FROM graphile_worker.add_jobs(
-         (SELECT array_agg(CASE WHEN $4::boolean
+       SELECT key FROM graphile_worker.add_jobs(CASE WHEN $4::boolean AND $11::int > 0
+         THEN ARRAY[ROW($12::text, json_build_object('userId', $2::uuid::text, 'apps', $1::text[]), NULL,
+                        now() + $11::int * interval '1 millisecond', $8::int, $13::text, $9::int, NULL)::graphile_worker.job_spec]
+         ELSE (SELECT array_agg(CASE WHEN $4::boolean
                    THEN ROW($7::text, json_build_object('app', a, 'userId', $2::uuid::text), NULL, NULL, $8::int,
                             ${userJobKeySql("a", "$2::uuid::text")}, $9::int, NULL)::graphile_worker.job_spec
                    ELSE ROW($7::text, json_build_array(json_build_object('app', a, 'userId', $2::uuid::text)), NULL, NULL, $8::int,
                             ${batchJobKeySql("a", "$10::int")}, $9::int, NULL)::graphile_worker.job_spec END)
-            FROM unnest($1::text[]) AS a), false))
+            FROM unnest($1::text[]) AS a) END, false))
      SELECT (SELECT count(*) FROM acc) AS accounts, (SELECT count(*) FROM sla) AS slas, (SELECT coalesce(array_agg(key), '{}') FROM jobs) AS keys`,
-    values: [apps, e.userId, e.userName, e.leaver, e.changeId, e.at, USER_TASK, GW_MAX_ATTEMPTS, e.leaver ? PRIORITY.leaver : PRIORITY.user, bucketOf(e.userId)] });
+    values: [apps, e.userId, e.userName, e.leaver, e.changeId, e.at, USER_TASK, GW_MAX_ATTEMPTS, e.leaver ? PRIORITY.leaver : PRIORITY.user, bucketOf(e.userId), e.leaverJobDelayMs ?? 0, LEAVER_TASK, leaverJobKey(e.userId)] });
   return new Set<string>(rows[0].keys);
 }
 
@@ -80,4 +84,28 @@ export async function writeGroupOutbox(tx: Q, apps: readonly string[], e: { grou
      SELECT (SELECT count(*) FROM g) AS groups, (SELECT coalesce(array_agg(key), '{}') FROM jobs) AS keys`,
     values: [apps, e.groupId, e.groupName, e.at, GROUP_TASK, GW_MAX_ATTEMPTS, PRIORITY.group] });
   return new Set<string>(rows[0].keys);
+}
+
+/**
+ * Removes a fast-pathed leaver's guarantee job once the fast path settled every one of its `total` apps at
+ * the version it claimed. The account rows are locked first, so an HR change committing meanwhile either
+ * bumped a version before (not all match: the job stays and runs) or waits for this statement and then adds
+ * a fresh job. Returns whether the job was removed.
+ */
+export async function removeLeaverGuard(q: Q, userId: string, settled: ReadonlyArray<{ app: string; version: number }>, total: number): Promise<boolean> {
+  if (settled.length < total) return false;
+  const { rows } = await q.query({ name: "fanout_fast_path_done", text:
+    `WITH a AS (
+       SELECT a.app FROM app_account a JOIN unnest($2::text[], $3::int[]) AS s(app, version) ON s.app = a.app
+        WHERE a.user_id = $1::uuid AND a.desired_version = s.version
+          FOR UPDATE OF a)
+     SELECT (graphile_worker.remove_job($4)).id FROM (SELECT count(*) AS n FROM a) AS c WHERE c.n = $5`,
+    values: [userId, settled.map((s) => s.app), settled.map((s) => s.version), leaverJobKey(userId), total] });
+  return rows.length > 0 && rows[0].id !== null;
+}
+
+/** The apps of `apps` where the user's latest change is not delivered yet (a leaver guarantee job's work). */
+export async function appsOwed(q: Q, userId: string, apps: readonly string[]): Promise<string[]> {
+  const { rows } = await q.query(`SELECT app FROM app_account WHERE user_id = $1::uuid AND app = ANY($2::text[]) AND delivered_version < desired_version`, [userId, apps]);
+  return rows.map((r) => r.app as string);
 }

@@ -11,11 +11,13 @@ import type pg from "pg";
 import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../../lifecycle/fanout-port.ts";
 import type { AppRegistry } from "../apps/app-registry.ts";
 import { wantsAccount } from "./desired-state.ts";
-import { addJobSpecs, GROUP_TASK, groupJobKey, PRIORITY, userJobSpecs } from "../../jobs/fanout-jobs.ts";
+import { addJobSpecs, GROUP_TASK, groupJobKey, LEAVER_TASK, leaverJobKey, PRIORITY, userJobSpecs, type LeaverJob } from "../../jobs/fanout-jobs.ts";
+import type { LeaverFastPath } from "./leaver-fast-path.ts";
 import * as outbox from "./outbox-repository.ts";
 
 export class FanoutOutbox implements FanoutPort {
-  constructor(private readonly apps: AppRegistry) {}
+  /** `fastPath`: a leaver's deliveries start in this process once the HR transaction commits (leaver-fast-path.ts). */
+  constructor(private readonly apps: AppRegistry, private readonly fastPath?: LeaverFastPath) {}
 
   userChanged(tx: pg.PoolClient, e: UserChangedEvent): Promise<void> {
     return this.#enqueue(tx, e, false);
@@ -47,9 +49,12 @@ export class FanoutOutbox implements FanoutPort {
     }
     if (apps.length === 0) return;
     const userName: string = r.userName ?? r.knownName ?? "";
-    const written = await outbox.writeUserOutbox(tx, apps, { userId: e.userId, userName, leaver: e.leaver, changeId: e.changeId, at: e.at });
+    const leaverJobDelayMs = e.leaver && this.fastPath ? this.fastPath.reserve(tx, e.userId, apps) : 0;
+    const written = await outbox.writeUserOutbox(tx, apps, { userId: e.userId, userName, leaver: e.leaver, changeId: e.changeId, at: e.at, leaverJobDelayMs });
     // add_jobs can skip a spec whose pending job a worker locked meanwhile (see addJobSpecs): add those again.
-    const specs = userJobSpecs(apps.map((app) => ({ app, userId: e.userId, leaver: e.leaver })));
+    const specs = leaverJobDelayMs > 0
+      ? [{ task: LEAVER_TASK, payload: { userId: e.userId, apps } satisfies LeaverJob, key: leaverJobKey(e.userId), priority: PRIORITY.leaver, delayMs: leaverJobDelayMs }]
+      : userJobSpecs(apps.map((app) => ({ app, userId: e.userId, leaver: e.leaver })));
     const missed = specs.filter((s) => !written.has(s.key));
     if (missed.length) await addJobSpecs(tx, missed);
   }

@@ -80,7 +80,8 @@ export class ProcessRegistry {
     for (const other of await processes.otherProcesses(client, this.id)) {
       if (!(await processes.tryAdvisoryLock(client, other.lockKey))) continue;
       try {
-        if (other.poolId) await this.#release([other.poolId], `process ${other.id} died`);
+        // its workers' jobs and leases (pool id), and its leaver fast path's leases (process id, leaver-fast-path.ts)
+        await this.#release(other.poolId ? [other.poolId, other.id] : [other.id], `process ${other.id} died`);
         await processes.deleteProcess(client, other.id);
       } finally {
         await processes.advisoryUnlock(client, other.lockKey);

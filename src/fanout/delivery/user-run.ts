@@ -35,6 +35,12 @@ export class UserDelivery {
   readonly attempt: number;
   /** When this delivery's requests began (app-health.ts ignores events older than the app's last transition). */
   startedAt: Date;
+  /**
+   * The account's desired version this run finished with — delivered, confirmed, held or dead-lettered: the
+   * key's job has nothing left to do for it — or null when the key was re-scheduled or not claimed (the
+   * leaver fast path, leaver-fast-path.ts, removes only the jobs of settled keys).
+   */
+  settled: number | null = null;
 
   constructor(
     private readonly ctx: FanoutContext,
@@ -57,6 +63,12 @@ export class UserDelivery {
       claim = await accounts.claimUser(ctx.pool, job.app, job.userId, this.owner, leaseMs(runtime));
     }
     if (claim === null) return;
+    await this.run(claim);
+  }
+
+  /** Steps 2–5 from a claim already made (the leaver fast path claims a user's every app in one statement). */
+  async run(claim: accounts.ClaimedUser | { busy: Date }): Promise<void> {
+    const { ctx, runtime, job } = this;
     if ("busy" in claim) {
       // An earlier delivery of this key is in flight: look again shortly (busyWaitMs).
       return this.later(busyWaitMs(claim.busy, runtime, ctx.clock.now()), "busy");
@@ -70,6 +82,7 @@ export class UserDelivery {
         // when the hold is decided.
         await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() });
         ctx.metrics.deliveries.inc({ app: job.app, outcome: "held" });
+        this.settled = account.desiredVersion;
         return;
       }
       const desired = desiredUser(runtime, claim.user, claim.groups, ctx.clock.now());
@@ -141,6 +154,7 @@ export class UserDelivery {
       await this.deadLetter(claim, err);
       return false;
     }
+    this.settled = claim.account.desiredVersion;
     const success = result.outcome !== "noop" && (streak || done.appQuarantined === true);
     if (success) await ctx.health.recordSuccess(job.app, this.startedAt);
     await this.completed(done, result);
@@ -202,6 +216,7 @@ export class UserDelivery {
       message: error.message, attempts, at: ctx.clock.now(),
     }, this.owner, summary(error));
     ctx.metrics.deliveries.inc({ app: job.app, outcome: "dead_letter" });
+    this.settled = claim.account.desiredVersion;
     ctx.log.error({ app: job.app, userId: job.userId, code: error.code, status: error.status, deadLetter: id }, "delivery failed permanently; dead-lettered (replay with `scim-broker apps replay`)");
   }
 
