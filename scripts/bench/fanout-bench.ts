@@ -103,7 +103,7 @@ async function main() {
   async function latencyPhase() {
     // ---------------- leaver latency ----------------
     const latUrl = await freshDb("lat");
-    const broker = await startBrokerProcess(env(latUrl, await policyFile(dir, latApps, "lat.yaml")));
+    const broker = await startBrokerProcess(env(latUrl, await policyFile(dir, latApps, "lat.yaml")), process.env.BENCH_PROFILE ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
     const http = httpClient(broker.url, token, 16);
     try {
       const floor = await measureFloor(latUrl, latApps, apps.token);

@@ -81,23 +81,17 @@ const quietLogger = () => new GraphileLogger(() => () => {});
  * and if a worker locks the job before the add's INSERT … ON CONFLICT DO UPDATE lands, the new payload is
  * merged into a job that is already running — and deleted, new payload included, when it completes. Run
  * after a task succeeds: if the job's revision moved while it ran, the newer payload is queued again under
- * the same key (the running job is locked, so add_job gives it a fresh row). FOR UPDATE waits for a
- * merging transaction that has not committed yet, so a late merge is seen too.
+ * the same key (the running job is locked, so add_job gives it a fresh row). One statement, run after every
+ * job: FOR UPDATE waits for a merging transaction that has not committed yet and then reads the row as that
+ * transaction left it (PostgreSQL re-checks an updated row, §13.2.1), so a late merge is seen too; add_job,
+ * a function, reads with a snapshot of its own taken after the wait.
  */
-export async function requeueIfRevised(pool: pg.Pool, job: { id: string | number; revision: number; key: string | null; task_identifier: string; priority: number; max_attempts: number; queue_name?: string | null }): Promise<boolean> {
+export async function requeueIfRevised(pool: Q, job: { id: string | number; revision: number; key: string | null; task_identifier: string; priority: number; max_attempts: number; queue_name?: string | null }): Promise<boolean> {
   if (!job.key) return false;
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    const { rows } = await client.query(`SELECT payload, revision FROM graphile_worker._private_jobs WHERE id = $1 FOR UPDATE`, [job.id]);
-    const revised = rows[0] && rows[0].revision !== job.revision;
-    if (revised) await addJob(client, job.task_identifier, rows[0].payload, { jobKey: job.key, priority: job.priority, maxAttempts: job.max_attempts, queueName: job.queue_name ?? undefined });
-    await client.query("COMMIT");
-    return !!revised;
-  } catch (e) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw e;
-  } finally {
-    client.release();
-  }
+  const { rows } = await pool.query({ name: "jobs_requeue_if_revised", text:
+    `WITH cur AS (SELECT payload, revision FROM graphile_worker._private_jobs WHERE id = $1 FOR UPDATE)
+     SELECT (graphile_worker.add_job($3, cur.payload, queue_name => $4, max_attempts => $5, job_key => $6, priority => $7, job_key_mode => 'replace')).id
+       FROM cur WHERE cur.revision <> $2`,
+    values: [job.id, job.revision, job.task_identifier, job.queue_name ?? null, job.max_attempts, job.key, job.priority] });
+  return rows.length > 0;
 }

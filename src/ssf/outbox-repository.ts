@@ -34,22 +34,17 @@ export type LiveStream = StreamRow & { excluded: Set<string> };
  * identifiers, and the attributes the HR change record touched. No live stream: no rows, nothing read.
  */
 export async function changeFacts(q: Q, userId: string, changeId: number | null): Promise<{ streams: LiveStream[]; user: UserFacts | null; changed: string[] }> {
-  const { rows } = await q.query(
+  // prepared (named): it runs in every HR transaction, so its plan is made once per connection
+  const { rows } = await q.query({ name: "ssf_change_facts", text:
     `WITH u AS (${USER_FACTS})
      SELECT s.*, coalesce((SELECT array_agg(subject_key) FROM ssf_stream_subject x WHERE x.stream_id = s.id AND NOT x.included), '{}') AS excluded,
             u.id AS u_id, u.user_name AS u_user_name, u.external_id AS u_external_id, u.active AS u_active, u.department AS u_department, u.email AS u_email,
             (SELECT changed FROM change_record WHERE id = $2) AS c_changed
        FROM ssf_stream s LEFT JOIN u ON true
-      WHERE s.status <> 'disabled' ORDER BY s.id`, [userId, changeId]);
+      WHERE s.status <> 'disabled' ORDER BY s.id`, values: [userId, changeId] });
   const first = rows[0];
   const user = first?.u_id ? toFacts({ id: first.u_id, user_name: first.u_user_name, email: first.u_email, external_id: first.u_external_id, active: first.u_active, department: first.u_department }) : null;
   return { streams: rows.map((r) => ({ ...toStream(r), excluded: new Set<string>(r.excluded) })), user, changed: first?.c_changed ?? [] };
-}
-
-export async function changedAttributes(q: Q, changeId: number | null): Promise<string[]> {
-  if (changeId === null) return [];
-  const { rows } = await q.query(`SELECT changed FROM change_record WHERE id = $1`, [changeId]);
-  return rows[0]?.changed ?? [];
 }
 
 /** The user's groups as apps and tokens see them (one name per group, whatever the membership's source). */
