@@ -119,7 +119,7 @@ async function buildServices(config: Config, opts: BrokerOptions, db: Database, 
   // SSF transmitter (src/ssf): its outbox writes SETs in the same HR transaction as the fan-out's jobs.
   const ssf = createSsf({
     pool: db.pool, log, clock, registry: metrics.registry, secrets: { secretKey: config.secretKey, dataDir: config.dataDir },
-    publicUrl: config.publicUrl, env: config.policyEnv, declared: () => policies.last.policy.ssf?.streams ?? [],
+    publicUrl: config.publicUrl, env: config.policyEnv, declared: () => policies.last.policy.ssf?.streams ?? [], notifications: db.notifications,
     receiving: () => policies.last.policy.ssf?.receive?.issuers ?? [],
     settings: { backoffBaseMs: config.fanout.backoffBaseMs, backoffMaxMs: config.fanout.backoffMaxMs, quarantineAfter: config.fanout.quarantineAfter, setTtlMs: config.ssf.setTtlMs },
   });

@@ -13,6 +13,8 @@ import { createSealer } from "./sealer.ts";
 import { SigningKeys } from "./keys.ts";
 import { createSsfMetrics } from "./metrics.ts";
 import { SsfOutbox } from "./outbox.ts";
+import { StreamPresence } from "./stream-presence.ts";
+import type { NotificationListener } from "../store/notification-listener.ts";
 import { pushTask, type PushSettings } from "./push-task.ts";
 import { PUSH_TASK } from "./push-jobs.ts";
 import { StreamService } from "./stream-service.ts";
@@ -42,6 +44,8 @@ export interface SsfOptions {
   /** the issuers whose SETs the broker accepts (broker.yaml `ssf.receive.issuers`, read per request) */
   receiving?: () => readonly SsfReceiveIssuer[];
   env?: Readonly<Record<string, string | undefined>>;
+  /** the process's LISTEN connection: with it, whether any stream is live is known without a read */
+  notifications?: NotificationListener;
 }
 
 export function createSsf(o: SsfOptions) {
@@ -49,15 +53,16 @@ export function createSsf(o: SsfOptions) {
   const sealer = createSealer(o.secrets);
   const keys = new SigningKeys(o.pool, sealer, o.clock, o.settings.setTtlMs);
   const metrics = createSsfMetrics(o.registry);
-  const streams = new StreamService(o.pool, sealer, o.clock);
-  const port = new SsfOutbox(metrics);
+  const presence = new StreamPresence(o.notifications);
+  const streams = new StreamService(o.pool, sealer, o.clock, presence);
+  const port = new SsfOutbox(metrics, presence);
   const settings: PushSettings = { ...o.settings, timeoutMs: 10_000, batch: 100 };
   const tasks: TaskList = {
     [PUSH_TASK]: pushTask({ pool: o.pool, keys, sealer, clock: o.clock, log, metrics, settings }),
     [EXPIRE_TASK]: async () => { await sets.expire(o.pool, new Date(o.clock.now().getTime() - o.settings.setTtlMs)); },
   };
   return {
-    port, tasks, keys, streams, metrics,
+    port, tasks, keys, streams, metrics, presence,
     /** graphile-worker cron: SETs owed past their time-to-live expire (RFC 8936 §2.4), every ten minutes. */
     crontab: [`*/10 * * * * ${EXPIRE_TASK}`],
     router: (auth: Authenticator, receiver?: ReceiverRoutes): Router =>

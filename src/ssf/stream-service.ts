@@ -13,12 +13,14 @@ import * as sets from "./set-repository.ts";
 import { enqueuePush, PRIORITY } from "./push-jobs.ts";
 import { authAad } from "./push-task.ts";
 import type { Sealer } from "./sealer.ts";
+import type { StreamPresence } from "./stream-presence.ts";
 import { randomUUID } from "node:crypto";
 
 export type StreamView = Record<string, unknown>;
 
 export class StreamService {
-  constructor(private readonly pool: pg.Pool, private readonly sealer: Sealer, private readonly clock: Clock) {}
+  /** `presence`: dropped at once by this process's own stream changes (stream-presence.ts). */
+  constructor(private readonly pool: pg.Pool, private readonly sealer: Sealer, private readonly clock: Clock, private readonly presence?: StreamPresence) {}
 
   /** The stream configuration as SSF §8.1.1 shows it (never the authorization header). */
   view(s: repo.StreamRow): StreamView {
@@ -46,7 +48,7 @@ export class StreamService {
     const r = receiverSupplied(body);
     if (!r.method) throw badRequest("invalidValue", "delivery is required: { method, endpoint_url }");
     const audience = [r.endpointUrl ? new URL(r.endpointUrl).origin : `urn:scim-broker:receiver:${v.name}`];
-    return withTransaction(this.pool, async (tx) => {
+    const created = await withTransaction(this.pool, async (tx) => {
       const row = await repo.insertStream(tx, {
         ownerTokenId: v.tokenId, iss, audience, method: r.method!, endpointUrl: r.endpointUrl ?? null, authSealed: null,
         eventsRequested: r.eventsRequested ?? [], description: r.description ?? null,
@@ -55,6 +57,8 @@ export class StreamService {
       if (!authSealed) return this.view(row);
       return this.view(await repo.updateStream(tx, row.id, { ...row, authSealed }, this.clock.now()));
     });
+    this.presence?.invalidate();
+    return created;
   }
 
   /** §8.1.1.3 (PATCH: what is present changes) and §8.1.1.4 (PUT: what is missing is removed). */
@@ -78,6 +82,7 @@ export class StreamService {
   async remove(v: repo.Viewer, id: string): Promise<void> {
     await this.get(v, id);
     await repo.deleteStream(this.pool, id); // its subjects and SETs go with it (ON DELETE CASCADE)
+    this.presence?.invalidate();
   }
 
   /** §8.1.2.1. */
@@ -99,6 +104,7 @@ export class StreamService {
       if (status === "enabled" && r.method === PUSH_METHOD) { await repo.clearRetry(tx, id); await enqueuePush(tx, id); }
       return r;
     });
+    this.presence?.invalidate();
     return { stream_id: row.id, status: row.status, ...(row.statusReason ? { reason: row.statusReason } : {}) };
   }
 
