@@ -11,7 +11,6 @@
 // leaver that took the lock (and committed) first may carry a later instant than this one — it still counts.
 import type pg from "pg";
 import { massDeprovisionDecision, type MassDeprovisionConfig, type MassDeprovisionDecision } from "../domain/mass-deprovision-guard.ts";
-import { LOCKS } from "./policy-holder.ts";
 import { insertHeld, requestReview } from "./review-store.ts";
 import type { AuditTrail } from "./audit-trail.ts";
 import type { UserRow } from "../store/rows.ts";
@@ -19,17 +18,11 @@ import type { UserRow } from "../store/rows.ts";
 type Q = Pick<pg.PoolClient, "query">;
 
 export async function checkMassDeprovision(tx: Q, config: MassDeprovisionConfig, user: UserRow, now: Date): Promise<MassDeprovisionDecision> {
-  const source = user.source;
-  await tx.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [LOCKS.guardNs, source ?? ""]);
   const since = new Date(now.getTime() - config.windowMs);
-  const src = source === null ? "source IS NULL" : "source = $3";
-  const { rows } = await tx.query(
-    `SELECT
-       (SELECT count(*) FROM lifecycle_event WHERE kind = 'leaver' AND ${src} AND created_at > $1) AS leavers,
-       (SELECT count(*) FROM scim_user WHERE ${src} AND active AND id <> $2) AS active_others,
-       (SELECT count(DISTINCT e.user_id) FROM lifecycle_event e WHERE e.kind = 'leaver' AND e.${src} AND e.created_at > $1
-          AND e.user_id <> $2 AND NOT EXISTS (SELECT 1 FROM scim_user u WHERE u.id = e.user_id AND u.active)) AS left_others`,
-    source === null ? [since, user.id] : [since, user.id, source]);
+  // One round trip: the migration's broker_guard_counts() takes the source's advisory lock (LOCKS.guardNs),
+  // then counts with snapshots taken after the lock was granted (see the migration).
+  const { rows } = await tx.query({ name: "guard_counts", text: `SELECT leavers, active_others, left_others FROM broker_guard_counts($1, $2, $3)`,
+    values: [user.source, since, user.id] });
   const r = rows[0];
   return massDeprovisionDecision({
     leaversInWindow: Number(r.leavers),
