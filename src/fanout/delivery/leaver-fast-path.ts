@@ -1,6 +1,6 @@
 // The leaver fast path. A leaver's deliveries are durable work written in the HR transaction (outbox.ts), but
 // waiting for workers to pick up one job per app — a NOTIFY, a get_job per job, twenty apps on sixteen
-// workers — was most of a leaver's latency after the commit (docs/architecture.md, "A leaver's path"). So
+// workers — was most of a leaver's latency after the commit (docs/performance.md). So
 // the process that committed the HR change starts every app's delivery itself the moment COMMIT returns, all
 // apps at once: one statement claims every app's lease, then each app runs the very steps a job runs
 // (user-run.ts: the gate, the desired state, HTTP, record) — ordering per (app, user), the gate, retries,
