@@ -98,12 +98,14 @@ export async function deleteUser(q: Q, id: string): Promise<void> {
 }
 
 const FIND = `SELECT ${COLS} FROM scim_user WHERE id=$1`;
-const FIND_LOCKED = `${FIND} FOR UPDATE`;
 
 export async function findUser(q: Q, id: string, opts: { lock?: boolean } = {}): Promise<UserRow | null> {
   if (!isUuid(id)) return null;
+  // The row lock is most often a write transaction's first statement: as plain text without parameters,
+  // BEGIN travels with it in one message (store/database.ts) — one round trip less for every PATCH, PUT and
+  // DELETE. Inlining the id is safe: it is a UUID (UUID_RE, hex digits and hyphens only).
   const { rows } = opts.lock
-    ? await q.query({ name: "scim_user_lock", text: FIND_LOCKED, values: [id] })
+    ? await q.query(`${FIND.replace("$1", `'${id}'`)} FOR UPDATE`)
     : await q.query({ name: "scim_user_find", text: FIND, values: [id] });
   return rows[0] ? rowToUser(rows[0]) : null;
 }
