@@ -25,7 +25,8 @@ describe("fan-out: the leaver fast path", function () {
   const fastPath = async () => {
     const text = await (await fetch(`${b.t.url}/metrics`)).text();
     const n = (outcome: string) => Number(text.match(new RegExp(`broker_fanout_leaver_fast_path_total\\{outcome="${outcome}"\\} (\\d+)`))?.[1] ?? 0);
-    return { settled: n("settled"), handedOver: n("handed-over"), failed: n("failed") };
+    const slaCount = Number(text.match(/broker_leaver_sla_seconds_count (\d+)/)?.[1] ?? 0);
+    return { settled: n("settled"), handedOver: n("handed-over"), failed: n("failed"), slaCount };
   };
   const jobsOf = async (userId: string) => (await b.db.query(
     `SELECT key, task_identifier AS task FROM graphile_worker.jobs WHERE key = $1 OR key LIKE $2 ORDER BY key`, [leaverJobKey(userId), `deliver:%:${userId}`])).rows;
@@ -46,6 +47,12 @@ describe("fan-out: the leaver fast path", function () {
     const sla = (await b.admin.get(`/users/${user.id}/apps`)).body.leaverSla[0];
     expect(sla.completedAt, "the leaver SLA is closed").to.be.a("string");
     expect(sla.appsTotal).to.equal(3);
+    // the three outcomes were recorded in one statement: each app confirmed and audited, the SLA observed once
+    const { rows: accounts } = await b.db.query(`SELECT app, status, lease_owner FROM app_account WHERE user_id = $1 ORDER BY app`, [user.id]);
+    expect(accounts).to.deep.equal(["a1", "a2", "flaky"].map((app) => ({ app, status: "deprovisioned", lease_owner: null })));
+    const { rows: audited } = await b.db.query(`SELECT app, (cause->>'changeId') IS NOT NULL AS has_cause FROM audit_event WHERE user_id = $1 AND kind = 'app.deprovisioned' ORDER BY app`, [user.id]);
+    expect(audited).to.deep.equal(["a1", "a2", "flaky"].map((app) => ({ app, has_cause: true })));
+    expect((await fastPath()).slaCount).to.equal(before.slaCount + 1);
   });
 
   it("when an app fails during the fast path, then that app's key goes to its own job, the guarantee job stays, and the app is disabled once it answers again", async () => {

@@ -136,6 +136,54 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
   return out;
 }
 
+/**
+ * completeUser for one user in many apps at once (the leaver fast path): one statement records every app's
+ * outcome, closes the leaver's SLA row once (one row lock instead of one per app, which queued the apps'
+ * records behind each other) and appends the audit events. Per app: its CompletionResult; the SLAs closed
+ * are reported with the first app only, so that they are observed once.
+ */
+export async function completeUserInApps(q: Q, userId: string, owner: string, items: ReadonlyArray<{ app: string; c: Completion }>, at: Date): Promise<Map<string, CompletionResult>> {
+  const audit = items.flatMap((i) => i.c.audit ?? []);
+  const { rows } = await q.query({ name: "fanout_complete_user_apps", text:
+    `WITH x AS (
+       SELECT * FROM unnest($3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $16::text[]) AS x(app, remote_id, version, hash, status, confirms, attrs)),
+     a AS (
+       UPDATE app_account t SET remote_id = x.remote_id, delivered_version = x.version, delivered_hash = x.hash, delivered_at = $9, updated_at = $9,
+              delivered_attrs = CASE WHEN x.attrs IS NULL THEN t.delivered_attrs ELSE ARRAY(SELECT jsonb_array_elements_text(x.attrs::jsonb)) END,
+              status = CASE WHEN t.desired_version > x.version THEN 'pending' ELSE x.status END,
+              pending_since = CASE WHEN t.desired_version > x.version THEN t.pending_since END,
+              leaver = CASE WHEN t.desired_version > x.version THEN t.leaver ELSE false END,
+              attempts = 0, last_error = NULL, lease_owner = NULL, lease_until = NULL
+         FROM x WHERE t.user_id = $1::uuid AND t.app = x.app AND t.lease_owner = $2
+       RETURNING t.app, t.desired_version, x.version, x.confirms),
+     confirmed AS (SELECT coalesce(array_agg(app), '{}') AS apps FROM a WHERE confirms),
+     sla AS (
+       UPDATE leaver_sla SET pending_apps = ARRAY(SELECT p FROM unnest(pending_apps) AS p WHERE p <> ALL ((SELECT apps FROM confirmed))),
+              completed_at = CASE WHEN pending_apps <@ (SELECT apps FROM confirmed) THEN $9 END
+        WHERE user_id = $1::uuid AND completed_at IS NULL AND pending_apps && (SELECT apps FROM confirmed)
+       RETURNING requested_at, completed_at),
+     audit AS (${AUDIT_SQL})
+     SELECT a.app, a.desired_version, a.version, coalesce((SELECT quarantined FROM app_state s WHERE s.app = a.app), false) AS app_quarantined,
+            (SELECT coalesce(json_agg(json_build_object('requestedAt', s.requested_at, 'completedAt', s.completed_at)), '[]'::json)
+               FROM sla s WHERE s.completed_at IS NOT NULL) AS slas
+       FROM a ORDER BY a.app`,
+    values: [userId, owner, items.map((i) => i.app), items.map((i) => i.c.remoteId), items.map((i) => i.c.version), items.map((i) => i.c.hash),
+      items.map((i) => i.c.status), items.map((i) => i.c.confirmsLeaver), ...auditInsert(audit, at, 9).params,
+      items.map((i) => (i.c.attrs ? JSON.stringify(i.c.attrs) : null))] });
+  const out = new Map<string, CompletionResult>();
+  for (const i of items) out.set(i.app, { recorded: false, newer: false, completedSlas: [] });
+  let slasReported = false;
+  for (const r of rows) {
+    const slas = slasReported ? [] : (r.slas as Array<{ requestedAt: string; completedAt: string }>);
+    slasReported = true;
+    out.set(r.app, {
+      recorded: true, newer: r.desired_version > r.version, appQuarantined: r.app_quarantined === true,
+      completedSlas: slas.map((s) => ({ requestedAt: new Date(s.requestedAt), completedAt: new Date(s.completedAt) })),
+    });
+  }
+  return out;
+}
+
 /** Releases many leases (held users, a batch deferred by its gate), optionally setting a status. */
 export async function releaseUsers(q: Q, app: string, owner: string, userIds: readonly string[], status: string | null, at: Date): Promise<void> {
   if (userIds.length === 0) return;

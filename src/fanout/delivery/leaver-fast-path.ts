@@ -21,10 +21,10 @@ import type pg from "pg";
 import type { Task } from "graphile-worker";
 import { addJobSpecs, PRIORITY, userJobSpecs, type LeaverJob } from "../../jobs/fanout-jobs.ts";
 import type { AppRuntime } from "../apps/app-registry.ts";
-import { claimUserInApps } from "./account-batch-repository.ts";
+import { claimUserInApps, completeUserInApps } from "./account-batch-repository.ts";
 import { leaseMs, type FanoutContext } from "./fanout-context.ts";
 import { appsOwed, removeLeaverGuard } from "./outbox-repository.ts";
-import { UserDelivery } from "./user-run.ts";
+import { UserDelivery, type PendingRecord } from "./user-run.ts";
 
 /** How long a fast-pathed leaver's jobs wait before a worker may take them (their process may have died). */
 export const GRACE_MS = 2_000;
@@ -82,11 +82,13 @@ export class LeaverFastPath {
     // One statement claims every app's lease (the job path claims one per job); an app without an account
     // row (none written yet) takes the job path's own claim.
     const claims = await claimUserInApps(ctx.pool, userId, runs.map(({ app, runtime }) => ({ app, leaseMs: leaseMs(runtime) })), owner);
+    const pending: PendingRecord[] = [];
     await Promise.all(runs.map(({ app, run }) => {
       const claim = claims.get(app);
-      return (claim ? run.run(claim) : run.execute()).catch((e) =>
+      return (claim ? run.run(claim, (p) => pending.push(p)) : run.execute()).catch((e) =>
         ctx.log.warn({ userId, app, err: (e as Error).message }, "leaver fast path: delivery failed; its job retries"));
     }));
+    await recordOutcomes(ctx, userId, owner, pending);
     const settled = runs.flatMap(({ app, run }) => run.settled === null ? [] : [{ app, version: run.settled }]);
     const removed = await removeLeaverGuard(ctx.pool, userId, settled, apps.length).catch((e) => {
       ctx.log.warn({ userId, err: (e as Error).message }, "leaver fast path: could not remove its guarantee job; it will find the work done");
@@ -94,6 +96,31 @@ export class LeaverFastPath {
     });
     return removed ? "settled" : "handed-over";
   }
+}
+
+/**
+ * Step 5 for every app the fast path delivered, in one statement (completeUserInApps) — except an outcome
+ * that changes the app's groups (recorded with the group sync it queues, in a transaction of its own). If the
+ * statement fails, each outcome is recorded on its own (an account the app matched that belongs to another
+ * user then dead-letters that app alone); an outcome that cannot be recorded frees its lease for the job.
+ */
+async function recordOutcomes(ctx: FanoutContext, userId: string, owner: string, pending: readonly PendingRecord[]): Promise<void> {
+  const prepared = pending.map((p) => ({ p, ...p.run.prepareCompletion(p.claim, p.desired, p.result) }));
+  const together = prepared.filter((x) => !x.groupsAffected);
+  const alone = prepared.filter((x) => x.groupsAffected).map((x) => x.p);
+  if (together.length > 1) {
+    const done = await completeUserInApps(ctx.pool, userId, owner, together.map((x) => ({ app: x.p.claim.account.app, c: x.completion })), ctx.clock.now())
+      .catch((e) => {
+        ctx.log.debug({ userId, err: (e as Error).message }, "leaver fast path: recording together failed; recording each app on its own");
+        alone.push(...together.map((x) => x.p));
+        return null;
+      });
+    if (done) await Promise.all(together.map(({ p }) => p.run.afterComplete(p.claim, done.get(p.claim.account.app)!, p.result, p.streak)));
+  } else alone.push(...together.map((x) => x.p));
+  await Promise.all(alone.map((p) => p.run.complete(p.claim, p.desired, p.result, p.streak).catch(async (e) => {
+    ctx.log.warn({ userId, app: p.claim.account.app, err: (e as Error).message }, "leaver fast path: could not record an outcome; the job delivers again");
+    await p.run.releaseLease().catch(() => {});
+  })));
 }
 
 /**

@@ -30,6 +30,15 @@ import { deliverUser, type DeliveryResult } from "./user-requests.ts";
 
 export type NoopResult = { remoteId: string | null; outcome: "noop" };
 
+/** An outcome ready to be recorded (step 5), handed to a caller that records several at once. */
+export interface PendingRecord {
+  run: UserDelivery;
+  claim: accounts.ClaimedUser;
+  desired: DesiredUser;
+  result: DeliveryResult | NoopResult;
+  streak: boolean;
+}
+
 export class UserDelivery {
   readonly key: string;
   readonly attempt: number;
@@ -66,8 +75,12 @@ export class UserDelivery {
     await this.run(claim);
   }
 
-  /** Steps 2–5 from a claim already made (the leaver fast path claims a user's every app in one statement). */
-  async run(claim: accounts.ClaimedUser | { busy: Date }): Promise<void> {
+  /**
+   * Steps 2–5 from a claim already made (the leaver fast path claims a user's every app in one statement).
+   * `record`: step 5 is handed over instead of done here (the fast path records every app's outcome in one
+   * statement); the caller then owns the lease until it records or releases it.
+   */
+  async run(claim: accounts.ClaimedUser | { busy: Date }, record?: (p: PendingRecord) => void): Promise<void> {
     const { ctx, runtime, job } = this;
     if ("busy" in claim) {
       // An earlier delivery of this key is in flight: look again shortly (busyWaitMs).
@@ -87,12 +100,15 @@ export class UserDelivery {
       }
       const desired = desiredUser(runtime, claim.user, claim.groups, ctx.clock.now());
       if (desired.hash === account.deliveredHash && (desired.kind === "deprovision" || account.remoteId !== null)) {
-        await this.complete(claim, desired, { remoteId: account.remoteId, outcome: "noop" });
+        const noop: NoopResult = { remoteId: account.remoteId, outcome: "noop" };
+        if (record) record({ run: this, claim, desired, result: noop, streak: false });
+        else await this.complete(claim, desired, noop);
         return;
       }
       const result = await this.deliver(account, desired);
       if (result instanceof Error) return await this.failed(claim, result);
-      await this.complete(claim, desired, result, gate.failures > 0);
+      if (record) record({ run: this, claim, desired, result, streak: gate.failures > 0 });
+      else await this.complete(claim, desired, result, gate.failures > 0);
     } catch (e) {
       // Unexpected (a database error): free the key for the retry graphile-worker will make.
       await accounts.releaseUser(ctx.pool, job.app, job.userId, this.owner, { at: ctx.clock.now() }).catch(() => {});
@@ -154,11 +170,21 @@ export class UserDelivery {
       await this.deadLetter(claim, err);
       return false;
     }
+    return this.afterComplete(claim, done, result, streak);
+  }
+
+  /** After the outcome is recorded (here, or with others in one statement): app health, metrics, a nudge. */
+  async afterComplete(claim: accounts.ClaimedUser, done: accounts.CompletionResult, result: DeliveryResult | NoopResult, streak: boolean): Promise<boolean> {
     this.settled = claim.account.desiredVersion;
     const success = result.outcome !== "noop" && (streak || done.appQuarantined === true);
-    if (success) await ctx.health.recordSuccess(job.app, this.startedAt);
+    if (success) await this.ctx.health.recordSuccess(this.job.app, this.startedAt);
     await this.completed(done, result);
     return success;
+  }
+
+  /** Frees the lease without recording (the caller that took step 5 over could not record). */
+  async releaseLease(): Promise<void> {
+    await accounts.releaseUser(this.ctx.pool, this.job.app, this.job.userId, this.owner, { at: this.ctx.clock.now() });
   }
 
   /**
