@@ -62,6 +62,21 @@ describe("Unfiltered pages by startIndex over the block counts", () => {
     expect((await c.get("/Groups", { startIndex: 2, count: 5 })).body).to.include({ totalResults: 1, itemsPerPage: 0 });
   });
 
+  it("when a filter matches some users, then every page of it — by startIndex, by cursor, past the end — counts all its matches", async () => {
+    const filter = 'userName sw "pos1"';
+    const matches = (await db.query("SELECT count(*)::int AS n FROM scim_user WHERE user_name_key LIKE 'pos1%'")).rows[0].n;
+    expect(matches).to.be.greaterThan(3);
+    for (const startIndex of [1, 3, matches, matches + 1, 1000])
+      expect((await c.get("/Users", { filter, startIndex, count: 2 })).body, `startIndex ${startIndex}`).to.include({ totalResults: matches });
+    let cursor = "";
+    for (let page = 0; page < matches; page++) {
+      const res = await c.get("/Users", { filter, cursor, count: 2 });
+      expect(res.body.totalResults).to.equal(matches);
+      if (!res.body.nextCursor) break;
+      cursor = res.body.nextCursor;
+    }
+  });
+
   it("when the page is far beyond the last row or asks for no rows, then it is empty and still counts every row", async () => {
     const total = (await db.query("SELECT count(*)::int AS n FROM scim_user")).rows[0].n;
     expect((await c.get("/Users", { startIndex: 1_000_000, count: 10 })).body).to.include({ totalResults: total, itemsPerPage: 0 });
