@@ -74,6 +74,7 @@ const seekBlock = (type: ResourceType, offset: string) => `WITH at_ AS (
  */
 const seekPosition = (type: ResourceType) =>
   `(SELECT s.seq FROM ${TABLE_NAME[type]} s WHERE s.seq >= (SELECT block_start FROM at_) ORDER BY s.seq LIMIT 1 OFFSET (SELECT skip FROM at_))`;
+
 const ALIAS = { User: "u", Group: "g" } as const;
 
 /** How many distinct statement texts get a server-side prepared statement (per pooled connection). */
@@ -109,6 +110,7 @@ export class SearchService {
     try { return await this.countWhere(type, this.where(type, p)); } catch (e) { mapDbError(e); }
   }
 
+  /** totalResults on its own, for a page with no row to carry it (countSql). */
   private async countWhere(type: ResourceType, w: { sql: string; params: unknown[] }): Promise<number> {
     const { rows } = await this.query(`SELECT ${countSql(type, w.sql)} AS n`, w.params);
     return rows[0].n;
