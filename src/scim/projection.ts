@@ -75,6 +75,9 @@ export function wants(p: Projection, top: string): boolean {
 }
 
 export function project<T extends Record<string, unknown>>(resource: T, p: Projection): Record<string, unknown> {
+  // Most reads ask for no projection: the resource as it is, without looking at its keys (once per resource
+  // of a page of up to maxPageSize).
+  if (!p.attributes?.length && !p.excludedAttributes?.length) return resource;
   const extensions = Object.keys(resource).filter((k) => k.toLowerCase().startsWith("urn:"));
   if (p.attributes?.length) {
     const byTop = new Map<string, string[]>();
@@ -90,15 +93,12 @@ export function project<T extends Record<string, unknown>>(resource: T, p: Proje
     }
     return out;
   }
-  if (p.excludedAttributes?.length) {
-    let out: Record<string, unknown> = { ...resource };
-    for (const a of p.excludedAttributes) {
-      const { top, sub } = parsePath(a, extensions);
-      const key = findKey(out, top);
-      if (!key || ALWAYS.has(key)) continue;
-      if (sub) out[key] = drop(out[key], [sub]); else delete out[key];
-    }
-    return out;
+  const out: Record<string, unknown> = { ...resource };
+  for (const a of p.excludedAttributes ?? []) {
+    const { top, sub } = parsePath(a, extensions);
+    const key = findKey(out, top);
+    if (!key || ALWAYS.has(key)) continue;
+    if (sub) out[key] = drop(out[key], [sub]); else delete out[key];
   }
-  return resource;
+  return out;
 }
