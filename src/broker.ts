@@ -13,6 +13,7 @@ import { BulkService } from "./scim/bulk-service.ts";
 import { declareSchemas } from "./scim/schemas.ts";
 import { scimRouter } from "./http/scim-router.ts";
 import { createApp } from "./http/app.ts";
+import { createHttpServer } from "./http/http-server.ts";
 import { createMetrics } from "./http/metrics.ts";
 import { systemClock, type Clock } from "./domain/clock.ts";
 import { createLogger, type Logger } from "./shared/logger.ts";
@@ -62,9 +63,11 @@ export async function createBroker(config: Config, opts: BrokerOptions) {
     async listen(port = config.port, host = config.host): Promise<number> {
       await lifecycle.start(); // broker.yaml: recorded and converged before the first request (fails fast if invalid)
       await services.ssf.start(); // SSF: signing key on first start, broker.yaml's streams
-      // Express 5 hands a listen error (EADDRINUSE …) to the callback instead of emitting it only.
+      // A listen error (EADDRINUSE …) rejects; the server's requests carry Express's prototypes (http-server.ts).
       server = await new Promise<Server>((resolve, reject) => {
-        const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
+        const s = createHttpServer(app);
+        s.once("error", reject);
+        s.listen(port, host, () => { s.off("error", reject); resolve(s); });
       });
       server.keepAliveTimeout = 65_000; // above common load-balancer idle timeouts
       answerClientErrors(server); // Node's own 400/431 answers get an error body (src/http/client-error.ts)
