@@ -97,6 +97,18 @@ export async function claimUserInApps(q: Q, userId: string, apps: ReadonlyArray<
   return out;
 }
 
+/**
+ * What recording an outcome sets on an account row `t` from the outcome row `x` (remote_id, version, hash,
+ * status, attrs; `$9` the time): the same for the batch of users and the fast path's batch of apps. A newer
+ * desired version keeps the account pending (its job delivers it next).
+ */
+const RECORD_OUTCOME = `remote_id = x.remote_id, delivered_version = x.version, delivered_hash = x.hash, delivered_at = $9, updated_at = $9,
+              delivered_attrs = CASE WHEN x.attrs IS NULL THEN t.delivered_attrs ELSE ARRAY(SELECT jsonb_array_elements_text(x.attrs::jsonb)) END,
+              status = CASE WHEN t.desired_version > x.version THEN 'pending' ELSE x.status END,
+              pending_since = CASE WHEN t.desired_version > x.version THEN t.pending_since END,
+              leaver = CASE WHEN t.desired_version > x.version THEN t.leaver ELSE false END,
+              attempts = 0, last_error = NULL, lease_owner = NULL, lease_until = NULL`;
+
 /** Records many outcomes (same effects as completeUser per row) in one statement. */
 export async function completeUsers(q: Q, app: string, owner: string, items: ReadonlyArray<{ userId: string; c: Completion }>, at: Date): Promise<Map<string, CompletionResult>> {
   const audit = items.flatMap((i) => i.c.audit ?? []);
@@ -104,12 +116,7 @@ export async function completeUsers(q: Q, app: string, owner: string, items: Rea
     `WITH x AS (
        SELECT * FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $16::text[]) AS x(user_id, remote_id, version, hash, status, confirms, attrs)),
      a AS (
-       UPDATE app_account t SET remote_id = x.remote_id, delivered_version = x.version, delivered_hash = x.hash, delivered_at = $9, updated_at = $9,
-              delivered_attrs = CASE WHEN x.attrs IS NULL THEN t.delivered_attrs ELSE ARRAY(SELECT jsonb_array_elements_text(x.attrs::jsonb)) END,
-              status = CASE WHEN t.desired_version > x.version THEN 'pending' ELSE x.status END,
-              pending_since = CASE WHEN t.desired_version > x.version THEN t.pending_since END,
-              leaver = CASE WHEN t.desired_version > x.version THEN t.leaver ELSE false END,
-              attempts = 0, last_error = NULL, lease_owner = NULL, lease_until = NULL
+       UPDATE app_account t SET ${RECORD_OUTCOME}
          FROM x WHERE t.app = $1 AND t.user_id = x.user_id AND t.lease_owner = $2
        RETURNING t.user_id, t.desired_version, x.version, x.confirms),
      sla AS (
@@ -148,12 +155,7 @@ export async function completeUserInApps(q: Q, userId: string, owner: string, it
     `WITH x AS (
        SELECT * FROM unnest($3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::boolean[], $16::text[]) AS x(app, remote_id, version, hash, status, confirms, attrs)),
      a AS (
-       UPDATE app_account t SET remote_id = x.remote_id, delivered_version = x.version, delivered_hash = x.hash, delivered_at = $9, updated_at = $9,
-              delivered_attrs = CASE WHEN x.attrs IS NULL THEN t.delivered_attrs ELSE ARRAY(SELECT jsonb_array_elements_text(x.attrs::jsonb)) END,
-              status = CASE WHEN t.desired_version > x.version THEN 'pending' ELSE x.status END,
-              pending_since = CASE WHEN t.desired_version > x.version THEN t.pending_since END,
-              leaver = CASE WHEN t.desired_version > x.version THEN t.leaver ELSE false END,
-              attempts = 0, last_error = NULL, lease_owner = NULL, lease_until = NULL
+       UPDATE app_account t SET ${RECORD_OUTCOME}
          FROM x WHERE t.user_id = $1::uuid AND t.app = x.app AND t.lease_owner = $2
        RETURNING t.app, t.desired_version, x.version, x.confirms),
      confirmed AS (SELECT coalesce(array_agg(app), '{}') AS apps FROM a WHERE confirms),
