@@ -17,6 +17,13 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
     async drop() {
       const a = new pg.Client({ connectionString: adminUrl });
       await a.connect();
+      // A pool's end() resolves before its connections have closed (they are still saying goodbye): give them
+      // a few polls to go, so that FORCE does not terminate one mid-close (its client would report an error
+      // after the test ended). FORCE remains for what a test left open.
+      for (let i = 0; i < 100; i++) {
+        const { rows } = await a.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1`, [name]).catch(() => ({ rows: [{ n: 0 }] }));
+        if (rows[0].n === 0) break;
+      }
       await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
       await a.end();
     },
