@@ -15,13 +15,13 @@ import * as sets from "./set-repository.ts";
 import { liveStreams, type StreamRow } from "./stream-repository.ts";
 import { PRIORITY } from "./push-jobs.ts";
 import type { SsfMetrics } from "./metrics.ts";
-import type { StreamPresence } from "./stream-presence.ts";
+import { StreamPresence } from "./stream-presence.ts";
 
 type LiveStream = StreamRow & { excluded: Set<string> };
 
 export class SsfOutbox implements FanoutPort {
   /** `presence`: without a live stream (known in memory), an HR write reads nothing here (stream-presence.ts). */
-  constructor(private readonly metrics?: SsfMetrics, private readonly presence?: StreamPresence) {}
+  constructor(private readonly metrics?: SsfMetrics, private readonly presence = new StreamPresence()) {}
 
   userChanged(tx: pg.PoolClient, e: UserChangedEvent): Promise<void> {
     return this.#user(tx, e, false);
@@ -39,11 +39,8 @@ export class SsfOutbox implements FanoutPort {
    */
   async membershipChanged(tx: pg.PoolClient, e: MembershipChangedEvent): Promise<void> {
     const users = [...new Set([...e.added, ...e.removed])];
-    if (!users.length || this.presence?.mayHaveStreams() === false) return;
-    const generation = this.presence?.beforeRead() ?? 0;
-    const live = await liveStreams(tx);
-    this.presence?.observed(generation, live.length);
-    const streams = live.filter((s) => wants(s, EVENT.tokenClaimsChange));
+    if (!users.length) return;
+    const streams = ((await this.presence.read(() => liveStreams(tx), (l) => l.length)) ?? []).filter((s) => wants(s, EVENT.tokenClaimsChange));
     if (!streams.length) return;
     for (const userId of users) {
       const groups = await facts.groupsOf(tx, userId);
@@ -63,10 +60,9 @@ export class SsfOutbox implements FanoutPort {
   }
 
   async #user(tx: pg.PoolClient, e: UserChangedEvent, deleted: boolean): Promise<void> {
-    if (this.presence?.mayHaveStreams() === false) return;
-    const generation = this.presence?.beforeRead() ?? 0;
-    const { streams, user, changed } = await facts.changeFacts(tx, e.userId, e.changeId);
-    this.presence?.observed(generation, streams.length);
+    const found = await this.presence.read(() => facts.changeFacts(tx, e.userId, e.changeId), (f) => f.streams.length);
+    if (!found) return;
+    const { streams, user, changed } = found;
     if (!streams.length || !user) return;
     const cause: CauseFacts = {
       cause: e.cause, leaver: e.leaver, deleted, changeId: e.changeId, at: e.at, changed,

@@ -33,14 +33,17 @@ export class StreamPresence {
     return this.#known !== false;
   }
 
-  /** Taken before a read of the live streams; hand it to `observed` with what the read found. */
-  beforeRead(): number {
-    return this.#generation;
-  }
-
-  /** Remembers that the read found no live stream, unless a change was notified since `beforeRead`. */
-  observed(generation: number, live: number): void {
-    if (live === 0 && this.#listening && generation === this.#generation) this.#known = false;
+  /**
+   * Runs `read` (a read of the live streams; `live` counts what it found) unless it is known that no stream is
+   * live — then null, without a round trip. A read that found none is remembered, unless a change was
+   * notified while it ran.
+   */
+  async read<T>(read: () => Promise<T>, live: (found: T) => number): Promise<T | null> {
+    if (this.#known === false) return null;
+    const generation = this.#generation;
+    const found = await read();
+    if (live(found) === 0 && this.#listening && generation === this.#generation) this.#known = false;
+    return found;
   }
 
   /** A stream may have been created, deleted or re-statused: read again. */

@@ -1,10 +1,10 @@
 // Crash safety of SET delivery: the broker runs as a child process (`src/main.ts`, as `npm start` runs it)
-// pushing RISC account-disabled SETs for 200 leavers to a slow receiver declared in broker.yaml; it is killed
+// pushing RISC account-disabled SETs for 200 leavers to a receiver declared in broker.yaml that holds its answers after the first 20; it is killed
 // with SIGKILL mid-delivery and started again on the same database. Every SET owed must arrive: the set of
 // jtis received is complete. A SET whose 202 the dead process never read is sent again (at-least-once, RFC
 // 8935 §2.2), which a receiver dedupes by jti — duplicates are counted, not forbidden.
 import { expect } from "chai";
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import pg from "pg";
 import { decodeJwt } from "jose";
 import { createTestDatabase } from "../helpers/db.ts";
@@ -14,18 +14,28 @@ const USERS = 200;
 const TOKEN = "ssf-crash-test-bootstrap-token-0123456789";
 const DISABLED = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
 
-interface SlowReceiver { url: string; jtis: string[]; delayMs: number; close(): Promise<void> }
+interface HoldingReceiver { url: string; jtis: string[]; release(): void; close(): Promise<void> }
 
-/** An RFC 8935 push endpoint that holds each SET delayMs before answering 202, and records every jti it was sent. */
-async function startSlowReceiver(delayMs: number): Promise<SlowReceiver> {
-  const r: SlowReceiver = { url: "", jtis: [], delayMs, close: async () => {} };
+/**
+ * An RFC 8935 push endpoint that records every jti it is sent and answers 202 to the first `answered` SETs;
+ * the ones after are held unanswered — the broker's push is then in flight, where the kill must land — until
+ * release(), after which every SET is answered at once.
+ */
+async function startHoldingReceiver(answered: number): Promise<HoldingReceiver> {
+  const held: ServerResponse[] = [];
+  let holding = true;
+  const r: HoldingReceiver = {
+    url: "", jtis: [], close: async () => {},
+    release: () => { holding = false; for (const res of held.splice(0)) if (!res.destroyed) res.writeHead(202).end(); },
+  };
   const server: Server = createServer((req, res) => {
     let body = "";
     req.setEncoding("utf8");
     req.on("data", (c) => (body += c));
     req.on("end", () => {
       try { r.jtis.push(String(decodeJwt(body).jti)); } catch { res.writeHead(400).end(); return; }
-      setTimeout(() => { if (!res.destroyed) res.writeHead(202).end(); }, r.delayMs);
+      if (holding && r.jtis.length > answered) held.push(res);
+      else res.writeHead(202).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -36,14 +46,14 @@ async function startSlowReceiver(delayMs: number): Promise<SlowReceiver> {
 
 describe("SSF: kill -9 in the middle of pushing 200 leavers' SETs", function () {
   this.timeout(240_000);
-  let rcv: SlowReceiver;
+  let rcv: HoldingReceiver;
   let db: { url: string; drop(): Promise<void> };
   let policy: Awaited<ReturnType<typeof writePolicy>>;
   let broker: BrokerProcess | undefined;
   let env: Record<string, string>;
 
   before(async () => {
-    rcv = await startSlowReceiver(150); // ~30 s for 200 SETs one after the other: the kill lands mid-way
+    rcv = await startHoldingReceiver(USERS * 0.1); // the kill lands while the next push waits for its answer
     const stream = ["ssf:", "  streams:", "    - name: crash-rx",
       `      delivery: { method: push, url: "${rcv.url}" }`, "      events: [account-disabled]", `      audience: "https://crash-rx.example"`];
     policy = await writePolicy(policyYaml([]).yaml + stream.join("\n") + "\n");
@@ -86,7 +96,7 @@ describe("SSF: kill -9 in the middle of pushing 200 leavers' SETs", function () 
       const owed = (await pool.query(
         `SELECT s.jti FROM ssf_set s JOIN ssf_stream st ON st.id = s.stream_id WHERE st.name = 'crash-rx' AND s.event_type = $1`, [DISABLED])).rows.map((r) => r.jti as string);
       expect(owed, "one account-disabled SET per leaver, written in the HR transaction").to.have.length(USERS);
-      rcv.delayMs = 0;
+      rcv.release();
       const restarted = Date.now();
       broker = await spawnBroker(env);
       await eventually(() => { const got = new Set(rcv.jtis); expect(owed.filter((j) => !got.has(j))).to.deep.equal([]); }, 120_000, 50);

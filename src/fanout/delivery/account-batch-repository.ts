@@ -69,15 +69,17 @@ export async function claimUserInApps(q: Q, userId: string, apps: ReadonlyArray<
        UPDATE app_account t SET lease_owner = $4, lease_until = now() + x.lease_ms * interval '1 millisecond'
          FROM x WHERE t.app = x.app AND t.user_id = $1::uuid AND (t.lease_until IS NULL OR t.lease_until < now())
        RETURNING t.*),
-     u AS (SELECT * FROM scim_user WHERE id = $1::uuid)
+     u AS (SELECT * FROM scim_user WHERE id = $1::uuid),
+     -- what every app's delivery reads of the user, read once (not once per app row)
+     f AS (SELECT (SELECT ls.status IN ('held', 'kept') FROM lifecycle_state ls WHERE ls.user_id = $1::uuid) AS held,
+                  CASE WHEN NOT EXISTS (SELECT 1 FROM u) THEN '[]'::json ELSE
+                    (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', g.display_name) ORDER BY g.display_name), '[]'::json)
+                       FROM scim_group g WHERE g.id IN (SELECT gm.group_id FROM group_member gm WHERE gm.user_id = $1::uuid)) END AS groups)
      SELECT x.app AS x_app, c.app IS NOT NULL AS claimed, b.app IS NOT NULL AS busy, b.lease_until AS busy_until, ${A}, ${U},
             coalesce(s.disabled, false) AS s_disabled, coalesce(s.quarantined, false) AS s_quarantined, s.probe_at AS s_probe_at,
-            s.paused_until AS s_paused_until, coalesce(s.consecutive_failures, 0) AS s_failures,
-            (SELECT ls.status IN ('held', 'kept') FROM lifecycle_state ls WHERE ls.user_id = $1::uuid) AS held,
-            CASE WHEN u.id IS NULL THEN '[]'::json ELSE
-              (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', g.display_name) ORDER BY g.display_name), '[]'::json)
-                 FROM scim_group g WHERE g.id IN (SELECT gm.group_id FROM group_member gm WHERE gm.user_id = $1::uuid)) END AS groups
-       FROM x LEFT JOIN c ON c.app = x.app
+            s.paused_until AS s_paused_until, coalesce(s.consecutive_failures, 0) AS s_failures, f.held, f.groups
+       FROM x CROSS JOIN f
+              LEFT JOIN c ON c.app = x.app
               LEFT JOIN app_account b ON c.app IS NULL AND b.app = x.app AND b.user_id = $1::uuid
               LEFT JOIN u ON c.app IS NOT NULL
               LEFT JOIN app_state s ON s.app = x.app`,
