@@ -39,11 +39,3 @@ export function activity(io: CliIo, o: ActivityOptions): Activity {
   };
 }
 
-/** A ticker for work whose own progress the CLI cannot see: it reports the elapsed seconds once a second. */
-export function ticking(io: CliIo, o: Omit<ActivityOptions, "unit" | "total"> & { total?: number; status: string }): { stop(): void } {
-  const a = activity(io, { ...o, unit: "s", total: o.total ?? 600 });
-  const started = Date.now();
-  const t = setInterval(() => a.update(Math.round((Date.now() - started) / 1000), o.status), 1000);
-  t.unref();
-  return { stop() { clearInterval(t); a.stop(); } };
-}

@@ -49,11 +49,6 @@ export async function pendingSets(q: Q, streamId: string, limit: number, notBefo
   return rows.map(toSet);
 }
 
-export async function countPending(q: Q, streamId: string): Promise<number> {
-  const { rows } = await q.query(`SELECT count(*)::int AS n FROM ssf_set WHERE stream_id = $1 AND state = 'pending'`, [streamId]);
-  return rows[0].n;
-}
-
 export async function saveJws(q: Q, id: number, jws: string): Promise<void> {
   await q.query(`UPDATE ssf_set SET jws = $2 WHERE id = $1 AND jws IS NULL`, [id, jws]);
 }

@@ -2,6 +2,7 @@
 // receiver-facing query (owner = the token that created the stream), so another receiver's stream is
 // simply "not found".
 import type pg from "pg";
+import { isUuid } from "../store/user-repository.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
 
@@ -33,17 +34,10 @@ export async function streamsOf(q: Q, v: Viewer): Promise<StreamRow[]> {
 }
 
 export async function streamOf(q: Q, v: Viewer, id: string): Promise<StreamRow | null> {
-  if (!UUID.test(id)) return null;
+  if (!isUuid(id)) return null;
   const { rows } = await q.query(`SELECT * FROM ssf_stream WHERE id = $3 AND ${visible(1)}`, [v.tokenId, v.admin, id]);
   return rows[0] ? toStream(rows[0]) : null;
 }
-
-export async function streamById(q: Q, id: string): Promise<StreamRow | null> {
-  const { rows } = await q.query(`SELECT * FROM ssf_stream WHERE id = $1`, [id]);
-  return rows[0] ? toStream(rows[0]) : null;
-}
-
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface StreamInput {
   ownerTokenId: string | null; name?: string | null; iss: string; audience: string[]; method: string; endpointUrl: string | null;
