@@ -162,7 +162,7 @@ export async function completeUserInApps(q: Q, userId: string, owner: string, it
        RETURNING t.app, t.desired_version, x.version, x.confirms),
      confirmed AS (SELECT coalesce(array_agg(app), '{}') AS apps FROM a WHERE confirms),
      sla AS (
-       UPDATE leaver_sla SET pending_apps = ARRAY(SELECT p FROM unnest(pending_apps) AS p WHERE p <> ALL ((SELECT apps FROM confirmed))),
+       UPDATE leaver_sla SET pending_apps = ARRAY(SELECT p FROM unnest(pending_apps) AS p WHERE p <> ALL ((SELECT apps FROM confirmed)::text[])),
               completed_at = CASE WHEN pending_apps <@ (SELECT apps FROM confirmed) THEN $9 END
         WHERE user_id = $1::uuid AND completed_at IS NULL AND pending_apps && (SELECT apps FROM confirmed)
        RETURNING requested_at, completed_at),

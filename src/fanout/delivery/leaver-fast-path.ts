@@ -111,7 +111,7 @@ async function recordOutcomes(ctx: FanoutContext, userId: string, owner: string,
   if (together.length > 1) {
     const done = await completeUserInApps(ctx.pool, userId, owner, together.map((x) => ({ app: x.p.claim.account.app, c: x.completion })), ctx.clock.now())
       .catch((e) => {
-        ctx.log.debug({ userId, err: (e as Error).message }, "leaver fast path: recording together failed; recording each app on its own");
+        ctx.log.warn({ userId, err: (e as Error).message }, "leaver fast path: recording together failed; recording each app on its own");
         alone.push(...together.map((x) => x.p));
         return null;
       });
