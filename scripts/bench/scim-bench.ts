@@ -7,7 +7,7 @@
 //      GET /Users?filter=userName eq "…" and pages of 100 (startIndex and cursor), beside their goals.
 // Each figure prints with the load average it was measured under (2-core machine shared with builds).
 // Database: BENCH_ADMIN_URL (default: the machine's PostgreSQL on 127.0.0.1:5432), a fresh database.
-// BENCH_CPU_PROF=dir starts the broker with --cpu-prof into that directory.
+// BENCH_CPU_PROF=dir starts the broker with --cpu-prof into that directory; BENCH_CONFIG=file gives it a broker.yaml.
 import pg from "pg";
 import { randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
@@ -38,7 +38,9 @@ async function main() {
   const url = new URL(ADMIN_URL); url.pathname = `/${dbName}`;
   const token = `bench-${randomUUID()}-token`;
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const broker = await startBrokerProcess({ DATABASE_URL: url.toString(), BROKER_BOOTSTRAP_TOKEN: token, BROKER_DB_POOL_SIZE: "20" }, prof);
+  // BENCH_CONFIG: a broker.yaml for the broker (e.g. scripts/bench/rules.yaml: users gain rule groups as they are created)
+  const config: Record<string, string> = process.env.BENCH_CONFIG ? { BROKER_CONFIG: process.env.BENCH_CONFIG } : {};
+  const broker = await startBrokerProcess({ DATABASE_URL: url.toString(), BROKER_BOOTSTRAP_TOKEN: token, BROKER_DB_POOL_SIZE: "20", ...config }, prof);
   const ref = await startReference(token);
   const http = httpClient(broker.url, token);
   const refHttp = httpClient(ref.url, token);

@@ -141,6 +141,7 @@ function outboxPort(outbox: FanoutOutbox, policy: PolicyFollower): FanoutPort {
     userChanged: (tx, e) => (policy.syncNow(), outbox.userChanged(tx, e)),
     membershipChanged: (tx, e) => (policy.syncNow(), outbox.membershipChanged(tx, e)),
     userDeleted: (tx, e) => (policy.syncNow(), outbox.userDeleted(tx, e)),
+    changedInBatch: (tx, c) => (policy.syncNow(), outbox.changedInBatch(tx, c)),
   };
 }
 

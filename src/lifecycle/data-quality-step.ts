@@ -66,6 +66,8 @@ export interface ShieldInput {
   trigger: LifecycleTrigger;
   released?: boolean;
   dataQuality?: "approved";
+  /** users a batch of creates stored after this one: the identity look-ups do not see them yet */
+  laterInBatch?: readonly string[];
 }
 
 export interface ShieldArgs {
@@ -97,7 +99,7 @@ export async function dataQualityShield(tx: Tx, ctx: ShieldContext, a: ShieldArg
       config, before, after, events: a.events, wasLeaver, heldMemberships, source: user.source, now,
       baseline: heldMemberships && existing!.heldData ? snapshotOfResource(existing!.heldData) : before,
       lastLeftAt: isReactivation(after, wasLeaver, now) ? await lastLeftAt(tx, user.id) : null,
-      identity: after && (need.employeeNumber || need.manager) ? await identityFacts(tx, after, now, need) : null,
+      identity: after && (need.employeeNumber || need.manager) ? await identityFacts(tx, after, now, need, input.laterInBatch) : null,
     });
   }
   const plan = planShield({ config, signals, existing, after, hrChange, now });

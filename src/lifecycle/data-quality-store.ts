@@ -64,21 +64,27 @@ export async function lastLeftAt(q: Q, userId: string): Promise<Date | null> {
 export async function identityFacts(
   q: Q, u: { id: string; source: string | null; employeeNumber: string | null; managerId: string | null }, at: Date,
   need: { employeeNumber: boolean; manager: boolean },
+  /** users stored in the same statement after this one (a batch of creates): not there yet for this change */
+  notYet: readonly string[] = [],
 ): Promise<IdentityFacts> {
   let sameEmployeeNumber: string[] = [];
+  const hide = (n: number) => (notYet.length ? ` AND id <> ALL($${n}::uuid[])` : "");
   if (need.employeeNumber && u.employeeNumber) {
     const src = u.source === null ? "source IS NULL" : "source = $3";
+    const params: unknown[] = u.source === null ? [u.employeeNumber, u.id] : [u.employeeNumber, u.id, u.source];
+    if (notYet.length) params.push(notYet);
     const { rows } = await q.query(
-      `SELECT user_name FROM scim_user WHERE ${src} AND employee_number = $1 AND id <> $2 ORDER BY user_name LIMIT 10`,
-      u.source === null ? [u.employeeNumber, u.id] : [u.employeeNumber, u.id, u.source]);
+      `SELECT user_name FROM scim_user WHERE ${src} AND employee_number = $1 AND id <> $2${hide(params.length)} ORDER BY user_name LIMIT 10`, params);
     sameEmployeeNumber = rows.map((r) => r.user_name as string);
   }
   let manager: IdentityFacts["manager"] = null;
   if (need.manager && u.managerId && u.managerId !== u.id) {
     const byId = isUuid(u.managerId);
+    const params: unknown[] = byId ? [u.managerId, u.managerId] : [u.managerId];
+    if (notYet.length) params.push(notYet);
     const { rows } = await q.query(
       `SELECT active, employment_status, start_date, end_date FROM scim_user
-        WHERE ${byId ? "id = $2::uuid OR " : ""}external_id = $1 LIMIT 1`, byId ? [u.managerId, u.managerId] : [u.managerId]);
+        WHERE (${byId ? "id = $2::uuid OR " : ""}external_id = $1)${hide(params.length)} LIMIT 1`, params);
     const m = rows[0];
     if (!m) manager = { value: u.managerId, problem: "unknown" };
     else if (userStatus({ active: m.active, employmentStatus: m.employment_status, startDate: m.start_date, endDate: m.end_date }, at) === "leaver")

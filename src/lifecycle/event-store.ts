@@ -20,15 +20,30 @@ export interface LifecycleEventRow {
   source: string | null; cause: string; held: boolean; createdAt: Date;
 }
 
+/** One user's transition: its events, and its state row set (put), deleted, or left as it is (keep). */
+export interface Transition { userId: string; events: readonly EventInput[]; state: LifecycleState | "delete" | "keep" }
+
 /**
  * Records a user's events and sets (or deletes, or leaves) its state row, in one statement: the HR write
  * path pays one round trip for both.
  */
 export async function recordTransition(q: Q, userId: string, events: readonly EventInput[], state: LifecycleState | "delete" | "keep", at: Date, audit: readonly AuditInput[] = []): Promise<void> {
-  const put = typeof state === "object" ? state : null;
+  await recordTransitions(q, [{ userId, events, state }], at, audit);
+}
+
+/**
+ * recordTransition for many users in one statement (a batch of creates, lifecycle-batch.ts): the events in
+ * the order given, each user's state row, and the audit rows.
+ */
+export async function recordTransitions(q: Q, transitions: readonly Transition[], at: Date, audit: readonly AuditInput[] = []): Promise<void> {
+  const events = transitions.flatMap((t) => t.events);
+  const put = transitions.filter((t) => typeof t.state === "object");
+  const deleted = transitions.filter((t) => t.state === "delete").map((t) => t.userId);
   // The audit rows ride in the same statement (one round trip per HR event for events, state and audit).
   const au = audit.length ? auditInsert(audit, at, 13) : null;
-  await q.query(
+  // Named (prepared once per connection): the text depends only on whether audit rows ride along, and the
+  // statement is on every HR write — PostgreSQL, on the same 2 cores, then neither parses nor plans it again.
+  await q.query({ name: au ? "lifecycle_transitions_audit" : "lifecycle_transitions", text:
     `WITH ev AS (
        INSERT INTO lifecycle_event (user_id, kind, details, change_id, source, cause, held, created_at)
        SELECT e.user_id, e.kind, e.details::jsonb, e.change_id, e.source, e.cause, e.held, $8
@@ -37,15 +52,16 @@ export async function recordTransition(q: Q, userId: string, events: readonly Ev
         ORDER BY e.ord RETURNING 1),
      st AS (
        INSERT INTO lifecycle_state (user_id, status, next_at, updated_at)
-       SELECT $9::uuid, $10::text, $11::timestamptz, $8 WHERE $12::text = 'put'
+       SELECT s.user_id, s.status, s.next_at, $8 FROM unnest($9::uuid[], $10::text[], $11::timestamptz[]) AS s(user_id, status, next_at)
        ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, next_at = EXCLUDED.next_at, updated_at = EXCLUDED.updated_at
        RETURNING 1),
-     del AS (DELETE FROM lifecycle_state WHERE user_id = $9::uuid AND $12::text = 'delete' RETURNING 1)${au ? `,
+     del AS (DELETE FROM lifecycle_state WHERE user_id = ANY($12::uuid[]) RETURNING 1)${au ? `,
      au AS (${au.sql} RETURNING 1)` : ""}
      SELECT 1`,
-    [events.map((e) => e.userId), events.map((e) => e.kind), events.map((e) => (e.details ? JSON.stringify(e.details) : null)),
+    values: [events.map((e) => e.userId), events.map((e) => e.kind), events.map((e) => (e.details ? JSON.stringify(e.details) : null)),
       events.map((e) => e.changeId), events.map((e) => e.source), events.map((e) => e.cause), events.map((e) => e.held ?? false), at,
-      userId, put?.status ?? null, put?.nextAt ?? null, put ? "put" : state, ...(au ? au.params : [])]);
+      put.map((t) => t.userId), put.map((t) => (t.state as LifecycleState).status), put.map((t) => (t.state as LifecycleState).nextAt),
+      deleted, ...(au ? au.params : [])] });
 }
 
 /** Newest first, paged by id; by user and by kind when asked. */

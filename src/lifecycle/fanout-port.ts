@@ -21,4 +21,12 @@ export interface FanoutPort {
   membershipChanged(tx: pg.PoolClient, e: MembershipChangedEvent): Promise<void>;
   /** a user row is about to be deleted: remember what apps must deprovision */
   userDeleted(tx: pg.PoolClient, e: UserChangedEvent): Promise<void>;
+  /**
+   * A batch of creates ends (lifecycle-batch.ts): the same as userChanged for each of `users`, then
+   * membershipChanged for each of `memberships`, in order — written set-at-a-time where the port can.
+   */
+  changedInBatch(tx: pg.PoolClient, c: BatchChanges): Promise<void>;
 }
+
+/** What a batch of creates' lifecycles handed to the fan-out, in order (no leaver, no deletion among them). */
+export interface BatchChanges { users: readonly UserChangedEvent[]; memberships: readonly MembershipChangedEvent[] }

@@ -3,15 +3,18 @@
 // the lifecycle use case; manual membership changes of managed groups are audited and handed to the fan-out
 // (they change what the apps that subscribe to the group should see).
 import type pg from "pg";
-import type { ChangeHooks, GroupChange, UserChange, UserWrite } from "../scim/write-context.ts";
+import type { ChangeHooks, GroupChange, HookCarry, UserChange, UserWrite } from "../scim/write-context.ts";
 import { authoriseUserWrite } from "../rules/source-authority.ts";
 import { handleUserChange, type LifecycleContext } from "./user-lifecycle.ts";
 import { AuditTrail } from "./audit-trail.ts";
+import { LifecycleBatch } from "./lifecycle-batch.ts";
 import { withBrokerRows } from "./membership-store.ts";
 import type { ActivePolicy } from "./policy-holder.ts";
 
 /** The key of the policy beforeUserWrite read, in the write's HookCarry. */
 const POLICY = "lifecycle.policy";
+/** The key of a batch of creates' deferred transitions (lifecycle-batch.ts), in the batch's HookCarry. */
+const BATCH = "lifecycle.batch";
 
 export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
   return {
@@ -26,11 +29,17 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
       return authoriseUserWrite(policy.owned, { operation: w.operation, writer: w.ctx.source, before: w.before?.data ?? null, resource: w.resource });
     },
     async afterUserWrite(tx: pg.PoolClient, c: UserChange) {
+      // A create in a batch: its transition is recorded with the batch's, in afterUserBatch.
+      let batch: LifecycleBatch | undefined;
+      if (c.laterInBatch && c.carry) batch = (c.carry[BATCH] as LifecycleBatch | undefined) ?? (c.carry[BATCH] = new LifecycleBatch()) as LifecycleBatch;
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
-        policy: c.carry?.[POLICY] as ActivePolicy | undefined,
+        policy: c.carry?.[POLICY] as ActivePolicy | undefined, batch, laterInBatch: c.laterInBatch,
       });
       return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0, accountChanged: out.accountChanged };
+    },
+    async afterUserBatch(tx: pg.PoolClient, carry: HookCarry) {
+      await (carry[BATCH] as LifecycleBatch | undefined)?.flush(tx, ctx.fanout);
     },
     async afterGroupWrite(tx: pg.PoolClient, c: GroupChange) {
       const group = c.after ?? c.before!;
@@ -55,6 +64,7 @@ export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHoo
   const befores = list.filter((s) => s.beforeUserWrite);
   const users = list.filter((s) => s.afterUserWrite);
   const groups = list.filter((s) => s.afterGroupWrite);
+  const batches = list.filter((s) => s.afterUserBatch);
   return {
     ...(befores.length ? {
       async beforeUserWrite(tx, w) {
@@ -75,5 +85,6 @@ export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHoo
       },
     } : {}),
     ...(groups.length ? { async afterGroupWrite(tx, c) { for (const s of groups) await s.afterGroupWrite!(tx, c); } } : {}),
+    ...(batches.length ? { async afterUserBatch(tx, carry) { for (const s of batches) await s.afterUserBatch!(tx, carry); } } : {}),
   };
 }

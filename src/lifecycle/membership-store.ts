@@ -42,6 +42,19 @@ export async function groupIdsByName(q: Q, names: string[]): Promise<Map<string,
   return new Map(names.filter((n) => byKey.has(identifierKey(n))).map((n) => [n, byKey.get(identifierKey(n))!]));
 }
 
+/** A membership row to add (a created user's rule groups, lifecycle-batch.ts). */
+export interface NewMemberRow { groupId: string; userId: string; source: string; cause: object | null }
+
+/** Adds many users' rows in one statement (rows already present stay as they are). */
+export async function addMemberRows(q: Q, rows: readonly NewMemberRow[]): Promise<void> {
+  if (!rows.length) return;
+  await q.query(
+    `INSERT INTO group_member (group_id, user_id, source, cause)
+     SELECT r.group_id, r.user_id, r.source, r.cause::jsonb FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS r(group_id, user_id, source, cause)
+     ON CONFLICT DO NOTHING`,
+    [rows.map((r) => r.groupId), rows.map((r) => r.userId), rows.map((r) => r.source), rows.map((r) => (r.cause ? JSON.stringify(r.cause) : null))]);
+}
+
 /**
  * Makes every policy group exist as a managed SCIM group named exactly as in the policy. A group that HR or
  * an admin created earlier under the same name (any case) is adopted: marked managed and renamed to the

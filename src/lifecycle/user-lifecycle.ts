@@ -36,6 +36,7 @@ import { checkMassDeprovision, holdLeaver } from "./mass-deprovision.ts";
 import { holdingReview, parkMemberships } from "./held-membership-store.ts";
 import { dataQualityShield, shieldEventRows, withheldGrants, type ShieldContext } from "./data-quality-step.ts";
 import type { UserRow } from "../store/rows.ts";
+import type { LifecycleBatch } from "./lifecycle-batch.ts";
 
 type Tx = Pick<pg.PoolClient, "query">;
 
@@ -63,6 +64,10 @@ export interface UserChangeInput {
   state?: StoredState | null;
   /** the policy when the caller has already read it in this transaction (policies.current: under the shared lock) */
   policy?: ActivePolicy;
+  /** a create in a batch of creates: its transition is recorded with the batch's (lifecycle-batch.ts) */
+  batch?: LifecycleBatch;
+  /** users of the same batch stored after this one (in the same statement): not there yet for this change */
+  laterInBatch?: readonly string[];
 }
 
 export interface UserChangeOutcome {
@@ -201,7 +206,7 @@ async function applyMemberships(c: JudgedChange): Promise<WrittenDiff> {
   const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
   const desired = desiredMemberships({ ...(c.shield.evaluateAs ?? c.subject.data), id: user.id }, policy, exceptions, now, status);
   const diff = withheldGrants(c.shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, c.events)), current, policy, status));
-  const written = await writeUserDiff(tx, user.id, current, diff, audit, now);
+  const written = await writeUserDiff(tx, user.id, current, diff, audit, now, input.before === null ? input.batch : undefined);
   c.outcome.gained = written.gained;
   c.outcome.lost = written.lost;
   for (const r of diff.pendingReview) {
@@ -231,10 +236,12 @@ async function recordState(c: JudgedChange, written: WrittenDiff, accountChanged
     state = { status: c.status, nextAt: [startAt, endAt].filter((d): d is Date => d !== null).sort((a, b) => a.getTime() - b.getTime())[0] ?? null };
   }
   const membershipsChanged = written.changedGroups.size > 0;
-  if (membershipsChanged) await touchGroups(tx, [...written.changedGroups.values()], now);
+  if (membershipsChanged && input.batch) input.batch.touch(written.changedGroups.values(), now);
+  else if (membershipsChanged) await touchGroups(tx, [...written.changedGroups.values()], now);
   // An HR write already bumped the user's version; other triggers change its `groups` without one.
   if (input.trigger !== "hr" && membershipsChanged && !accountChanged && !c.deleted) await touchUsers(tx, [user.id], now);
-  await recordTransition(tx, user.id, c.eventRows, state, now, c.audit.take());
+  if (input.batch) input.batch.add({ userId: user.id, events: c.eventRows, state }, now, c.audit.take());
+  else await recordTransition(tx, user.id, c.eventRows, state, now, c.audit.take());
 }
 
 /**
@@ -247,15 +254,16 @@ async function notifyFanout(c: JudgedChange, written: WrittenDiff, accountChange
   const fanout = c.ctx.fanout;
   const userEvent: UserChangedEvent = { userId: user.id, leaver: c.status === "leaver", changeId: input.changeId, cause: fanoutCause(c.events, input), at: now };
   const membershipsChanged = written.changedGroups.size > 0;
+  const groupEvents = [...written.changedGroups].map(([group, groupId]) => ({
+    groupId, groupName: group, at: now,
+    added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
+  }));
+  // A create in a batch (never a leaver): handed to the fan-out with the batch's (lifecycle-batch.ts).
+  if (input.batch && !c.deleted && input.trigger === "hr" && c.status !== "leaver") { input.batch.notify(userEvent, groupEvents); return; }
   if (c.deleted) await fanout.userDeleted(tx, userEvent);
   else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || input.dataQuality || membershipsChanged || accountChanged)
     await fanout.userChanged(tx, userEvent);
-  for (const [group, groupId] of written.changedGroups) {
-    await fanout.membershipChanged(tx, {
-      groupId, groupName: group, at: now,
-      added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
-    });
-  }
+  for (const e of groupEvents) await fanout.membershipChanged(tx, e);
 }
 
 type WrittenDiff = Awaited<ReturnType<typeof writeUserDiff>>;
@@ -263,21 +271,24 @@ const leaverEvent = (events: readonly LifecycleEvent[]) => events.find((e): e is
 
 /**
  * Applies one user's diff: adds first, then relabels, then removes (diff.ts: a source change never shows
- * the user leaving and re-joining). Returns the groups whose visible membership changed.
+ * the user leaving and re-joining). Returns the groups whose visible membership changed. `batch`: a created
+ * user in a batch of creates — it has no rows, so its adds are written with the batch's (lifecycle-batch.ts).
  */
-export async function writeUserDiff(tx: Tx, userId: string, current: readonly MemberRow[], diff: MembershipDiff, audit: AuditTrail, now: Date) {
+export async function writeUserDiff(tx: Tx, userId: string, current: readonly MemberRow[], diff: MembershipDiff, audit: AuditTrail, now: Date, batch?: LifecycleBatch) {
+  const deferred = batch && current.length === 0 && !diff.relabel.length && !diff.remove.length ? batch : undefined;
   const ids = new Map(current.map((m) => [m.group, m.groupId]));
   const missing = [...new Set(diff.add.map((a) => a.group).filter((g) => !ids.has(g)))];
   if (missing.length) {
-    for (const [n, id] of await groupIdsByName(tx, missing)) ids.set(n, id);
+    for (const [n, id] of await (deferred ? deferred.groupIds(tx, missing) : groupIdsByName(tx, missing))) ids.set(n, id);
     const absent = missing.filter((g) => !ids.has(g));
     // Managed groups are created when a policy is recorded; this only covers a group removed behind our back.
     if (absent.length) for (const [n, id] of (await ensureManagedGroups(tx, absent, now)).ids) ids.set(n, id);
   }
   const visibleBefore = new Set(current.map((m) => m.group));
   const visibleAfter = new Set(applyDiff(current, diff).map((m) => m.group));
+  if (deferred) deferred.addMembers(diff.add.map((a) => ({ groupId: ids.get(a.group)!, userId, source: a.source, cause: a.cause })));
   for (const a of diff.add) {
-    const done = await addMembers(tx, ids.get(a.group)!, [userId], a.source, a.cause);
+    const done = deferred ? [userId] : await addMembers(tx, ids.get(a.group)!, [userId], a.source, a.cause);
     if (done.length) audit.add("membership.added", { userId, groupName: a.group, cause: membershipCause(a.cause), details: { source: a.source, visible: !visibleBefore.has(a.group) } });
   }
   await relabelMembers(tx, diff.relabel.map((r) => ({ groupId: ids.get(r.group)!, userId, source: r.source, cause: r.cause })));

@@ -16,6 +16,7 @@ import { applyPatch, assignsActive } from "./user-patch.ts";
 import { PATCH_OP } from "./schemas.ts";
 import type { ChangeHooks, HookCarry, HookOutcome, UserWrite, WriteContext } from "./write-context.ts";
 import type { UserRow } from "../store/rows.ts";
+import type { NewUser } from "../store/user-repository.ts";
 
 export class UserService {
   constructor(private readonly pool: pg.Pool, private readonly clock: Clock, private readonly hooks: ChangeHooks = {}) {}
@@ -50,13 +51,17 @@ export class UserService {
   }
 
   /**
-   * Creates users as `create` would one after another — same checks, same hooks in the same order (each
-   * user's lifecycle runs before the next user is stored, so it sees exactly the users `create` would have
-   * shown it), same per-user outcome, and stopping once `maxErrors` of them failed (the ones after are not
-   * run: RFC 7644 §3.7.3 failOnErrors) — but in one transaction: one BEGIN/COMMIT (one WAL flush instead of
-   * one per user) and one policy read for all of them. A refused user (validation, source authority, a
-   * userName already taken) is that user's error and the batch goes on. A lifecycle that fails after its
-   * user was inserted rolls the batch back, which then runs through `create`, one transaction per user.
+   * Creates users as `create` would one after another — same checks, same hooks in the same order, same
+   * per-user outcome, and stopping once `maxErrors` of them failed (the ones after are not run: RFC 7644
+   * §3.7.3 failOnErrors) — but set-at-a-time, in one transaction: one policy read under its lock, one
+   * statement that stores every user with its change record (a userName already taken, or taken earlier in
+   * the batch, stores nothing for that user: its 409), then each user's lifecycle in order, then one
+   * statement for what the lifecycles deferred (their events, states and audit rows: afterUserBatch). A
+   * user's lifecycle sees the users before it and not those after it (laterInBatch), as one create after
+   * another would show them. A refused user (validation, source authority, a taken userName) is that user's
+   * error and the batch goes on. When the batch cannot give exactly the outcomes `create` would — a
+   * lifecycle that fails after its user was stored, or failOnErrors reached before a user the statement
+   * stored — it rolls back and runs through `create`, one transaction per user.
    */
   async createMany(bodies: readonly Record<string, unknown>[], ctx: WriteContext, maxErrors = Infinity): Promise<CreateOutcome[]> {
     const prepared = bodies.map((body): PreparedCreate | DomainError => {
@@ -87,38 +92,55 @@ export class UserService {
 
   private async createBatch(tx: pg.PoolClient, prepared: ReadonlyArray<PreparedCreate | DomainError>, ctx: WriteContext, maxErrors: number): Promise<CreateOutcome[]> {
     const carry: HookCarry = {}; // one transaction: the policy read under its lock serves every user of the batch
-    const out: CreateOutcome[] = [];
-    let errors = 0;
+    // One instant for the batch: its users, change records, events and audit rows carry the same time.
+    const now = this.clock.now();
+    // 1. Each user checked as `create` checks it: validation (done), then source authority.
+    const checked: Array<DomainError | NewUser> = [];
     for (const p of prepared) {
-      if (errors >= maxErrors) break;
-      let row: UserRow & { changeId: number }, changed: string[], now: Date;
+      if (p instanceof DomainError) { checked.push(p); continue; }
       try {
-        if (p instanceof DomainError) throw p;
         const cols = toColumns(await this.authorised(tx, "create", null, p.resource, ctx, carry));
-        now = this.clock.now();
         const draft = { ...cols, id: p.id, seq: 0, source: ctx.source, version: 1, createdAt: now, updatedAt: now };
-        changed = changedAttributes(null, draft);
-        const change = { resourceType: "User" as const, resourceId: p.id, operation: "create" as const, changed,
-          before: null, after: snapshotOf(draft), tokenId: ctx.tokenId, source: ctx.source, requestId: ctx.requestId, at: now };
-        const stored = await users.insertUserUnlessTaken(tx, cols, ctx.source, now, p.id, change);
-        if (!stored) throw conflict(`userName '${cols.userName}' is already taken`);
-        row = stored;
+        checked.push({ id: p.id, cols, changed: changedAttributes(null, draft), after: snapshotOf(draft) });
       } catch (e) {
         if (!(e instanceof DomainError) || e.status >= 500) throw e;
-        out.push({ error: e }); errors++;
-        continue;
+        checked.push(e);
       }
-      const { changeId, ...inserted } = row;
+    }
+    // 2. One statement stores them all, in order.
+    const valid = checked.filter((c): c is NewUser => !(c instanceof DomainError));
+    const stored = await users.insertUsersUnlessTaken(tx, valid, ctx, now);
+    // 3. The outcomes in order, up to failOnErrors.
+    const out: CreateOutcome[] = [];
+    let errors = 0, reached = checked.length;
+    for (const [i, c] of checked.entries()) {
+      if (errors >= maxErrors) { reached = i; break; }
+      const row = c instanceof DomainError ? undefined : stored.get(c.id);
+      if (row) { out.push({ row }); continue; }
+      out.push({ error: c instanceof DomainError ? c : conflict(`userName '${c.cols.userName}' is already taken`) });
+      errors++;
+    }
+    // One by one, the users after the error that reached failOnErrors would not have been stored.
+    if (checked.slice(reached).some((c) => !(c instanceof DomainError) && stored.has(c.id))) throw new BatchFallback();
+    // 4. Each user's lifecycle, in order; then what they deferred, in one statement.
+    const order = valid.filter((v) => stored.has(v.id)).map((v) => v.id);
+    let later = 0;
+    for (const [k, o] of out.entries()) {
+      if (!o.row) continue;
+      const { changeId, ...inserted } = o.row as UserRow & { changeId: number };
+      const changed = (checked[k] as NewUser).changed;
       let hook: void | HookOutcome | undefined;
       try {
-        hook = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: inserted, changed, changeId, ctx, at: now, carry });
+        hook = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: inserted, changed, changeId, ctx, at: now, carry,
+          laterInBatch: order.slice(++later) });
       } catch (e) {
         // Alone, only this user would not exist; in the batch, the users before it are stored already.
         if (e instanceof DomainError && e.status < 500) throw new BatchFallback();
         throw e;
       }
-      out.push({ row: hook?.accountChanged ? await this.locked(tx, inserted.id) : inserted });
+      out[k] = { row: hook?.accountChanged ? await this.locked(tx, inserted.id) : inserted };
     }
+    await this.hooks.afterUserBatch?.(tx, carry);
     return out;
   }
 

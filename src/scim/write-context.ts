@@ -11,6 +11,11 @@ export interface UserChange {
   changed: string[]; changeId: number; ctx: WriteContext; at: Date;
   /** what beforeUserWrite left for afterUserWrite in the same transaction (see HookCarry) */
   carry?: HookCarry;
+  /**
+   * Set for a create in a batch of creates (UserService.createMany): the users the batch stored after this one,
+   * in the same statement — not there yet for this change. A hook may then defer writes to afterUserBatch.
+   */
+  laterInBatch?: readonly string[];
 }
 
 /**
@@ -48,4 +53,6 @@ export interface ChangeHooks {
   /** May report whether the user's memberships changed (undefined: unknown — the caller re-reads them). */
   afterUserWrite?(tx: pg.PoolClient, change: UserChange): Promise<void | HookOutcome>;
   afterGroupWrite?(tx: pg.PoolClient, change: GroupChange): Promise<void>;
+  /** A batch of creates has run every afterUserWrite: writes the hooks deferred (in the carry) go now, same transaction. */
+  afterUserBatch?(tx: pg.PoolClient, carry: HookCarry): Promise<void>;
 }

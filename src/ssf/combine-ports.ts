@@ -7,5 +7,6 @@ export function combinePorts(a: FanoutPort, b: FanoutPort): FanoutPort {
     userChanged: async (tx, e) => { await a.userChanged(tx, e); await b.userChanged(tx, e); },
     membershipChanged: async (tx, e) => { await a.membershipChanged(tx, e); await b.membershipChanged(tx, e); },
     userDeleted: async (tx, e) => { await a.userDeleted(tx, e); await b.userDeleted(tx, e); },
+    changedInBatch: async (tx, c) => { await a.changedInBatch(tx, c); await b.changedInBatch(tx, c); },
   };
 }

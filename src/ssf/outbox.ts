@@ -6,7 +6,7 @@
 // department change in one token-claims-change.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import type { FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../lifecycle/fanout-port.ts";
+import type { BatchChanges, FanoutPort, MembershipChangedEvent, UserChangedEvent } from "../lifecycle/fanout-port.ts";
 import type { AuditInput } from "../audit/audit-log.ts";
 import { EVENT, eventsDelivered } from "./event-types.ts";
 import { claimsChange, setClaims, subjectWanted, userChangeEvents, userKeys, type CauseFacts, type EventDraft } from "./set-builder.ts";
@@ -25,6 +25,12 @@ export class SsfOutbox implements FanoutPort {
 
   userChanged(tx: pg.PoolClient, e: UserChangedEvent): Promise<void> {
     return this.#user(tx, e, false);
+  }
+
+  /** A batch of creates: each change as it would have come alone (a SET is per user; joiners rarely have one). */
+  async changedInBatch(tx: pg.PoolClient, c: BatchChanges): Promise<void> {
+    for (const e of c.users) await this.userChanged(tx, e);
+    for (const e of c.memberships) await this.membershipChanged(tx, e);
   }
 
   /** Called before the row is deleted: the user is still readable in this transaction. */

@@ -38,14 +38,14 @@ const emailKeys = (c: UserColumns) => c.emailKeys ?? [];
  */
 // The statements of the write path are named (prepared once per connection, PostgreSQL then binds and runs
 // them without parsing and planning the data-modifying CTE again: PostgreSQL shares the 2 cores with Node).
-const insertSql = (withChange: boolean, skipTaken = false) => `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
+const insertSql = (withChange: boolean) => `WITH u AS (INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
        cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
        location, sponsor_id, data, source, created_at, updated_at, email_keys)
      VALUES ($22,$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$21,$${withChange ? 30 : 23})
-     ${skipTaken ? "ON CONFLICT DO NOTHING " : ""}RETURNING ${COLS})${withChange ? `, c AS (INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
+     RETURNING ${COLS})${withChange ? `, c AS (INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
          SELECT $23, id, $24, $25, NULL, $26, $27, $28, $29, $21 FROM u RETURNING id)` : ""}
      SELECT u.*${withChange ? ", (SELECT id FROM c) AS change_id_" : ""} FROM u`;
-const INSERT = { plain: insertSql(false), change: insertSql(true), changeUnlessTaken: insertSql(true, true) };
+const INSERT = { plain: insertSql(false), change: insertSql(true) };
 
 /**
  * Inserts a user; with `change`, its change record too, in the same statement (a data-modifying CTE is
@@ -59,16 +59,57 @@ export async function insertUser(q: Q, c: UserColumns, source: string | null, no
   return { ...rowToUser(rows[0]), ...(change ? { changeId: Number(rows[0].change_id_) } : {}) };
 }
 
+/** One user of insertUsersUnlessTaken: its columns, its id, and its change record's `changed` and `after`. */
+export interface NewUser { id: string; cols: UserColumns; changed: string[]; after: unknown }
+
+// The rows travel as one JSON document (jsonb_to_recordset): a batch of users is one parameter, whatever
+// its size, and each user's arrays (email keys, changed attributes) keep their own length — unnest over
+// per-column arrays would need rectangular arrays for those. `ord` keeps the batch's order: the first of two
+// users with the same userName is the one stored, and seq and change ids follow the operations.
+const INSERT_MANY = `WITH r AS (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(ord int, id uuid, user_name text, user_name_key text, external_id text,
+         active boolean, display_name text, user_type text, title text, department text, cost_center text, division text,
+         organization text, employee_number text, manager_id text, employment_status text, start_date timestamptz,
+         end_date timestamptz, location text, sponsor_id text, data jsonb, email_keys jsonb, changed jsonb, after jsonb)),
+     u AS (
+       INSERT INTO scim_user (id, user_name, user_name_key, external_id, active, display_name, user_type, title, department,
+         cost_center, division, organization, employee_number, manager_id, employment_status, start_date, end_date,
+         location, sponsor_id, data, source, created_at, updated_at, email_keys)
+       SELECT r.id, r.user_name, r.user_name_key, r.external_id, r.active, r.display_name, r.user_type, r.title, r.department,
+         r.cost_center, r.division, r.organization, r.employee_number, r.manager_id, r.employment_status, r.start_date, r.end_date,
+         r.location, r.sponsor_id, r.data, $2, $3, $3,
+         ARRAY(SELECT k FROM jsonb_array_elements_text(r.email_keys) WITH ORDINALITY AS e(k, n) ORDER BY n)
+         FROM r ORDER BY r.ord
+       ON CONFLICT DO NOTHING
+       RETURNING ${COLS}),
+     c AS (
+       INSERT INTO change_record (resource_type, resource_id, operation, changed, before, after, token_id, source, request_id, created_at)
+       SELECT 'User', u.id, 'create', ARRAY(SELECT x FROM jsonb_array_elements_text(r.changed) WITH ORDINALITY AS e(x, n) ORDER BY n),
+              NULL, r.after, $4, $2, $5, $3
+         FROM u JOIN r ON r.id = u.id ORDER BY r.ord
+       RETURNING id, resource_id)
+     SELECT u.*, c.id AS change_id_ FROM u JOIN c ON c.resource_id = u.id`;
+
 /**
- * insertUser with its change record, except that a taken userName (or any other unique key) inserts nothing
- * and answers null instead of failing: the caller's transaction goes on (a batch of creates, each its own 409).
+ * Inserts a batch of users in one statement (a /Bulk of creates): each user with its change
+ * record, in the batch's order; a user whose userName (or another unique key) is taken — by a stored user or
+ * by one earlier in the batch — is not stored and is absent from the answer (the caller's 409).
  */
-export async function insertUserUnlessTaken(q: Q, c: UserColumns, source: string | null, now: Date, id: string, change: ChangeInput): Promise<(UserRow & { changeId: number }) | null> {
-  const { rows } = await q.query({
-    name: "scim_user_insert_change_unless_taken", text: INSERT.changeUnlessTaken,
-    values: [...values(c), source, now, id, ...changeValues(change), emailKeys(c)],
-  });
-  return rows[0] ? { ...rowToUser(rows[0]), changeId: Number(rows[0].change_id_) } : null;
+export async function insertUsersUnlessTaken(
+  q: Q, items: readonly NewUser[], ctx: { source: string | null; tokenId: string | null; requestId: string | null }, now: Date,
+): Promise<Map<string, UserRow & { changeId: number }>> {
+  const out = new Map<string, UserRow & { changeId: number }>();
+  if (!items.length) return out;
+  const doc = items.map(({ id, cols: c, changed, after }, ord) => ({
+    ord, id, user_name: c.userName, user_name_key: c.userNameKey, external_id: c.externalId, active: c.active,
+    display_name: c.displayName, user_type: c.userType, title: c.title, department: c.department, cost_center: c.costCenter,
+    division: c.division, organization: c.organization, employee_number: c.employeeNumber, manager_id: c.managerId,
+    employment_status: c.employmentStatus, start_date: c.startDate, end_date: c.endDate, location: c.location,
+    sponsor_id: c.sponsorId, data: c.data, email_keys: emailKeys(c), changed, after,
+  }));
+  const { rows } = await q.query({ name: "scim_user_insert_many", text: INSERT_MANY, values: [JSON.stringify(doc), ctx.source, now, ctx.tokenId, ctx.requestId] });
+  for (const r of rows) out.set(r.id, { ...rowToUser(r), changeId: Number(r.change_id_) });
+  return out;
 }
 
 const changeValues = (change: ChangeInput) =>

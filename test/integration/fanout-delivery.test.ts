@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import { startQuirkyApp, type QuirkyScimApp } from "../helpers/fake-apps/quirky-app.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";
-import { accountIn, eventually, isActiveIn, startFanoutBroker, USER_SCHEMA, type FanoutBroker } from "./fanout-harness.ts";
+import { accountIn, eventually, isActiveIn, person, startFanoutBroker, USER_SCHEMA, type FanoutBroker } from "./fanout-harness.ts";
 
 describe("fan-out: provisioning and deprovisioning every subscribed app", function () {
   this.timeout(60_000);
@@ -111,6 +111,29 @@ describe("fan-out: provisioning and deprovisioning every subscribed app", functi
       }
     });
     expect([...strict.groups.values()].filter((g) => g.displayName === "finance")).to.have.length(1);
+  });
+
+  it("when a /Bulk creates a batch of joiners, then every one reaches every app, with its managed groups, from the batch's one outbox", async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `bulkjoiner${i}@example.com`);
+    const res = await b.scim.post("/Bulk", { schemas: ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], Operations: names.map((n, i) =>
+      ({ method: "POST", path: "/Users", bulkId: `j${i}`, data: person(n, { department: i % 2 ? "Finance" : "Engineering" }) })) }).expect(200);
+    expect(res.body.Operations.map((o: any) => o.status)).to.deep.equal(names.map(() => "201"));
+    const ids = res.body.Operations.map((o: any) => o.location.split("/").pop());
+    // one account row per (app, user), pending with the HR change that created the user as its cause
+    const { rows } = await b.db.query(`SELECT count(*)::int AS n, count(change_id)::int AS caused FROM app_account WHERE user_id = ANY($1::uuid[])`, [ids]);
+    expect(rows[0].n).to.equal(names.length * 2);
+    expect(rows[0].caused).to.equal(names.length * 2);
+    const membersOf = (app: StrictScimApp | QuirkyScimApp, group: string) => {
+      const g = [...app.groups.values()].find((x) => x.displayName === group);
+      return g ? app.memberIds(g.id) : [];
+    };
+    await eventually(() => {
+      for (const app of [strict, quirky]) for (const [i, n] of names.entries()) {
+        const account = accountIn(app, n);
+        expect(isActiveIn(account), `${n} in ${app.url}`).to.equal(true);
+        expect(membersOf(app, i % 2 ? "finance" : "engineering"), `${n}'s group in ${app.url}`).to.include(account!.id);
+      }
+    });
   });
 
   it("when the app lost an account (404, or quirky's 500), then the next update re-creates it", async () => {

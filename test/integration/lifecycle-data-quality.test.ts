@@ -246,6 +246,47 @@ describe("lifecycle: the data-quality shield", () => {
     });
   });
 
+  describe("a /Bulk of creates (stored together, judged one after another)", () => {
+    it("when a Bulk creates two users with the same employeeNumber and a report whose manager comes later in it, then each is judged as one create after another would be", async () => {
+      const tag = Date.now().toString(36);
+      const person = (extra: Record<string, unknown>, ent: Record<string, unknown> = {}) => {
+        const body = personBody({ department: "Finance", location: "London", employmentStatus: "active" });
+        return { ...body, ...extra, [ENT]: { ...body[ENT], ...ent } };
+      };
+      const first = person({}, { employeeNumber: `E-${tag}` });
+      const second = person({}, { employeeNumber: `E-${tag}` });
+      const report = person({}, { manager: { value: `boss-${tag}` } });
+      const boss = person({ externalId: `boss-${tag}` });
+      const res = await workday.post("/Bulk", { schemas: ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], Operations:
+        [first, second, report, boss].map((data, i) => ({ method: "POST", path: "/Users", bulkId: `u${i}`, data })) });
+      expect(res.body.Operations.map((o: any) => o.status)).to.deep.equal(["201", "201", "201", "201"]);
+      const [firstId, secondId, reportId, bossId] = res.body.Operations.map((o: any) => o.location.split("/").pop());
+      // the first had no twin yet; the second clashes with the first only
+      expect(await signals(firstId)).to.deep.equal([]);
+      expect(await b.groupsOf(firstId)).to.deep.equal(["finance", "london"]);
+      const [clash] = await signals(secondId);
+      expect(clash.details).to.include({ signal: "identity-clash", attribute: "employeeNumber" });
+      expect(clash.details.users).to.deep.equal([first.userName]);
+      expect(await b.groupsOf(secondId)).to.deep.equal([]);
+      // the report's manager was not stored yet when the report was judged
+      expect((await signals(reportId))[0].details).to.include({ attribute: "manager", value: `boss-${tag}`, problem: "unknown" });
+      expect(await b.groupsOf(reportId)).to.deep.equal([]);
+      // every user has its joiner event, its state and its audit row, recorded at the end of the batch
+      for (const id of [firstId, secondId, reportId, bossId]) {
+        const events = (await b.admin.get("/events", { user: id })).body.items.map((e: any) => e.kind);
+        expect(events, id).to.include("joiner");
+        const state = (await b.db.query(`SELECT status FROM lifecycle_state WHERE user_id = $1`, [id])).rows[0];
+        expect(state, id).to.deep.equal({ status: "active" });
+        const audited = (await b.db.query(`SELECT count(*)::int AS n FROM audit_event WHERE user_id = $1 AND kind = 'lifecycle.event'`, [id])).rows[0].n;
+        expect(audited, id).to.be.greaterThan(0);
+      }
+      expect(await b.groupsOf(bossId)).to.deep.equal(["finance", "london"]);
+      // the memberships written with the batch's are audited per user and group, with their rule
+      const added = (await b.db.query(`SELECT group_name, cause->>'rule' AS rule FROM audit_event WHERE user_id = $1 AND kind = 'membership.added' ORDER BY group_name`, [bossId])).rows;
+      expect(added).to.deep.equal([{ group_name: "finance", rule: "finance" }, { group_name: "london", rule: "london" }]);
+    });
+  });
+
   describe("visibility", () => {
     it("when signals were raised, then broker_data_quality_signals_total counts each, every signal reported from zero", async () => {
       const text = (await b.t.broker.metrics.registry.getSingleMetricAsString("broker_data_quality_signals_total"));

@@ -11,22 +11,54 @@ type Q = Pick<pg.PoolClient, "query">;
 
 const U = USER_COLUMNS.split(",").map((c) => `u.${c.trim()}`).join(", ");
 
+/** What the outbox reads of a user (outbox.ts). */
+export interface OutboxUser { user: UserRow | null; userName: string | null; groups: GroupRef[]; accounts: Record<string, string>; knownName: string | null }
+
 /**
  * The user as it is in this transaction (null once deleted), its groups, its accounts' status per app, and a
  * userName the accounts remember (for a user already gone).
  */
-export async function readUserForOutbox(tx: Q, userId: string): Promise<{ user: UserRow | null; userName: string | null; groups: GroupRef[]; accounts: Record<string, string>; knownName: string | null }> {
+export async function readUserForOutbox(tx: Q, userId: string): Promise<OutboxUser> {
+  return (await readUsersForOutbox(tx, [userId])).get(userId)!;
+}
+
+/** readUserForOutbox for many users in one statement (a batch of creates), by user id. */
+export async function readUsersForOutbox(tx: Q, userIds: readonly string[]): Promise<Map<string, OutboxUser>> {
   const { rows } = await tx.query({ name: "fanout_outbox_read", text:
-    `SELECT ${U},
+    `SELECT k.id AS key_id, ${U},
             CASE WHEN u.id IS NULL THEN '[]'::json ELSE
               (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', g.display_name)), '[]'::json)
-                 FROM scim_group g WHERE g.id IN (SELECT gm.group_id FROM group_member gm WHERE gm.user_id = $1::uuid)) END AS groups,
-            (SELECT coalesce(json_object_agg(a.app, a.status), '{}'::json) FROM app_account a WHERE a.user_id = $1::uuid) AS accounts,
-            (SELECT min(a.user_name) FROM app_account a WHERE a.user_id = $1::uuid) AS known_name
-       FROM (SELECT 1) AS one LEFT JOIN scim_user u ON u.id = $1::uuid`,
-    values: [userId] });
-  const r = rows[0];
-  return { user: r.id === null ? null : rowToUser(r), userName: r.user_name, groups: r.groups, accounts: r.accounts, knownName: r.known_name };
+                 FROM scim_group g WHERE g.id IN (SELECT gm.group_id FROM group_member gm WHERE gm.user_id = k.id)) END AS groups,
+            (SELECT coalesce(json_object_agg(a.app, a.status), '{}'::json) FROM app_account a WHERE a.user_id = k.id) AS accounts,
+            (SELECT min(a.user_name) FROM app_account a WHERE a.user_id = k.id) AS known_name
+       FROM unnest($1::uuid[]) AS k(id) LEFT JOIN scim_user u ON u.id = k.id`,
+    values: [userIds] });
+  return new Map(rows.map((r) => [r.key_id as string,
+    { user: r.id === null ? null : rowToUser(r), userName: r.user_name, groups: r.groups, accounts: r.accounts, knownName: r.known_name }]));
+}
+
+/** What an account row becomes when a change makes it pending again (the same for one user and for many). */
+const PENDING_AGAIN = `desired_version = a.desired_version + 1, status = 'pending', attempts = 0,
+              leaver = EXCLUDED.leaver OR (a.leaver AND a.delivered_version < a.desired_version),
+              change_id = coalesce(EXCLUDED.change_id, a.change_id),
+              user_name = CASE WHEN EXCLUDED.user_name = '' THEN a.user_name ELSE EXCLUDED.user_name END,
+              pending_since = coalesce(a.pending_since, EXCLUDED.pending_since), updated_at = EXCLUDED.updated_at`;
+
+/** One user of markUsersPending: the apps it is owed a delivery in. */
+export interface UserOutboxItem { userId: string; userName: string; apps: readonly string[]; changeId: number | null; at: Date }
+
+/**
+ * writeUserOutbox's account rows for many users that are not leavers (a batch of creates), in one statement;
+ * their jobs are added by the caller (addJobSpecs: one spec per app bucket, whatever the number of users).
+ */
+export async function markUsersPending(tx: Q, items: readonly UserOutboxItem[]): Promise<void> {
+  const pairs = items.flatMap((i) => i.apps.map((app) => ({ app, i })));
+  await tx.query({ name: "fanout_outbox_users", text:
+    `INSERT INTO app_account AS a (app, user_id, user_name, leaver, change_id, pending_since, updated_at)
+     SELECT x.app, x.user_id, x.user_name, false, x.change_id, x.at, x.at
+       FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bigint[], $5::timestamptz[]) AS x(app, user_id, user_name, change_id, at)
+     ON CONFLICT (app, user_id) DO UPDATE SET ${PENDING_AGAIN}`,
+    values: [pairs.map((p) => p.app), pairs.map((p) => p.i.userId), pairs.map((p) => p.i.userName), pairs.map((p) => p.i.changeId), pairs.map((p) => p.i.at)] });
 }
 
 /**
@@ -40,11 +72,7 @@ export async function writeUserOutbox(tx: Q, apps: readonly string[], e: { userI
     `WITH acc AS (
        INSERT INTO app_account AS a (app, user_id, user_name, leaver, change_id, pending_since, updated_at)
        SELECT unnest($1::text[]), $2::uuid, $3::text, $4::boolean, $5::bigint, $6::timestamptz, $6::timestamptz
-       ON CONFLICT (app, user_id) DO UPDATE SET desired_version = a.desired_version + 1, status = 'pending', attempts = 0,
-              leaver = EXCLUDED.leaver OR (a.leaver AND a.delivered_version < a.desired_version),
-              change_id = coalesce(EXCLUDED.change_id, a.change_id),
-              user_name = CASE WHEN EXCLUDED.user_name = '' THEN a.user_name ELSE EXCLUDED.user_name END,
-              pending_since = coalesce(a.pending_since, EXCLUDED.pending_since), updated_at = EXCLUDED.updated_at
+       ON CONFLICT (app, user_id) DO UPDATE SET ${PENDING_AGAIN}
        RETURNING app),
      sla AS (
        INSERT INTO leaver_sla (user_id, user_name, change_id, requested_at, apps_total, pending_apps)
