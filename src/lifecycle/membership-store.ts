@@ -104,19 +104,21 @@ export async function relabelMembers(q: Q, rows: Array<{ groupId: string; userId
 }
 
 /**
- * Membership changes bump the group's version (RFC 7644 §3.14: members are part of the representation).
- * Two statements on purpose. The rows are first locked in id order (SELECT … ORDER BY … FOR NO KEY UPDATE
- * locks in sort order): an UPDATE … WHERE id = ANY(…) alone locks in scan order, which differs between
- * transactions, and two movers crossing between the same groups deadlocked. The UPDATE then runs with a
- * snapshot taken after the locks are held; in the same statement it would still see versions committed while
- * it waited, re-check them (EvalPlanQual) and queue for their tuple locks — a deadlock again (found by the
- * soak benchmark; test/integration/mover-concurrency.test.ts).
+ * Membership changes bump the group's version and lastModified (RFC 7644 §3.14: members are part of the
+ * representation) — in the writing connection's shard row of the group (group_version_shard, migration
+ * 20261213100000), not in the group's row: concurrent HR writes that change the members of the same broad
+ * group (all-staff) then update different rows instead of queueing on one row lock until each commits.
+ * Reads add the shards to the row (store/group-repository.ts groupVersionSql). One statement, rows taken in
+ * group id order (two writers whose connections share a shard meet in the same order, never crosswise).
  */
 export async function touchGroups(q: Q, groupIds: string[], at: Date): Promise<void> {
   if (!groupIds.length) return;
   const ids = [...new Set(groupIds)].sort();
-  await q.query(`SELECT id FROM scim_group WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, [ids]);
-  await q.query(`UPDATE scim_group SET version = version + 1, updated_at = $2 WHERE id = ANY($1::uuid[])`, [ids, at]);
+  await q.query({ name: "group_version_bump", text:
+    `INSERT INTO group_version_shard AS s (group_id, shard, bumps, touched_at)
+     SELECT g.id, pg_backend_pid() % 64, 1, $2 FROM scim_group g WHERE g.id = ANY($1::uuid[]) ORDER BY g.id
+     ON CONFLICT (group_id, shard) DO UPDATE SET bumps = s.bumps + 1, touched_at = greatest(s.touched_at, EXCLUDED.touched_at)`,
+    values: [ids, at] });
 }
 
 /**

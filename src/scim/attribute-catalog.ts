@@ -7,6 +7,7 @@ import type SCIMMY from "scimmy";
 import { DomainError, badRequest } from "../shared/errors.ts";
 import { ENTERPRISE_SCHEMA, HR_SCHEMA, groupDefinition, userDefinition } from "./schemas.ts";
 import type { FilterAst } from "./filter-parser.ts";
+import { groupUpdatedAtSql } from "../store/group-repository.ts";
 
 export type ResourceType = "User" | "Group";
 type Attribute = SCIMMY.Types.Attribute;
@@ -69,7 +70,7 @@ const GROUP_COLUMNS: Record<string, ColumnDef> = {
   externalId: text("g.external_id"),
   displayName: text("g.display_name", "g.display_name_key"),
   "meta.created": { sql: "g.created_at", kind: "timestamptz" },
-  "meta.lastModified": { sql: "g.updated_at", kind: "timestamptz" },
+  "meta.lastModified": { sql: groupUpdatedAtSql("g"), kind: "timestamptz" }, // moved on by membership changes (group-repository.ts)
 };
 // A user may hold one membership per source, hence EXISTS rather than a join. LEFT JOIN to the PK lets
 // PostgreSQL drop the join when only `value` is tested.

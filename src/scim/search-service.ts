@@ -24,7 +24,7 @@ const qualify = (cols: string, type: ResourceType) => cols.replace(/(^|,\s*)(\w)
  * Fewer columns: less to send, and no per-row parsing of dates and texts the answer never shows.
  */
 const columnsOf = (type: ResourceType, all = false) =>
-  qualify(type === "User" ? (all ? USER_COLUMNS : "id, seq, data, version, created_at, updated_at") : GROUP_COLUMNS, type);
+  type === "User" ? qualify(all ? USER_COLUMNS : "id, seq, data, version, created_at, updated_at", type) : GROUP_COLUMNS; // read through `g` already
 
 /** The read-only `groups` of a user / `members` of a group as a json column (distinct over sources). */
 function relationColumn(type: ResourceType, p: ListParams): string {

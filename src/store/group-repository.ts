@@ -8,7 +8,16 @@ import { identifierKey } from "../domain/identifier.ts";
 import type { GroupRow, MemberRef } from "./rows.ts";
 
 type Q = Pick<pg.PoolClient, "query">;
-export const GROUP_COLUMNS = `id, seq, display_name, display_name_key, external_id, data, managed, version, created_at, updated_at`;
+
+// A group's version and lastModified: its row's, moved on by the membership bumps of its shards
+// (group_version_shard, migration 20261213100000; touchGroups in lifecycle/membership-store.ts).
+export const groupVersionSql = (g: string) =>
+  `(${g}.version + coalesce((SELECT sum(s.bumps) FROM group_version_shard s WHERE s.group_id = ${g}.id), 0))::int`;
+export const groupUpdatedAtSql = (g: string) =>
+  `greatest(${g}.updated_at, (SELECT max(s.touched_at) FROM group_version_shard s WHERE s.group_id = ${g}.id))`;
+/** The columns of a group row, read through alias `g` (its version and lastModified as above). */
+export const GROUP_COLUMNS = `g.id, g.seq, g.display_name, g.display_name_key, g.external_id, g.data, g.managed,
+  ${groupVersionSql("g")} AS version, g.created_at, ${groupUpdatedAtSql("g")} AS updated_at`;
 
 export function rowToGroup(r: any): GroupRow {
   return {
@@ -19,7 +28,7 @@ export function rowToGroup(r: any): GroupRow {
 
 export async function insertGroup(q: Q, g: { displayName: string; externalId: string | null; data: object; managed?: boolean }, now: Date): Promise<GroupRow> {
   const { rows } = await q.query(
-    `INSERT INTO scim_group (display_name, display_name_key, external_id, data, managed, created_at, updated_at)
+    `INSERT INTO scim_group AS g (display_name, display_name_key, external_id, data, managed, created_at, updated_at)
      VALUES ($1, $6, $2, $3, $4, $5, $5) RETURNING ${GROUP_COLUMNS}`,
     [g.displayName, g.externalId, JSON.stringify(g.data), g.managed ?? false, now, identifierKey(g.displayName)]);
   return rowToGroup(rows[0]);
@@ -27,25 +36,25 @@ export async function insertGroup(q: Q, g: { displayName: string; externalId: st
 
 export async function updateGroup(q: Q, id: string, g: { displayName: string; externalId: string | null; data: object }, now: Date): Promise<GroupRow> {
   const { rows } = await q.query(
-    `UPDATE scim_group SET display_name=$2, display_name_key=$6, external_id=$3, data=$4, version=version+1, updated_at=$5
+    `UPDATE scim_group g SET display_name=$2, display_name_key=$6, external_id=$3, data=$4, version=version+1, updated_at=$5
      WHERE id=$1 RETURNING ${GROUP_COLUMNS}`, [id, g.displayName, g.externalId, JSON.stringify(g.data), now, identifierKey(g.displayName)]);
   return rowToGroup(rows[0]);
 }
 
 /** Bumps version/lastModified after a membership-only change. */
 export async function touchGroup(q: Q, id: string, now: Date): Promise<GroupRow> {
-  const { rows } = await q.query(`UPDATE scim_group SET version=version+1, updated_at=$2 WHERE id=$1 RETURNING ${GROUP_COLUMNS}`, [id, now]);
+  const { rows } = await q.query(`UPDATE scim_group g SET version=version+1, updated_at=$2 WHERE id=$1 RETURNING ${GROUP_COLUMNS}`, [id, now]);
   return rowToGroup(rows[0]);
 }
 
 export async function findGroup(q: Q, id: string, opts: { lock?: boolean } = {}): Promise<GroupRow | null> {
   if (!isUuid(id)) return null;
-  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group WHERE id=$1${opts.lock ? " FOR UPDATE" : ""}`, [id]);
+  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group g WHERE id=$1${opts.lock ? " FOR UPDATE OF g" : ""}`, [id]);
   return rows[0] ? rowToGroup(rows[0]) : null;
 }
 
 export async function findGroupByName(q: Q, displayName: string): Promise<GroupRow | null> {
-  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group WHERE display_name_key=$1`, [identifierKey(displayName)]);
+  const { rows } = await q.query(`SELECT ${GROUP_COLUMNS} FROM scim_group g WHERE display_name_key=$1`, [identifierKey(displayName)]);
   return rows[0] ? rowToGroup(rows[0]) : null;
 }
 
