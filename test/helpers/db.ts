@@ -29,3 +29,14 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
     },
   };
 }
+
+/**
+ * A fresh database and a pool on it, for tests that call repositories directly; `close()` ends the pool and
+ * drops the database. An idle connection closed under the pool at the end is no test failure.
+ */
+export async function createTestPool(max = 3): Promise<{ pool: pg.Pool; close(): Promise<void> }> {
+  const db = await createTestDatabase();
+  const pool = new pg.Pool({ connectionString: db.url, max });
+  pool.on("error", () => {});
+  return { pool, async close() { await pool.end(); await db.drop(); } };
+}

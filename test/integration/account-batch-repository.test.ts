@@ -4,19 +4,15 @@
 import { expect } from "chai";
 import pg from "pg";
 import { randomUUID } from "node:crypto";
-import { createTestDatabase } from "../helpers/db.ts";
+import { createTestPool } from "../helpers/db.ts";
 import { completeUserInApps } from "../../src/fanout/delivery/account-batch-repository.ts";
 import type { Completion } from "../../src/fanout/delivery/account-repository.ts";
 
 describe("fan-out store: one leaver's outcomes in many apps, one statement", function () {
-  let db: { url: string; drop(): Promise<void> };
+  let db: Awaited<ReturnType<typeof createTestPool>>;
   let pool: pg.Pool;
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    pool.on("error", () => {});
-  });
-  after(async () => { await pool?.end(); await db?.drop(); });
+  before(async () => { db = await createTestPool(2); pool = db.pool; });
+  after(async () => { await db?.close(); });
 
   const at = new Date("2026-12-01T10:00:00.000Z");
   const owner = "proc-1/fast";

@@ -4,19 +4,15 @@
 // still move with every committed change (RFC 7644 §3.14).
 import { expect } from "chai";
 import pg from "pg";
-import { createTestDatabase } from "../helpers/db.ts";
+import { createTestPool } from "../helpers/db.ts";
 import { touchGroups } from "../../src/lifecycle/membership-store.ts";
 import { findGroup, insertGroup } from "../../src/store/group-repository.ts";
 
 describe("group versions: membership bumps in per-connection shards", function () {
-  let db: { url: string; drop(): Promise<void> };
+  let db: Awaited<ReturnType<typeof createTestPool>>;
   let pool: pg.Pool;
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 4 });
-    pool.on("error", () => {});
-  });
-  after(async () => { await pool?.end(); await db?.drop(); });
+  before(async () => { db = await createTestPool(4); pool = db.pool; });
+  after(async () => { await db?.close(); });
 
   const t0 = new Date("2026-12-01T09:00:00.000Z");
   const group = (name: string) => insertGroup(pool, { displayName: `${name}-${Date.now()}`, externalId: null, data: { schemas: ["urn:ietf:params:scim:schemas:core:2.0:Group"] } }, t0);

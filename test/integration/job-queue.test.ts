@@ -3,18 +3,14 @@
 // graphile-worker's schema; the merge is made the way add_jobs makes it (payload and revision of the row).
 import { expect } from "chai";
 import pg from "pg";
-import { createTestDatabase } from "../helpers/db.ts";
+import { createTestPool } from "../helpers/db.ts";
 import { addJob, requeueIfRevised } from "../../src/jobs/job-queue.ts";
 
 describe("job queue: a change merged into a running job", function () {
-  let db: { url: string; drop(): Promise<void> };
+  let db: Awaited<ReturnType<typeof createTestPool>>;
   let pool: pg.Pool;
-  before(async () => {
-    db = await createTestDatabase();
-    pool = new pg.Pool({ connectionString: db.url, max: 3 });
-    pool.on("error", () => {}); // an idle connection closed under the pool at the end (drop) is no test failure
-  });
-  after(async () => { await pool?.end(); await db?.drop(); });
+  before(async () => { db = await createTestPool(3); pool = db.pool; });
+  after(async () => { await db?.close(); });
 
   /** Adds a keyed job and locks it as a worker does; returns the job as the worker saw it. */
   const running = async (key: string, payload: object) => {
