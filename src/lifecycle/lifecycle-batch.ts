@@ -1,11 +1,12 @@
 // A batch of creates (a /Bulk of users, UserService.createMany) runs each user's lifecycle in operation order,
-// as one create after another would — same classification, shield, memberships and reviews — but the writes
-// that end every lifecycle are collected here and sent once for the whole batch, when it ends
-// (lifecycle-hooks.ts afterUserBatch): the transitions (events, state rows, audit rows: recordTransitions)
-// in one statement, then what the fan-out owes (FanoutPort.changedInBatch: one read, one account write and
-// one job statement for every user, one group outbox per group) — instead of one statement per user for the
-// transition, two for the outbox and one per (user, group). On a 2-core machine the round trip, not the
-// insert, is what a statement costs (docs/performance.md).
+// as one create after another would — same classification, shield, desired memberships and reviews — but the
+// writes that end every lifecycle are collected here and sent once for the whole batch, when it ends
+// (lifecycle-hooks.ts afterUserBatch): the new users' membership rows (one insert) and their groups' versions
+// (one bump), the transitions (events, state rows, audit rows: recordTransitions) in one statement, then what
+// the fan-out owes (FanoutPort.changedInBatch: one read, one account write and one job statement for every
+// user, one group outbox per group) — instead of, per user, a group look-up, one insert per group, a version
+// bump, a transition and two outbox statements. On a 2-core machine the round trip, not the insert, is what
+// a statement costs (docs/performance.md).
 //
 // Deferring is safe because nothing later in a create's lifecycle, nor in a later user's, reads what these
 // writes write: a create is never a leaver event (domain/classify.ts: a leaver needs a status before), so
@@ -59,12 +60,6 @@ export class LifecycleBatch {
     if (!slot) this.#byInstant.set(at.getTime(), (slot = { at, transitions: [], audit: [] }));
     slot.transitions.push(t);
     slot.audit.push(...audit);
-  }
-
-  get size(): number {
-    let n = 0;
-    for (const s of this.#byInstant.values()) n += s.transitions.length;
-    return n;
   }
 
   /**
