@@ -29,9 +29,8 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
       return authoriseUserWrite(policy.owned, { operation: w.operation, writer: w.ctx.source, before: w.before?.data ?? null, resource: w.resource });
     },
     async afterUserWrite(tx: pg.PoolClient, c: UserChange) {
-      // A create in a batch: its transition is recorded with the batch's, in afterUserBatch.
-      let batch: LifecycleBatch | undefined;
-      if (c.laterInBatch && c.carry) batch = (c.carry[BATCH] as LifecycleBatch | undefined) ?? (c.carry[BATCH] = new LifecycleBatch()) as LifecycleBatch;
+      // A create in a batch: what ends its lifecycle is written with the batch's, in afterUserBatch.
+      const batch = c.laterInBatch && c.carry ? ((c.carry[BATCH] ??= new LifecycleBatch()) as LifecycleBatch) : undefined;
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
         policy: c.carry?.[POLICY] as ActivePolicy | undefined, batch, laterInBatch: c.laterInBatch,

@@ -206,7 +206,7 @@ async function applyMemberships(c: JudgedChange): Promise<WrittenDiff> {
   const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
   const desired = desiredMemberships({ ...(c.shield.evaluateAs ?? c.subject.data), id: user.id }, policy, exceptions, now, status);
   const diff = withheldGrants(c.shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, c.events)), current, policy, status));
-  const written = await writeUserDiff(tx, user.id, current, diff, audit, now, input.before === null ? input.batch : undefined);
+  const written = await writeUserDiff(tx, user.id, current, diff, audit, now, input.batch);
   c.outcome.gained = written.gained;
   c.outcome.lost = written.lost;
   for (const r of diff.pendingReview) {
@@ -258,8 +258,9 @@ async function notifyFanout(c: JudgedChange, written: WrittenDiff, accountChange
     groupId, groupName: group, at: now,
     added: written.gained.includes(group) ? [user.id] : [], removed: written.lost.includes(group) ? [user.id] : [],
   }));
-  // A create in a batch (never a leaver): handed to the fan-out with the batch's (lifecycle-batch.ts).
-  if (input.batch && !c.deleted && input.trigger === "hr" && c.status !== "leaver") { input.batch.notify(userEvent, groupEvents); return; }
+  // A create in a batch (an HR write, never a deletion): handed to the fan-out with the batch's
+  // (lifecycle-batch.ts) — unless it is created a leaver, which goes out at once as every leaver does.
+  if (input.batch && c.status !== "leaver") { input.batch.notify(userEvent, groupEvents); return; }
   if (c.deleted) await fanout.userDeleted(tx, userEvent);
   else if (input.trigger === "hr" || input.trigger === "schedule" || input.released || input.dataQuality || membershipsChanged || accountChanged)
     await fanout.userChanged(tx, userEvent);
