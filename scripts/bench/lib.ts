@@ -2,7 +2,7 @@
 // runs in this process, beside it, as a real client would) or in this process, the loopback SCIM apps,
 // request timing, percentiles, and the RSS and CPU time of a process.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 import { Pool } from "undici";
@@ -48,6 +48,19 @@ export function cpuMs(pid: number): number {
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch { return 0; }
 }
+
+/** CPU time (ms) of every PostgreSQL process on this machine (the server's backends, WAL writer, checkpointer…). */
+export function postgresCpuMs(): number {
+  let sum = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try { if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres") sum += cpuMs(Number(pid)); } catch { /* exited */ }
+  }
+  return sum;
+}
+
+/** CPU time (ms) this process (the load generator) has used. */
+export const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
 export interface AppsProcess { control: string; token: string; pid: number; apps: Array<{ name: string; group: string; url: string }>; stop(): void }
 

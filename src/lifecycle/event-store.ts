@@ -2,7 +2,7 @@
 // applied and the next start/end instant for the sweep). Both are keyed by user, so the work per HR event
 // is a few index look-ups, never a scan of the population.
 import type pg from "pg";
-
+import { writeBehind } from "../store/database.ts";
 import { auditInsert, type AuditInput } from "../audit/audit-log.ts";
 import { holdFromRow, type HoldRow } from "./data-quality-store.ts";
 
@@ -43,7 +43,8 @@ export async function recordTransitions(q: Q, transitions: readonly Transition[]
   const au = audit.length ? auditInsert(audit, at, 13) : null;
   // Named (prepared once per connection): the text depends only on whether audit rows ride along, and the
   // statement is on every HR write — PostgreSQL, on the same 2 cores, then neither parses nor plans it again.
-  await q.query({ name: au ? "lifecycle_transitions_audit" : "lifecycle_transitions", text:
+  // Write-behind (store/database.ts): nothing in the transaction reads its answer, so its COMMIT need not wait for it.
+  await writeBehind(q, { name: au ? "lifecycle_transitions_audit" : "lifecycle_transitions", text:
     `WITH ev AS (
        INSERT INTO lifecycle_event (user_id, kind, details, change_id, source, cause, held, created_at)
        SELECT e.user_id, e.kind, e.details::jsonb, e.change_id, e.source, e.cause, e.held, $8

@@ -177,9 +177,13 @@ async function guardLeaver(c: JudgedChange): Promise<UserChangeOutcome | null> {
 /** Step 3: a leaver's exceptions close and its pending reviews are cancelled. */
 async function closeLeaverObligations(c: JudgedChange): Promise<void> {
   const { tx, user, now, audit } = c;
-  for (const e of await revokeOpenExceptionsOf(tx, user.id, "lifecycle", "the user left", now))
+  // Issued together: in withTransaction's pipelined transaction both leave in one round trip and run in
+  // this order (store/database.ts); neither reads what the other writes.
+  const [revoked, cancelled] = await Promise.all([
+    revokeOpenExceptionsOf(tx, user.id, "lifecycle", "the user left", now), cancelUserReviews(tx, user.id, "the user left", now)]);
+  for (const e of revoked)
     audit.add("exception.revoked", { userId: user.id, groupName: e.group, cause: { exceptionId: e.id }, details: { kind: e.kind, reason: "the user left" } });
-  for (const r of await cancelUserReviews(tx, user.id, "the user left", now))
+  for (const r of cancelled)
     audit.add("review.decided", { userId: user.id, groupName: r.group ?? undefined, cause: { reviewId: r.id }, details: { kind: r.kind, status: "cancelled" } });
 }
 
@@ -202,8 +206,10 @@ async function enableAtStartDate(c: JudgedChange): Promise<boolean> {
  */
 async function applyMemberships(c: JudgedChange): Promise<WrittenDiff> {
   const { tx, user, input, status, policy, now, audit } = c;
-  const current = input.before ? await membershipsOf(tx, user.id) : [];
-  const exceptions = input.before && status !== "leaver" ? (await openExceptionsOf(tx, [user.id])).map(asEngineException) : [];
+  // Two reads, one round trip (pipelined: store/database.ts).
+  const [current, open] = await Promise.all([
+    input.before ? membershipsOf(tx, user.id) : [], input.before && status !== "leaver" ? openExceptionsOf(tx, [user.id]) : []]);
+  const exceptions = open.map(asEngineException);
   const desired = desiredMemberships({ ...(c.shield.evaluateAs ?? c.subject.data), id: user.id }, policy, exceptions, now, status);
   const diff = withheldGrants(c.shield, withLeaverManualRemovals(diffMemberships(current, desired, policy, classificationOf(status, c.events)), current, policy, status));
   const written = await writeUserDiff(tx, user.id, current, diff, audit, now, input.batch);

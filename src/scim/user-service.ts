@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { mapDbError, withTransaction } from "../store/database.ts";
+import { mapDbError, withTransaction, writeTogether } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { DomainError, conflict, notFound, badRequest } from "../shared/errors.ts";
@@ -42,8 +42,15 @@ export class UserService {
     }
     return withTransaction(this.pool, async (tx) => {
       const carry: HookCarry = {};
-      await this.authorised(tx, "create", null, cols.data, ctx, carry); // refuses; a create has nothing to complete
-      const { changeId, ...row } = await uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
+      // The insert does not depend on the policy the check reads (a create has nothing to complete), so it is
+      // written right behind the policy lock's statement, not after its answer (pipelined: store/database.ts):
+      // one round trip for both. A refusal is still the answer, and rolls the insert back with the transaction.
+      writeTogether(tx);
+      const authorised = this.authorised(tx, "create", null, cols.data, ctx, carry);
+      const inserted = uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
+      inserted.catch(() => {}); // a refusal below wins; the insert's own error is read after it
+      await authorised;
+      const { changeId, ...row } = await inserted;
       const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now, carry });
       const stored = out?.accountChanged ? await this.locked(tx, id) : row;
       return out && !out.membershipsChanged ? { ...stored, memberOf: [] } : stored;

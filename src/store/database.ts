@@ -64,31 +64,82 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
   for (let attempt = 1; ; attempt++) {
     let client: pg.PoolClient;
     try { client = await pool.connect(); } catch (e) { mapDbError(e); }
+    // Pipeline mode (pg's own, one Sync per statement): a statement is written as soon as it is issued, not
+    // after the answer to the one before — what lets BEGIN travel with a parameterised first statement and a
+    // write-behind statement with the COMMIT. Statements the transaction awaits one by one run as before.
+    const pipelined = (client as PipelineClient).pipeline;
+    (client as PipelineClient).pipeline = true;
     const begin = beginWithFirstQuery(client);
-    const ends: TransactionEnd[] = [];
-    transactionEnds.set(client, ends);
+    const state: TransactionState = { ends: [], behind: [] };
+    transactions.set(client, state);
     let committed = false;
     try {
       const out = await fn(client);
-      if (begin.sent()) await client.query("COMMIT");
+      if (begin.sent()) await commit(client, state);
       committed = true;
       return out;
-    } catch (e) {
-      if (begin.sent()) await client.query("ROLLBACK").catch(() => {});
+    } catch (caught) {
+      let e = caught;
+      // A COMMIT that came back as ROLLBACK (a write-behind statement failed) has ended the transaction already.
+      // The ROLLBACK queues behind the write-behind statements still in flight: once it is answered, so are they.
+      if (begin.sent() && !state.ended) await client.query("ROLLBACK").catch(() => {});
+      // A statement refused because a write-behind one had aborted the transaction (25P02): the cause is the latter's.
+      if ((e as { code?: string })?.code === "25P02") e = (await behindFailure(state)) ?? e;
       if (attempt < ATTEMPTS && TRANSIENT.has((e as { code?: string })?.code ?? "")) continue;
       mapDbError(e);
     } finally {
-      transactionEnds.delete(client);
+      transactions.delete(client);
       begin.restore();
+      (client as PipelineClient).pipeline = pipelined;
       client.release();
-      for (const end of ends) end(committed);
+      for (const end of state.ends) end(committed);
     }
   }
 }
 
+/**
+ * COMMIT, written right behind the write-behind statements still in flight (one write to the socket: they
+ * were corked, writeBehind) and answered after them. If one of them failed, PostgreSQL has aborted the
+ * transaction and answers the COMMIT with ROLLBACK: the statement's own error is the transaction's.
+ */
+async function commit(client: pg.PoolClient, state: TransactionState): Promise<void> {
+  const done = client.query("COMMIT");
+  const failed = await behindFailure(state);
+  const result = await done.finally(() => { state.ended = true; });
+  if (failed) throw failed;
+  if (result.command !== "COMMIT") throw new Error(`the transaction ended with ${result.command}`);
+}
+
+async function behindFailure(state: TransactionState): Promise<unknown> {
+  const outcomes = await Promise.allSettled(state.behind);
+  return outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected")?.reason;
+}
+
+/**
+ * Holds what is written to the client's socket until the current run of JavaScript (its promise reactions
+ * included) is over, then sends it as one write (Node's writable cork/uncork): statements issued one behind
+ * the other in a pipelined transaction leave in one packet. Uncorked on the next tick, never later, so a
+ * statement the caller then awaits is never held back.
+ */
+export function writeTogether(client: pg.PoolClient): void {
+  const stream = (client as PipelineClient).connection?.stream;
+  if (!stream?.cork || !stream.uncork || !(client as PipelineClient).pipeline) return;
+  stream.cork();
+  process.nextTick(() => stream.uncork!());
+}
+
+type PipelineClient = pg.PoolClient & { pipeline: boolean; connection: { stream: { cork?(): void; uncork?(): void } } };
 type TransactionEnd = (committed: boolean) => void;
-/** The callbacks of each transaction withTransaction is running, by its client. */
-const transactionEnds = new WeakMap<pg.PoolClient, TransactionEnd[]>();
+interface TransactionState {
+  /** callbacks for the transaction's end (onTransactionEnd) */
+  ends: TransactionEnd[];
+  /** write-behind statements sent and not yet answered (writeBehind) */
+  behind: Array<Promise<unknown>>;
+  /** COMMIT or ROLLBACK has been answered: nothing left to roll back */
+  ended?: boolean;
+}
+/** The state of each transaction withTransaction is running, by its client. */
+const transactions = new WeakMap<pg.PoolClient, TransactionState>();
 
 /**
  * Calls `fn(committed)` once the transaction withTransaction runs on `client` has ended — after COMMIT
@@ -98,10 +149,32 @@ const transactionEnds = new WeakMap<pg.PoolClient, TransactionEnd[]>();
  * calls `fn`, when `client` is not in a transaction of withTransaction's: the caller then cannot rely on it.
  */
 export function onTransactionEnd(client: pg.PoolClient, fn: TransactionEnd): boolean {
-  const ends = transactionEnds.get(client);
-  if (!ends) return false;
-  ends.push(fn);
+  const state = transactions.get(client);
+  if (!state) return false;
+  state.ends.push(fn);
   return true;
+}
+
+/**
+ * Sends a write whose answer the transaction does not need — it returns nothing the caller reads, and
+ * nothing after it in the transaction depends on its success but the COMMIT — without waiting for that answer:
+ * the statements issued after it queue behind it on the same connection (so they see what it wrote), and
+ * withTransaction's COMMIT waits for it. If it fails, the transaction fails with its error, at COMMIT instead
+ * of here: only for statements whose failure the caller would not handle anyway. Outside withTransaction
+ * (a bare pool, a test's client) the write is awaited as any other.
+ *
+ * Why: on the HR write path the lifecycle's record (events, state, audit) is the last statement before
+ * COMMIT; waiting for its answer before sending COMMIT cost a round trip, one more wake-up of the backend
+ * and one more socket write per HR write (docs/performance.md). Corking the socket until the current
+ * run of JavaScript ends lets the COMMIT that follows go out in the same write (Node's writable cork/uncork).
+ */
+export async function writeBehind(q: Pick<pg.PoolClient, "query">, query: pg.QueryConfig): Promise<void> {
+  const state = transactions.get(q as pg.PoolClient);
+  if (!state) { await q.query(query); return; }
+  writeTogether(q as pg.PoolClient);
+  const sent = q.query(query);
+  sent.catch(() => {}); // its error is reported by commit(), not as an unhandled rejection
+  state.behind.push(sent);
 }
 
 type QueryFn = pg.PoolClient["query"];
