@@ -19,14 +19,15 @@
 // 4. Drain: BENCH_DRAIN_USERS users (default 10,000) created with the workers off, then a broker with
 //    workers on delivers them to BENCH_DRAIN_APPS apps (default 10) from scratch (lookup by userName, then
 //    create): deliveries per second, from the first to the last request the apps received.
-// BENCH_PHASES (default "latency,outage,drain") picks the phases.
+// BENCH_PHASES (default "latency,outage,drain") picks the phases. BENCH_DB_DELAY_MS=n (latency phase): PostgreSQL n ms away in
+// each direction, through a proxy (lib.ts startDelayProxy), for the broker and for the floor's commit.
 import pg from "pg";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
 import { Logger as WorkerLogger, run as runWorker, type Runner } from "graphile-worker";
-import { type AppsProcess, cpuMs, freshDatabase, httpClient, load, measureCommits, percentile, rssMb, startApps, startBrokerProcess } from "./lib.ts";
+import { type AppsProcess, cpuMs, freshDatabase, httpClient, load, measureCommits, percentile, rssMb, startApps, startBrokerProcess, startDelayProxy } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const LAT_APPS = Number(process.env.BENCH_APPS ?? 20);
@@ -102,7 +103,9 @@ async function main() {
 
   async function latencyPhase() {
     // ---------------- leaver latency ----------------
-    const latUrl = await freshDb("lat");
+    // BENCH_DB_DELAY_MS=n: the broker (and the floor's commit) reach PostgreSQL n ms away in each direction.
+    const proxy = process.env.BENCH_DB_DELAY_MS ? await startDelayProxy(new URL(await freshDb("lat")), Number(process.env.BENCH_DB_DELAY_MS)) : null;
+    const latUrl = proxy ? proxy.url.toString() : await freshDb("lat");
     const broker = await startBrokerProcess(env(latUrl, await policyFile(dir, latApps, "lat.yaml")), process.env.BENCH_PROFILE ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []);
     const http = httpClient(broker.url, token, 16);
     try {
@@ -149,6 +152,7 @@ async function main() {
     } finally {
       await http.close();
       await broker.stop();
+      proxy?.close();
     }
   }
 

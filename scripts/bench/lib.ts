@@ -3,7 +3,7 @@
 // request timing, percentiles, and the RSS and CPU time of a process.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 import { createInterface } from "node:readline";
 import { Pool } from "undici";
 import pg from "pg";
@@ -47,6 +47,29 @@ export function cpuMs(pid: number): number {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch { return 0; }
+}
+
+/**
+ * A TCP proxy in front of PostgreSQL that holds every chunk `delayMs` in each direction: the database one
+ * network hop away (a round trip costs ≈ 2 × delayMs more), as with DATABASE_URL in production, for figures
+ * that depend on the number of round trips rather than on CPU. Runs in the load generator's process (only for
+ * measurements at concurrency 1, where that process is idle). Hand-written: Linux's netem, which would do it
+ * in the kernel, is not available on every machine, and a dozen lines of node:net are enough.
+ */
+export async function startDelayProxy(target: URL, delayMs: number): Promise<{ url: URL; close(): void }> {
+  const server: Server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    // As PostgreSQL and node-postgres do on their own sockets: no Nagle delay on small writes.
+    client.setNoDelay(true); upstream.setNoDelay(true);
+    // Timers of the same delay fire in the order they were set: each direction keeps its byte order.
+    client.on("data", (b) => setTimeout(() => upstream.write(b), delayMs));
+    upstream.on("data", (b) => setTimeout(() => client.write(b), delayMs));
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on("close", end); upstream.on("close", end); client.on("error", end); upstream.on("error", end);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const url = new URL(target); url.hostname = "127.0.0.1"; url.port = String((server.address() as { port: number }).port);
+  return { url, close: () => server.close() };
 }
 
 /** CPU time (ms) of every PostgreSQL process on this machine (the server's backends, WAL writer, checkpointer…). */

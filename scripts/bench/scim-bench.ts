@@ -7,13 +7,15 @@
 //      GET /Users?filter=userName eq "…" and pages of 100 (startIndex and cursor), beside their goals.
 // Each figure prints with the load average it was measured under (2-core machine shared with builds).
 // Database: BENCH_ADMIN_URL (default: the machine's PostgreSQL on 127.0.0.1:5432), a fresh database.
+// BENCH_ONLY picks phases among creates,serial,bulk,reads (serial: creates at concurrency 1, beside the reference's).
+// BENCH_DB_DELAY_MS=n puts the database n ms away in each direction (a proxy: lib.ts startDelayProxy).
 // BENCH_CPU_PROF=dir starts the broker with --cpu-prof into that directory; BENCH_CONFIG=file gives it a broker.yaml.
 import pg from "pg";
 import { randomUUID } from "node:crypto";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { readFileSync } from "node:fs";
-import { cpuMs, httpClient, load, ownCpuMs, percentile, postgresCpuMs, rssMb, startBrokerProcess } from "./lib.ts";
+import { cpuMs, httpClient, load, ownCpuMs, percentile, postgresCpuMs, rssMb, startBrokerProcess, startDelayProxy } from "./lib.ts";
 
 const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const SIZES = (process.env.BENCH_USERS ?? "20000,100000").split(",").map(Number).filter((n) => n > 0);
@@ -21,7 +23,7 @@ const CREATES = Number(process.env.BENCH_CREATES ?? 3_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BULK_OPS = Number(process.env.BENCH_BULK_OPS ?? 1000);
 const BULK_REQUESTS = Number(process.env.BENCH_BULK_REQUESTS ?? 6);
-const ONLY = new Set((process.env.BENCH_ONLY ?? "creates,bulk,reads").split(","));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "creates,serial,bulk,reads").split(","));
 const USER = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENT = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 const BULK_REQUEST = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
@@ -40,7 +42,9 @@ async function main() {
   const prof = process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   // BENCH_CONFIG: a broker.yaml for the broker (e.g. scripts/bench/rules.yaml: users gain rule groups as they are created)
   const config: Record<string, string> = process.env.BENCH_CONFIG ? { BROKER_CONFIG: process.env.BENCH_CONFIG } : {};
-  const broker = await startBrokerProcess({ DATABASE_URL: url.toString(), BROKER_BOOTSTRAP_TOKEN: token, BROKER_DB_POOL_SIZE: "20", ...config }, prof);
+  // BENCH_DB_DELAY_MS: the broker reaches PostgreSQL through a proxy that delays each direction (lib.ts startDelayProxy).
+  const proxy = process.env.BENCH_DB_DELAY_MS ? await startDelayProxy(url, Number(process.env.BENCH_DB_DELAY_MS)) : null;
+  const broker = await startBrokerProcess({ DATABASE_URL: (proxy?.url ?? url).toString(), BROKER_BOOTSTRAP_TOKEN: token, BROKER_DB_POOL_SIZE: "20", ...config }, prof);
   const ref = await startReference(token);
   const http = httpClient(broker.url, token);
   const refHttp = httpClient(ref.url, token);
@@ -73,7 +77,7 @@ async function main() {
       console.log(`  CPU per create (ms): broker ${per(bCpu, b.length)} + PostgreSQL ${per(pgCpu, b.length)} + load generator ${per(bClient, b.length)}` +
         ` = ${per(bCpu + pgCpu + bClient, b.length)}; reference ${per(rCpu, r.length)} + load generator ${per(rClient, r.length)} = ${per(rCpu + rClient, r.length)}`);
     }
-    if (ONLY.has("creates")) {
+    if (ONLY.has("serial")) {
       // One client, one create at a time (an IdP's provisioning cycle is often serial): latency, not CPU.
       const b1 = await load(1, 500, (i) => http.req("POST", "/scim/v2/Users", userBody(`s${i}`)));
       const r1 = await load(1, 500, (i) => refHttp.req("POST", "/scim/v2/Users", userBody(`s${i}`)));
@@ -132,6 +136,7 @@ async function main() {
     await refHttp.close();
     ref.stop();
     await broker.stop();
+    proxy?.close();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     await admin.end();
   }

@@ -24,6 +24,7 @@ import { applyDiff, classificationOf, diffMemberships, type CurrentMembership, t
 import { policyGroup, type Policy } from "../rules/policy-loader.ts";
 import { addMembers, removeMembers } from "../store/group-repository.ts";
 import { setUserActive } from "../store/user-repository.ts";
+import { writeTogether } from "../store/database.ts";
 import type { FanoutPort, UserChangedEvent } from "./fanout-port.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { ActivePolicy, PolicyHolder } from "./policy-holder.ts";
@@ -89,8 +90,13 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   if (input.released) c.eventRows.push(c.eventRow("guard-release", { reviewId: input.cause?.reviewId ?? null }));
   if (c.status === "leaver") await closeLeaverObligations(c);
   const enabled = await enableAtStartDate(c);
+  // The service accounts a leaving or moving owner holds are read with the memberships, in the same round trip
+  // (pipelined: store/database.ts); nothing applyMemberships writes changes them.
+  writeTogether(tx);
+  const owned = ownedServiceAccounts(tx, c.user, c.events);
+  owned.catch(() => {}); // a failure of applyMemberships is the one reported
   const written = await applyMemberships(c);
-  await reviewFlags(tx, c.user, c.events, c.audit, c.now);
+  await reviewFlags(tx, c.user, c.events, c.audit, c.now, await owned);
   const disabled = await disableLeaver(c);
   const accountChanged = enabled || disabled;
   await recordState(c, written, accountChanged);
@@ -324,20 +330,27 @@ export function withLeaverManualRemovals(diff: MembershipDiff, current: readonly
   return { ...diff, remove: [...diff.remove, ...manual.map((m) => ({ group: m.group, source: m.source as "rule" }))] };
 }
 
+/**
+ * The service accounts this user sponsors or manages, when a classification flag asks for them (they need a
+ * new owner's review). HR feeds reference the owner by id or by externalId (employee id); both are indexed.
+ */
+async function ownedServiceAccounts(tx: Tx, user: UserRow, events: readonly LifecycleEvent[]): Promise<Array<{ id: string; user_name: string }>> {
+  if (!events.some((e) => e.kind === "review" && e.flag.kind === "owned-service-accounts")) return [];
+  const refs = [user.id, ...(user.externalId ? [user.externalId] : [])];
+  const { rows } = await tx.query(
+    `SELECT id, user_name FROM scim_user WHERE (sponsor_id = ANY($1::text[]) OR manager_id = ANY($1::text[]))
+       AND lower(coalesce(user_type, '')) = 'service' AND id <> $2`, [refs, user.id]);
+  return rows;
+}
+
 /** Reviews raised by classification flags (classify.ts reviewFlags/ownerReview). */
-async function reviewFlags(tx: Tx, user: UserRow, events: readonly LifecycleEvent[], audit: AuditTrail, now: Date): Promise<void> {
+async function reviewFlags(tx: Tx, user: UserRow, events: readonly LifecycleEvent[], audit: AuditTrail, now: Date, owned: ReadonlyArray<{ id: string; user_name: string }>): Promise<void> {
   for (const e of events) {
     if (e.kind !== "review") continue;
     const flag = e.flag;
     if (flag.kind === "owned-service-accounts") {
-      // Service accounts this user sponsors or manages need a new owner's review. HR feeds reference the
-      // owner by id or by externalId (employee id); both are indexed.
-      const refs = [user.id, ...(user.externalId ? [user.externalId] : [])];
-      const { rows } = await tx.query(
-        `SELECT id, user_name FROM scim_user WHERE (sponsor_id = ANY($1::text[]) OR manager_id = ANY($1::text[]))
-           AND lower(coalesce(user_type, '')) = 'service' AND id <> $2`, [refs, user.id]);
       const kind = flag.because === "owner-left" ? "owner-left" : "owner-moved";
-      for (const sa of rows) {
+      for (const sa of owned) {
         const r = await requestReview(tx, { kind, userId: sa.id, payload: { serviceAccount: sa.user_name, previousOwner: user.id, previousOwnerUserName: user.userName } }, now);
         if (r.created) audit.add("review.created", { userId: sa.id, cause: { reviewId: r.id }, details: { kind, owner: user.id } });
       }

@@ -121,7 +121,7 @@ async function behindFailure(state: TransactionState): Promise<unknown> {
  * the other in a pipelined transaction leave in one packet. Uncorked on the next tick, never later, so a
  * statement the caller then awaits is never held back.
  */
-export function writeTogether(client: pg.PoolClient): void {
+export function writeTogether(client: Pick<pg.PoolClient, "query">): void {
   const stream = (client as PipelineClient).connection?.stream;
   if (!stream?.cork || !stream.uncork || !(client as PipelineClient).pipeline) return;
   stream.cork();
@@ -171,7 +171,7 @@ export function onTransactionEnd(client: pg.PoolClient, fn: TransactionEnd): boo
 export async function writeBehind(q: Pick<pg.PoolClient, "query">, query: pg.QueryConfig): Promise<void> {
   const state = transactions.get(q as pg.PoolClient);
   if (!state) { await q.query(query); return; }
-  writeTogether(q as pg.PoolClient);
+  writeTogether(q);
   const sent = q.query(query);
   sent.catch(() => {}); // its error is reported by commit(), not as an unhandled rejection
   state.behind.push(sent);
