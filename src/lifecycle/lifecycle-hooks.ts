@@ -10,18 +10,35 @@ import { AuditTrail } from "./audit-trail.ts";
 import { LifecycleBatch } from "./lifecycle-batch.ts";
 import { withBrokerRows } from "./membership-store.ts";
 import type { ActivePolicy } from "./policy-holder.ts";
+import { getState, type StoredState } from "./event-store.ts";
 
 /** The key of the policy beforeUserWrite read, in the write's HookCarry. */
 const POLICY = "lifecycle.policy";
+/** The key of the user's lifecycle state, read by startUserWrite, in the write's HookCarry. */
+const STATE = "lifecycle.state";
 /** The key of a batch of creates' deferred transitions (lifecycle-batch.ts), in the batch's HookCarry. */
 const BATCH = "lifecycle.batch";
 
 export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
   return {
+    // The policy lock and version are asked for before the user's row: both statements leave together, and
+    // the shared policy lock is taken before the row lock, the order a policy apply takes them in.
+    startUserWrite(tx: pg.PoolClient, carry: HookCarry) {
+      const active = ctx.policies.current(tx);
+      active.catch(() => {}); // awaited by beforeUserWrite; a write that stops before it (404, 412) ignores it
+      carry[POLICY] = active;
+    },
+    // The user's lifecycle state, read right behind the row's lock (so it is the state the last writer of this
+    // user committed) and in the same round trip; nothing the write does before its lifecycle changes it.
+    userLocked(tx: pg.PoolClient, carry: HookCarry, userId: string) {
+      const state = getState(tx, userId);
+      state.catch(() => {}); // awaited by the lifecycle; a write that stops before it ignores it
+      carry[STATE] = state;
+    },
     // Source authority (rules/source-authority.ts): a writer may not change what another source owns.
     async beforeUserWrite(tx: pg.PoolClient, w: UserWrite) {
       // A batch of writes in one transaction shares one carry: the policy read for the first serves the rest.
-      const active = (w.carry?.[POLICY] as ActivePolicy | undefined) ?? (await ctx.policies.current(tx));
+      const active = await ((w.carry?.[POLICY] as ActivePolicy | Promise<ActivePolicy> | undefined) ?? ctx.policies.current(tx));
       // Read under the shared policy lock, which this transaction now holds to its end: no new version can be
       // recorded before it commits (policy-holder.ts), so afterUserWrite takes this one instead of asking again.
       if (w.carry) w.carry[POLICY] = active;
@@ -34,6 +51,7 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
         policy: c.carry?.[POLICY] as ActivePolicy | undefined, batch, laterInBatch: c.laterInBatch,
+        state: c.operation === "update" ? (c.carry?.[STATE] as Promise<StoredState | null> | undefined) : undefined,
       });
       return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0, accountChanged: out.accountChanged };
     },
@@ -64,7 +82,11 @@ export function combineHooks(...sets: Array<ChangeHooks | undefined>): ChangeHoo
   const users = list.filter((s) => s.afterUserWrite);
   const groups = list.filter((s) => s.afterGroupWrite);
   const batches = list.filter((s) => s.afterUserBatch);
+  const starts = list.filter((s) => s.startUserWrite);
+  const lockeds = list.filter((s) => s.userLocked);
   return {
+    ...(starts.length ? { startUserWrite(tx, carry) { for (const s of starts) s.startUserWrite!(tx, carry); } } : {}),
+    ...(lockeds.length ? { userLocked(tx, carry, userId) { for (const s of lockeds) s.userLocked!(tx, carry, userId); } } : {}),
     ...(befores.length ? {
       async beforeUserWrite(tx, w) {
         let resource = w.resource;

@@ -62,7 +62,7 @@ export interface UserChangeInput {
   /** the user's data-quality review was approved: apply HR's data as sent, without the shield */
   dataQuality?: "approved";
   /** the user's lifecycle state (getState) when the caller has already read it in this transaction */
-  state?: StoredState | null;
+  state?: StoredState | null | Promise<StoredState | null>;
   /** the policy when the caller has already read it in this transaction (policies.current: under the shared lock) */
   policy?: ActivePolicy;
   /** a create in a batch of creates: its transition is recorded with the batch's (lifecycle-batch.ts) */
@@ -129,7 +129,7 @@ async function judgeChange(tx: Tx, ctx: LifecycleContext, input: UserChangeInput
   const { policy } = input.policy ?? (await ctx.policies.current(tx));
   const events = input.released ? [] : classifyChange(input.before, input.after, now, input.beforeAt ?? now);
   const audit = new AuditTrail({ changeId: input.changeId, tokenId: input.tokenId, actor: input.actor, policyVersion: policy.version, ...input.cause });
-  const previous = input.before ? (input.state !== undefined ? input.state : await getState(tx, user.id)) : null;
+  const previous = input.before ? (input.state !== undefined ? await input.state : await getState(tx, user.id)) : null;
   // The shield records its signals and may hold access being given. A held re-activation comes back
   // disabled, so from here on the user is the leaver it was.
   const shield = await dataQualityShield(tx, ctx, { input, user, events, previous, policy, audit, now });

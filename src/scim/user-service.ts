@@ -154,11 +154,11 @@ export class UserService {
   async replace(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
     const resource = validateUser(normaliseUserBody(body));
     return withTransaction(this.pool, async (tx) => {
-      const before = await this.locked(tx, id);
+      const { carry, locked } = this.lockedForWrite(tx, id);
+      const before = await locked;
       checkIfMatch(ifMatch, before.version);
       // RFC 7644 §3.5.1: a PUT that omits `active` (or sends null) keeps the stored value; it never
       // re-enables a disabled user (user-active.ts).
-      const carry: HookCarry = {};
       const cols = toColumns(await this.authorised(tx, "replace", before, settleActive(resource, before, resource.active), ctx, carry));
       const now = this.clock.now();
       const row = await uniqueness(() => users.updateUser(tx, id, cols, now), cols.userName);
@@ -169,14 +169,14 @@ export class UserService {
   async patch(id: string, body: Record<string, unknown>, ctx: WriteContext, ifMatch?: string): Promise<UserRow> {
     const ops = patchOperations(body, "User");
     return withTransaction(this.pool, async (tx) => {
-      const before = await this.locked(tx, id);
+      const { carry, locked } = this.lockedForWrite(tx, id);
+      const before = await locked;
       checkIfMatch(ifMatch, before.version);
       const patched = await applyPatch(before.data, id, ops);
       if (!patched) return before; // no effective change (RFC 7644 §3.5.2: may return 200 with the resource)
       const resource = validateUser(normaliseUserBody(patched));
       // RFC 7644 §3.5.2.2: `remove` of active leaves it unassigned, which keeps the stored value; only an
       // operation that assigns active (or HR's employmentStatus becoming "active") changes it.
-      const carry: HookCarry = {};
       const cols = toColumns(await this.authorised(tx, "patch", before, settleActive(resource, before, assignsActive(ops) ? resource.active : undefined), ctx, carry));
       if (isDeepStrictEqual(cols.data, before.data)) return before; // e.g. `remove active` on a stored value: nothing changed
       const now = this.clock.now();
@@ -200,6 +200,19 @@ export class UserService {
     const row = await users.findUser(this.pool, id);
     if (!row) throw notFound(`User ${id}`);
     return row;
+  }
+
+  /**
+   * A replace's or patch's locked read of the user, with what the hooks issue before it (startUserWrite) and
+   * right behind it (userLocked): one socket write, one round trip (writeTogether).
+   */
+  private lockedForWrite(tx: pg.PoolClient, id: string): { carry: HookCarry; locked: Promise<UserRow> } {
+    const carry: HookCarry = {};
+    writeTogether(tx);
+    this.hooks.startUserWrite?.(tx, carry);
+    const locked = this.locked(tx, id);
+    if (users.isUuid(id)) this.hooks.userLocked?.(tx, carry, id); // otherwise there is no row: a 404 follows
+    return { carry, locked };
   }
 
   /** The beforeUserWrite hook (source authority, write-context.ts): the resource to store, or a refusal. */

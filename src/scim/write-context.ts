@@ -46,6 +46,15 @@ export interface UserWrite { operation: "create" | "replace" | "patch"; before: 
 
 export interface ChangeHooks {
   /**
+   * Run in a replace's or patch's transaction around the statement that reads and locks the user's row, and
+   * must not await anything: a hook issues here the reads the write will need and keeps their promises in the
+   * carry, so that they travel with the row's read (pipelined: store/database.ts). startUserWrite's statements
+   * run before the row is locked (the policy under its lock), userLocked's after (what another writer of the
+   * same user may have changed while this one waited for the row: the user's lifecycle state).
+   */
+  startUserWrite?(tx: pg.PoolClient, carry: HookCarry): void;
+  userLocked?(tx: pg.PoolClient, carry: HookCarry, userId: string): void;
+  /**
    * Runs in the write's transaction before anything is stored: may refuse the write (a DomainError, e.g. source
    * authority) or return the resource to store instead (a PUT's omitted attributes that another source owns).
    */

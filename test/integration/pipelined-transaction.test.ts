@@ -92,6 +92,29 @@ describe("store: pipelined transactions and write-behind statements", function (
     expect(out).to.deep.equal({ writes: 1, inserted: 6, seen: 1 });
   });
 
+  it("when a read is issued right behind a row lock that must wait, then it runs after the lock is granted and sees what the holder committed", async () => {
+    // What userLocked relies on (scim/write-context.ts): a statement pipelined behind `SELECT … FOR UPDATE`
+    // starts only once that one has its lock, so it reads the state the previous writer committed.
+    await pool.query(`INSERT INTO probe VALUES (7, 'before')`);
+    const holder = new pg.Client({ connectionString: (pool as unknown as { options: { connectionString: string } }).options.connectionString });
+    await holder.connect();
+    try {
+      await holder.query(`BEGIN`);
+      await holder.query(`UPDATE probe SET note = 'held' WHERE id = 7`);
+      const read = withTransaction(pool, async (tx) => {
+        writeTogether(tx);
+        const locked = tx.query(`SELECT note FROM probe WHERE id = 7 FOR UPDATE`);
+        const behind = tx.query(`SELECT note FROM probe WHERE id = 7`);
+        return [(await locked).rows[0].note, (await behind).rows[0].note];
+      });
+      // Until the transaction above waits for the row (polled, not slept on).
+      while ((await holder.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0].n === 0);
+      await holder.query(`UPDATE probe SET note = 'committed' WHERE id = 7`);
+      await holder.query(`COMMIT`);
+      expect(await read).to.deep.equal(["committed", "committed"]);
+    } finally { await holder.end(); }
+  });
+
   it("when writeBehind is called outside withTransaction, then it is awaited: its error is thrown there", async () => {
     await pool.query(`INSERT INTO probe VALUES (9, 'taken')`);
     const err = await writeBehind(pool, { text: `INSERT INTO probe VALUES (9, 'duplicate')` }).then(() => null, (e) => e);
