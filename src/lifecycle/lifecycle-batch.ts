@@ -5,8 +5,8 @@
 // (one bump), the transitions (events, state rows, audit rows: recordTransitions) in one statement, then what
 // the fan-out owes (FanoutPort.changedInBatch: one read, one account write and one job statement for every
 // user, one group outbox per group) — instead of, per user, a group look-up, one insert per group, a version
-// bump, a transition and two outbox statements. On a 2-core machine the round trip, not the insert, is what
-// a statement costs (docs/performance.md).
+// bump, a transition and two outbox statements. Each statement saved is a round trip the batch no longer
+// waits for (the latency of a remote database) and one wake-up of PostgreSQL (docs/performance.md).
 //
 // Deferring is safe because nothing later in a create's lifecycle, nor in a later user's, reads what these
 // writes write: a create is never a leaver event (domain/classify.ts: a leaver needs a status before), so

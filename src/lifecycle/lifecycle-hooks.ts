@@ -11,6 +11,7 @@ import { LifecycleBatch } from "./lifecycle-batch.ts";
 import { withBrokerRows } from "./membership-store.ts";
 import type { ActivePolicy } from "./policy-holder.ts";
 import { getState, type StoredState } from "./event-store.ts";
+import { issued } from "../store/database.ts";
 
 /** The key of the policy beforeUserWrite read, in the write's HookCarry. */
 const POLICY = "lifecycle.policy";
@@ -24,16 +25,12 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
     // The policy lock and version are asked for before the user's row: both statements leave together, and
     // the shared policy lock is taken before the row lock, the order a policy apply takes them in.
     startUserWrite(tx: pg.PoolClient, carry: HookCarry) {
-      const active = ctx.policies.current(tx);
-      active.catch(() => {}); // awaited by beforeUserWrite; a write that stops before it (404, 412) ignores it
-      carry[POLICY] = active;
+      carry[POLICY] = issued(ctx.policies.current(tx)); // awaited by beforeUserWrite
     },
     // The user's lifecycle state, read right behind the row's lock (so it is the state the last writer of this
     // user committed) and in the same round trip; nothing the write does before its lifecycle changes it.
     userLocked(tx: pg.PoolClient, carry: HookCarry, userId: string) {
-      const state = getState(tx, userId);
-      state.catch(() => {}); // awaited by the lifecycle; a write that stops before it ignores it
-      carry[STATE] = state;
+      carry[STATE] = issued(getState(tx, userId)); // awaited by the lifecycle (judgeChange)
     },
     // Source authority (rules/source-authority.ts): a writer may not change what another source owns.
     async beforeUserWrite(tx: pg.PoolClient, w: UserWrite) {
@@ -51,7 +48,7 @@ export function lifecycleHooks(ctx: LifecycleContext): Required<ChangeHooks> {
       const out = await handleUserChange(tx, ctx, {
         before: c.before, after: c.after, at: c.at, changeId: c.changeId, trigger: "hr", actor: c.ctx.actor, tokenId: c.ctx.tokenId,
         policy: c.carry?.[POLICY] as ActivePolicy | undefined, batch, laterInBatch: c.laterInBatch,
-        state: c.operation === "update" ? (c.carry?.[STATE] as Promise<StoredState | null> | undefined) : undefined,
+        state: c.carry?.[STATE] as Promise<StoredState | null> | undefined, // set by userLocked: replace and patch only
       });
       return { membershipsChanged: out.gained.length > 0 || out.lost.length > 0, accountChanged: out.accountChanged };
     },

@@ -24,7 +24,7 @@ import { applyDiff, classificationOf, diffMemberships, type CurrentMembership, t
 import { policyGroup, type Policy } from "../rules/policy-loader.ts";
 import { addMembers, removeMembers } from "../store/group-repository.ts";
 import { setUserActive } from "../store/user-repository.ts";
-import { writeTogether } from "../store/database.ts";
+import { issued, writeTogether } from "../store/database.ts";
 import type { FanoutPort, UserChangedEvent } from "./fanout-port.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { ActivePolicy, PolicyHolder } from "./policy-holder.ts";
@@ -93,8 +93,7 @@ export async function handleUserChange(tx: Tx, ctx: LifecycleContext, input: Use
   // The service accounts a leaving or moving owner holds are read with the memberships, in the same round trip
   // (pipelined: store/database.ts); nothing applyMemberships writes changes them.
   writeTogether(tx);
-  const owned = ownedServiceAccounts(tx, c.user, c.events);
-  owned.catch(() => {}); // a failure of applyMemberships is the one reported
+  const owned = issued(ownedServiceAccounts(tx, c.user, c.events)); // a failure of applyMemberships is the one reported
   const written = await applyMemberships(c);
   await reviewFlags(tx, c.user, c.events, c.audit, c.now, await owned);
   const disabled = await disableLeaver(c);

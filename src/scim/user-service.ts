@@ -3,7 +3,7 @@
 import type pg from "pg";
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { mapDbError, withTransaction, writeTogether } from "../store/database.ts";
+import { issued, mapDbError, withTransaction, writeTogether } from "../store/database.ts";
 import * as users from "../store/user-repository.ts";
 import { insertChange } from "../store/change-repository.ts";
 import { DomainError, conflict, notFound, badRequest } from "../shared/errors.ts";
@@ -47,9 +47,8 @@ export class UserService {
       // one round trip for both. A refusal is still the answer, and rolls the insert back with the transaction.
       writeTogether(tx);
       const authorised = this.authorised(tx, "create", null, cols.data, ctx, carry);
-      const inserted = uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName);
-      inserted.catch(() => {}); // a refusal below wins; the insert's own error is read after it
-      await authorised;
+      const inserted = issued(uniqueness(() => users.insertUser(tx, cols, ctx.source, now, id, change), cols.userName));
+      await authorised; // a refusal wins; the insert's own error is read after it
       const { changeId, ...row } = await inserted;
       const out = await this.hooks.afterUserWrite?.(tx, { operation: "create", before: null, after: row, changed, changeId: changeId!, ctx, at: now, carry });
       const stored = out?.accountChanged ? await this.locked(tx, id) : row;

@@ -116,6 +116,15 @@ async function behindFailure(state: TransactionState): Promise<unknown> {
 }
 
 /**
+ * A statement issued now and awaited later, or never (a write that stops before it needs the answer: a 404,
+ * a refusal): its failure is reported where it is awaited, not as an unhandled rejection.
+ */
+export function issued<T>(sent: Promise<T>): Promise<T> {
+  sent.catch(() => {});
+  return sent;
+}
+
+/**
  * Holds what is written to the client's socket until the current run of JavaScript (its promise reactions
  * included) is over, then sends it as one write (Node's writable cork/uncork): statements issued one behind
  * the other in a pipelined transaction leave in one packet. Uncorked on the next tick, never later, so a
@@ -172,9 +181,7 @@ export async function writeBehind(q: Pick<pg.PoolClient, "query">, query: pg.Que
   const state = transactions.get(q as pg.PoolClient);
   if (!state) { await q.query(query); return; }
   writeTogether(q);
-  const sent = q.query(query);
-  sent.catch(() => {}); // its error is reported by commit(), not as an unhandled rejection
-  state.behind.push(sent);
+  state.behind.push(issued(q.query(query))); // its error is reported by commit()
 }
 
 type QueryFn = pg.PoolClient["query"];
