@@ -1,6 +1,7 @@
 // Mocha global fixture: one PostgreSQL for the run — embedded (PostgreSQL 18 from npm) unless
-// TEST_DATABASE_URL names a server — with a migrated template database. Each test file clones its own
-// database from the template (test/helpers/db.ts), so files never share data.
+// TEST_DATABASE_URL names a server — with a migrated template database, and the compiled broker that
+// child-process tests start (`npm run build`, as `npm start` does). Each test file clones its own database
+// from the template (test/helpers/db.ts), so files never share data.
 import pg from "pg";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../src/store/embedded-postgres.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { migrateJobQueue } from "../src/jobs/job-queue.ts";
+import { buildBroker } from "./helpers/broker-process.ts";
 
 let embedded: EmbeddedDb | undefined;
 let dataDir: string | undefined;
@@ -24,6 +26,9 @@ export const TEMPLATE = `broker_tpl_${process.pid}`;
 
 export async function mochaGlobalSetup() {
   const t0 = Date.now();
+  // The compiled broker that child-process tests run (as `npm start` does), built while the database starts.
+  const build = buildBroker();
+  build.catch(() => {}); // awaited below; a failure is reported there
   let adminUrl = process.env.TEST_DATABASE_URL;
   if (!adminUrl) {
     dataDir = await mkdtemp(join(tmpdir(), "broker-test-pg-"));
@@ -44,7 +49,8 @@ export async function mochaGlobalSetup() {
   await pool.end();
   process.env.BROKER_TEST_ADMIN_URL = adminUrl;
   process.env.BROKER_TEST_TEMPLATE = TEMPLATE;
-  console.log(`  [database ready in ${Date.now() - t0} ms: ${embedded ? "embedded PostgreSQL" : adminUrl.replace(/:[^:@/]+@/, ":***@")}]`);
+  await build;
+  console.log(`  [database and build ready in ${Date.now() - t0} ms: ${embedded ? "embedded PostgreSQL" : adminUrl.replace(/:[^:@/]+@/, ":***@")}]`);
 }
 
 export async function mochaGlobalTeardown() {

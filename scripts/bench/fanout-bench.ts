@@ -1,6 +1,6 @@
 // Fan-out benchmark (issue: outbound fan-out). Not part of `npm test`; run with
 //   node --import tsx scripts/bench/fanout-bench.ts
-// Three processes: the broker (`src/main.ts`, a child process, on a fresh database of BENCH_ADMIN_URL —
+// Three processes: the broker (as `npm start` runs it: dist/main.js, a child process, on a fresh database of BENCH_ADMIN_URL —
 // default the machine's PostgreSQL on 127.0.0.1:5432), the loopback SaaS apps (scripts/bench/fanout-apps.ts,
 // another child process: they must not share the broker's event loop), and this load generator.
 //

@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: a fresh database, the broker as a child process (the load generator
 // runs in this process, beside it, as a real client would) or in this process, the loopback SCIM apps,
 // request timing, percentiles, and the RSS and CPU time of a process.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { createInterface } from "node:readline";
@@ -25,10 +25,14 @@ export const rssMb = (pid: number) => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-/** The broker as `npm start` runs it (plus node flags such as --cpu-prof); fails if it exits or is not ready in 2 minutes. */
+/**
+ * The broker as `npm start` runs it — `npm run build` (incremental), then node dist/main.js — plus node flags
+ * such as --cpu-prof; fails if it exits or is not ready in 2 minutes.
+ */
 export async function startBrokerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; url: string; stop(): Promise<void> }> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...nodeArgs, "--import", "tsx", "src/main.ts"], {
+  execFileSync("npm", ["run", "--silent", "build"], { stdio: ["ignore", "ignore", "inherit"] });
+  const proc = spawn(process.execPath, [...nodeArgs, "dist/main.js"], {
     env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", BROKER_LOG_LEVEL: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
@@ -43,9 +47,14 @@ export async function startBrokerProcess(env: Record<string, string>, nodeArgs: 
 
 /** CPU time (user + system) a process has used, in ms (Linux /proc/<pid>/stat fields 14 and 15; USER_HZ is 100). */
 export function cpuMs(pid: number): number {
+  return kernelMs(pid, true) + kernelMs(pid);
+}
+
+/** CPU time (ms) a process has spent in the kernel (system calls: here mostly loopback TCP); `user` for the rest. */
+export function kernelMs(pid: number, user = false): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return (Number(fields[user ? 11 : 12]) * 1000) / 100;
   } catch { return 0; }
 }
 

@@ -1,7 +1,7 @@
 // Soak: a steady open-loop rate of mixed SCIM traffic for minutes against the broker as `npm start` runs it,
 // with a reference server beside it on the same schedule. Not part of `npm test`; run with `npm run bench:soak`.
 //
-//   the broker   a child process (src/main.ts) on its own embedded PostgreSQL in a temporary data directory
+//   the broker   a child process (dist/main.js, as `npm start` runs it) on its own embedded PostgreSQL in a temporary data directory
 //                (what `npm start` does), or on a fresh database of BENCH_ADMIN_URL when that is set; a policy
 //                with three rule-managed groups, so movers and leavers run the lifecycle;
 //   the mix      creates, GET by id, userName filters, department movers (PATCH), leavers (PATCH active=false),

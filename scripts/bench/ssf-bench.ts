@@ -1,7 +1,7 @@
 // SSF benchmark (issue 11): HR PATCH active=false → the leaver's session-revoked SET received at 20 push
 // receivers. Not part of `npm test`; run with
 //   node --import tsx scripts/bench/ssf-bench.ts
-// Three processes: the broker (`src/main.ts`, a child process, on a fresh database of BENCH_ADMIN_URL —
+// Three processes: the broker (as `npm start` runs it: dist/main.js, a child process, on a fresh database of BENCH_ADMIN_URL —
 // default the machine's PostgreSQL on 127.0.0.1:5432), the 20 loopback receivers (this script run with
 // `receivers`, another child process: they must not share the broker's event loop), and this load generator.
 //

@@ -1,7 +1,7 @@
-// The broker as a user runs it (`npm start` = node --import tsx src/main.ts) in a child process, on its own
-// embedded PostgreSQL (BROKER_DATA_DIR) unless the env names DATABASE_URL. Everything it prints is kept, so
-// tests can assert on its log lines (pino JSON, one per line).
-import { spawn, type ChildProcess } from "node:child_process";
+// The broker as a user runs it (`npm start`: the sources compiled by `npm run build`, then node dist/main.js)
+// in a child process, on its own embedded PostgreSQL (BROKER_DATA_DIR) unless the env names DATABASE_URL.
+// Everything it prints is kept, so tests can assert on its log lines (pino JSON, one per line).
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 
 export const freePort = () => new Promise<number>((resolve, reject) => {
@@ -22,12 +22,26 @@ export interface ChildBroker {
   kill9(): Promise<void>;
 }
 
+let built: Promise<void> | undefined;
+/**
+ * `npm run build`, once per test run, as `npm start` does before it starts the broker: the children run the
+ * compiled JavaScript that `npm start` and the container image run. Incremental: seconds when nothing changed.
+ * The global fixture (test/global.ts) starts it beside the database, so no test's timeout pays for it.
+ */
+export function buildBroker(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) => {
+    execFile("npm", ["run", "--silent", "build"], (e, stdout, stderr) => (e ? reject(new Error(`npm run build failed: ${stdout}${stderr}`)) : resolve()));
+  });
+  return built;
+}
+
 /** Starts the child; with `ready` (default) resolves once it says it serves, or rejects with its output if it exits first. */
 export async function startChildBroker(env: Record<string, string>, opts: { ready?: boolean; timeoutMs?: number } = {}): Promise<ChildBroker> {
   const { DATABASE_URL: _d, BROKER_CONFIG: _c, ...rest } = process.env;
   const port = env.PORT ?? String(await freePort());
-  // An IPC channel: src/main.ts sends "ready" on it once it serves (no polling of /readyz).
-  const proc = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  await buildBroker();
+  // An IPC channel: main.ts sends "ready" on it once it serves (no polling of /readyz).
+  const proc = spawn(process.execPath, ["dist/main.js"], {
     env: { ...rest, HOST: "127.0.0.1", BROKER_LOG_LEVEL: "info", ...env, PORT: port }, stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   const ready = new Promise<void>((resolve) => proc.on("message", (m) => { if (m === "ready") resolve(); }));

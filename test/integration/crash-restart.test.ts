@@ -1,4 +1,4 @@
-// Restart after `kill -9`: the broker runs as `npm start` does (src/main.ts, embedded PostgreSQL in its own
+// Restart after `kill -9`: the broker runs as `npm start` does (the compiled dist/main.js, embedded PostgreSQL in its own
 // data directory), HR writes keep coming while a slow loopback app receives deliveries, and the broker is
 // killed with SIGKILL. Its PostgreSQL outlives it; the next start on the same data directory must adopt it
 // (not fail on its lock), every acknowledged write must be there, and the deliveries that were in flight —

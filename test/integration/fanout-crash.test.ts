@@ -1,4 +1,4 @@
-// Crash safety: the broker runs as a child process (`src/main.ts`, as `npm start` runs it) delivering 1,000
+// Crash safety: the broker runs as a child process (as `npm start` runs it: the compiled dist/main.js) delivering 1,000
 // leavers to 5 apps; it is killed with SIGKILL mid-delivery and started again on the same database. Every
 // leaver must end disabled in every app — none lost, none waiting for graphile-worker's 4-hour lock
 // timeout — and no account created twice.

@@ -156,7 +156,7 @@ export const isActiveIn = (u: Record<string, unknown> | undefined) => !!u && u.a
 
 export type BrokerProcess = ChildBroker;
 
-/** `npm start` as a user runs it (src/main.ts), on DATABASE_URL; resolves once the child says it serves. */
+/** `npm start` as a user runs it (the compiled dist/main.js), on DATABASE_URL; resolves once the child says it serves. */
 export function spawnBroker(env: Record<string, string>): Promise<BrokerProcess> {
   return startChildBroker({ BROKER_LOG_LEVEL: "warn", ...env });
 }

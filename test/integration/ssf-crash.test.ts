@@ -1,4 +1,4 @@
-// Crash safety of SET delivery: the broker runs as a child process (`src/main.ts`, as `npm start` runs it)
+// Crash safety of SET delivery: the broker runs as a child process (as `npm start` runs it: the compiled dist/main.js)
 // pushing RISC account-disabled SETs for 200 leavers to a receiver declared in broker.yaml that holds its answers after the first 20; it is killed
 // with SIGKILL mid-delivery and started again on the same database. Every SET owed must arrive: the set of
 // jtis received is complete. A SET whose 202 the dead process never read is sent again (at-least-once, RFC
