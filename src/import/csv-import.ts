@@ -9,7 +9,8 @@
 //      users up by employeeNumber within the source and its managers, in one statement each;
 //   3. per row: merge into the stored user (row-merge.ts); a row that changes nothing is "unchanged" and
 //      writes nothing (no change record, no version bump), so importing the same file twice is a no-op;
-//      otherwise replace (If-Match: the version just read) or create;
+//      otherwise replace (If-Match: the version just read) or create — the batch's new people together,
+//      set-at-a-time as a /Bulk of creates (UserService.createMany), before the row-by-row writes;
 //   4. a manager named by a row that comes later in the file is set once every row is in.
 // A bad row is reported with its line in the file and skipped; the others proceed.
 import type { Readable } from "node:stream";
@@ -146,7 +147,8 @@ class ImportRun {
     this.ctx = { ...o.ctx, source: o.source };
   }
 
-  summary(): ImportSummary { return { ...this.counts, errors: this.errors }; }
+  // In file order: a batch's new people are written before its other rows.
+  summary(): ImportSummary { return { ...this.counts, errors: [...this.errors].sort((a, b) => a.line - b.line) }; }
 
   progress(info: Info): void { this.o.onProgress?.({ rows: this.rows, bytes: Number(info.bytes), ...this.counts }); }
 
@@ -192,10 +194,14 @@ class ImportRun {
       const w = ref ? written.get(ref) ?? written.get(identifierKey(ref)) : undefined;
       return w && w.index < index ? w.id : undefined;
     };
+    // New people whose manager does not wait for a row of this batch are created set-at-a-time, as a /Bulk
+    // of creates is (UserService.createMany: same checks and hooks per user, one transaction); the others
+    // (updates, and reports of a manager created just now) go row by row below, after them.
+    const queue = this.o.dryRun ? parsed.map((_, i) => i) : await this.createNew(parsed, existing, managers, written, earlier);
     let next = 0;
     const worker = async () => {
-      while (next < parsed.length) {
-        const index = next++;
+      while (next < queue.length) {
+        const index = queue[next++]!;
         const { line, patch } = parsed[index]!;
         let id: string | null = null;
         try {
@@ -210,7 +216,42 @@ class ImportRun {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 8, parsed.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(this.o.concurrency ?? 8, queue.length) }, worker));
+  }
+
+  /**
+   * Creates the batch's new people whose manager is known (stored, empty, or not in this batch: then set at
+   * the end, as `row` does) in one UserService.createMany; settles their ids. Returns the indexes left for
+   * the row-by-row path, in file order. A deadlock or serialisation failure rolled the whole set back: it
+   * runs again.
+   */
+  private async createNew(parsed: Array<{ line: number; patch: RowPatch }>, existing: Map<string, UserRow[]>, managers: PersonRef[],
+    written: Map<string, { settle(id: string | null): void }>, earlier: (ref: string | null | undefined, index: number) => Promise<string | null> | undefined): Promise<number[]> {
+    const rest: number[] = [];
+    const news: Array<{ index: number; managerId: string | null | undefined; body: Record<string, unknown> }> = [];
+    parsed.forEach(({ patch }, index) => {
+      const managerId = resolveManager(patch.manager, managers);
+      if ((existing.get(patch.employeeNumber) ?? []).length || (managerId === undefined && earlier(patch.manager, index))) rest.push(index);
+      else news.push({ index, managerId, body: mergeRow(null, patch, managerId) });
+    });
+    if (news.length < 2) return parsed.map((_, i) => i); // one create: the row path is the same thing
+    let outcomes: Awaited<ReturnType<UserService["createMany"]>>;
+    for (let attempt = 0; ; attempt++) {
+      try { outcomes = await this.d.users.createMany(news.map((n) => n.body), this.ctx); break; } catch (e) {
+        if (attempt < MAX_ATTEMPTS - 1 && TRANSIENT.has((e as { code?: string }).code ?? "")) continue;
+        throw e;
+      }
+    }
+    news.forEach(({ index, managerId }, k) => {
+      const { line, patch } = parsed[index]!;
+      const o = outcomes[k]!;
+      if (o.error) { this.reject(line, o.error.message); written.get(patch.employeeNumber)!.settle(null); return; }
+      this.counts.created++;
+      this.rows++;
+      if (patch.manager && managerId === undefined) this.deferred.push({ line, userId: o.row.id, ref: patch.manager, outcome: "created" });
+      written.get(patch.employeeNumber)!.settle(o.row.id);
+    });
+    return rest;
   }
 
   /** Writes one row (or, in a dry run, decides what it would do); resolves with the user's id. */

@@ -124,6 +124,26 @@ describe("CSV import: admin API", function () {
     expect((await user("mo@example.com")).manager_id).to.equal(null);
   });
 
+  it("when a file brings new people, then each batch's new people are created in one transaction (as a /Bulk), reports of a manager on an earlier row after it, with it", async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => `BK${i},bulk${i}@example.com,Bea,Bulk${i},,${i % 2 ? "Finance" : "Engineering"},,Employee,active,,,${i === 7 ? "BK3" : ""},,`);
+    rows.push("BK40,taken@example.com,Tia,Taken,,Sales,,Employee,active,,,,,", "BK41,TAKEN@example.com,Tom,Taken,,Sales,,Employee,active,,,,,");
+    await b.db.query(`INSERT INTO scim_user (id, user_name, user_name_key, active, data, source, created_at, updated_at)
+      VALUES (gen_random_uuid(), 'held@example.com', 'held@example.com', true, '{"userName":"held@example.com"}', 'okta', now(), now())`);
+    rows.push("BK42,held@example.com,Hal,Held,,Sales,,Employee,active,,,,,");
+    const res = await post([HEADER, ...rows].join("\n")).expect(200);
+    expect(res.body).to.include({ created: 41, rejected: 2 });
+    expect(res.body.errors.map((e: { line: number }) => e.line)).to.deep.equal([43, 44]); // a duplicate in the file; a userName another source holds
+    expect(res.body.errors[1].message).to.equal("userName 'held@example.com' is already taken");
+    const tx = await b.db.query(`SELECT xmin::text AS tx, count(*)::int AS n FROM scim_user WHERE employee_number LIKE 'BK%' GROUP BY 1 ORDER BY 2 DESC`);
+    expect(tx.rows.map((r) => r.n)).to.deep.equal([40, 1]); // one transaction for 40 people; BK7 waited for its manager BK3
+    const b7 = await user("bulk7@example.com");
+    expect(b7.manager_id).to.equal((await user("bulk3@example.com")).id);
+    expect(await b.groupsOf(b7.id)).to.deep.equal(["finance"]); // rules ran for the batch as for one create
+    expect(await b.groupsOf((await user("bulk8@example.com")).id)).to.deep.equal(["engineering"]);
+    expect(await b.groupsOf((await user("bulk9@example.com")).id)).to.deep.equal(["finance"]);
+    expect(Number((await b.db.query(`SELECT count(*) AS n FROM lifecycle_event WHERE kind = 'joiner' AND user_id IN (SELECT id FROM scim_user WHERE employee_number LIKE 'BK%')`)).rows[0].n)).to.equal(41);
+  });
+
   it("when userNames are spelled differently but share an identifier key (ß, fullwidth), then they are one person: a duplicate row, a manager reference", async () => {
     const byName = async (userName: string) => (await b.db.query(`SELECT id, manager_id FROM scim_user WHERE user_name = $1`, [userName])).rows[0];
     const first = await post([HEADER,
