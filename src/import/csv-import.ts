@@ -21,7 +21,7 @@ import { DomainError } from "../shared/errors.ts";
 import { normaliseUserBody } from "../scim/dialect.ts";
 import { etagOf, settleActive, toColumns, validateUser } from "../scim/user-resource.ts";
 import { ENTERPRISE_SCHEMA, PATCH_OP } from "../scim/schemas.ts";
-import type { UserService } from "../scim/user-service.ts";
+import type { CreateOutcome, UserService } from "../scim/user-service.ts";
 import type { WriteContext } from "../scim/write-context.ts";
 import { identifierKey } from "../domain/identifier.ts";
 import { defaultMapping, planHeader, rowToPatch, RowError, type HeaderPlan, type ImportMapping, type RowPatch } from "./csv-mapping.ts";
@@ -231,11 +231,11 @@ class ImportRun {
     const news: Array<{ index: number; managerId: string | null | undefined; body: Record<string, unknown> }> = [];
     parsed.forEach(({ patch }, index) => {
       const managerId = resolveManager(patch.manager, managers);
-      if ((existing.get(patch.employeeNumber) ?? []).length || (managerId === undefined && earlier(patch.manager, index))) rest.push(index);
+      if (existing.get(patch.employeeNumber)?.length || (managerId === undefined && earlier(patch.manager, index))) rest.push(index);
       else news.push({ index, managerId, body: mergeRow(null, patch, managerId) });
     });
     if (news.length < 2) return parsed.map((_, i) => i); // one create: the row path is the same thing
-    let outcomes: Awaited<ReturnType<UserService["createMany"]>>;
+    let outcomes: CreateOutcome[];
     for (let attempt = 0; ; attempt++) {
       try { outcomes = await this.d.users.createMany(news.map((n) => n.body), this.ctx); break; } catch (e) {
         if (attempt < MAX_ATTEMPTS - 1 && TRANSIENT.has((e as { code?: string }).code ?? "")) continue;
