@@ -107,6 +107,11 @@ async function serve(app: App): Promise<string> {
         reply = { status: 400, body: err(400, (e as Error).message, "invalidSyntax") };
       }
     }
+    // A refused write is a dead letter on the broker's side (a 4xx is final): say which request it was, so a
+    // benchmark's dead letters can be told apart as the app's limits or the broker's requests. Refused
+    // look-ups are not printed: the broker's matching skips filters an app cannot serve.
+    if (reply.status === 400 && req.method !== "GET")
+      process.stderr.write(`[${app.name}] refused ${req.method} ${req.url}: ${Buffer.concat(chunks).toString("utf8").slice(0, 600)} → ${JSON.stringify(reply.body)}\n`);
     if (reply.body === undefined || reply.status === 204) { res.writeHead(reply.status); res.end(); return; }
     res.writeHead(reply.status, { "content-type": "application/scim+json" });
     res.end(JSON.stringify(reply.body));

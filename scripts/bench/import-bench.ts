@@ -125,6 +125,8 @@ async function main() {
         const after = Number((await broker.db.pool.query(`SELECT count(*) AS n FROM change_record`)).rows[0].n);
         console.log(`import again (unchanged)          ${(againMs / 1000).toFixed(2)} s  ${rate(n, againMs)}  unchanged ${second.unchanged} updated ${second.updated}; change records written: ${after - Number(counts.changes)}`);
         console.log(`RSS: before ${mb(rssBefore)}, peak during the imports ${mb(peak)}`);
+        const dead = (await broker.db.pool.query(`SELECT count(*)::int AS n, string_agg(DISTINCT code || ' ' || coalesce(response_status::text, '-'), ', ') AS codes FROM dead_letter`)).rows[0];
+        console.log(`dead letters by the end: ${dead.n}${dead.n ? ` (${dead.codes})` : ""}`);
       });
     }
   } finally {

@@ -166,10 +166,20 @@ export async function enqueueBacklog(q: Q, app: string, statuses: readonly strin
  * and a state the app already confirmed costs no request).
  */
 export async function enqueueOrphans(q: Q, staleMs: number, limit = 1000): Promise<number> {
+  // An account is queued when a job has its own key (a leaver, a retry) or when it is an item of a batch
+  // job's payload (user-batch.ts): the batch's key names a bucket, not a user. The batch items are read
+  // once per sweep into a hashed set (a backlog of 100,000 owed deliveries is one pass over their payloads),
+  // not looked up per account. The payload is in graphile-worker's private table only (its public `jobs`
+  // view omits it), as for job-queue.ts's revision check.
   const { rows } = await q.query(
-    `SELECT a.app, a.user_id, a.leaver FROM app_account a JOIN app_state s ON s.app = a.app AND NOT s.disabled AND NOT s.quarantined
+    `WITH batched AS MATERIALIZED (
+       SELECT DISTINCT e ->> 'app' AS app, e ->> 'userId' AS user_id
+         FROM graphile_worker._private_jobs j JOIN graphile_worker._private_tasks t ON t.id = j.task_id AND t.identifier = '${USER_TASK}',
+              json_array_elements(CASE WHEN json_typeof(j.payload) = 'array' THEN j.payload ELSE '[]' END) e)
+     SELECT a.app, a.user_id, a.leaver FROM app_account a JOIN app_state s ON s.app = a.app AND NOT s.disabled AND NOT s.quarantined
       WHERE a.status = 'pending' AND a.lease_owner IS NULL AND a.updated_at < now() - $1 * interval '1 millisecond'
         AND NOT EXISTS (SELECT 1 FROM graphile_worker.jobs j WHERE j.key = ${userJobKeySql("a.app", "a.user_id::text")})
+        AND NOT EXISTS (SELECT 1 FROM batched b WHERE b.app = a.app AND b.user_id = a.user_id::text)
       LIMIT $2`, [staleMs, limit]);
   await enqueueUserJobs(q, rows.map((r) => ({ app: r.app as string, userId: r.user_id as string, leaver: r.leaver as boolean })));
   const groups = await q.query(
