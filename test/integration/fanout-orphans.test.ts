@@ -14,7 +14,10 @@ describe("fan-out: the orphan sweep", function () {
   before(async () => { db = await createTestPool(3); pool = db.pool; });
   after(async () => { await db?.close(); });
 
-  /** An app of its own (so each test sees only its rows) and `n` pending accounts in it. */
+  /**
+   * An app of its own and `n` pending accounts in it. The sweep counts over the whole database: each test
+   * leaves every owed delivery of its app in a job, so the next one's count is its own.
+   */
   const owed = async (app: string, n: number, leaver = false) => {
     await pool.query(`INSERT INTO app_state (app) VALUES ($1) ON CONFLICT DO NOTHING`, [app]);
     const ids = Array.from({ length: n }, () => randomUUID());
