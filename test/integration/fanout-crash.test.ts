@@ -51,10 +51,12 @@ describe("fan-out: kill -9 in the middle of delivering 1,000 leavers to 5 apps",
     await eventually(() => { for (const app of apps) expect(activeCount(app)).to.equal(USERS); }, 90_000, 100);
     const joined = Date.now();
 
-    // Slow the apps down (100 ms a request) so that the kill lands in the middle of the leavers' deliveries —
+    // Slow the apps down (200 ms a request) so that the kill lands in the middle of the leavers' deliveries —
     // while HR is still sending them: the broker delivers a leaver the moment its change commits (the leaver
     // fast path), so the kill must catch both the fast path and the jobs. HR retries what got no 200 (below).
-    for (const app of apps) app.delayMs = 100;
+    // At 200 ms the fast path (at most 6 leavers at once) takes ≤ 30 leavers a second, well below what HR's 16
+    // concurrent PATCHes commit even on a slow machine, so per-app jobs always pile up behind it.
+    for (const app of apps) app.delayMs = 200;
     const answered = new Set<number>();
     let killed = false;
     const leavers = inParallel(16, USERS, async (i) => {
@@ -65,7 +67,21 @@ describe("fan-out: kill -9 in the middle of delivering 1,000 leavers to 5 apps",
       if (res?.status === 200) answered.add(i);
     });
     const disabledAt = () => apps.reduce((n, app) => n + (USERS - activeCount(app)), 0);
-    await eventually(() => expect(disabledAt()).to.be.greaterThan(USERS * 5 * 0.05), 60_000, 20);
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    // Which work is in flight right now: leavers on the fast path leave a guarantee job, deliveries run as jobs
+    // locked by a worker. The kill waits until both are there (with the apps slowed, they are within
+    // milliseconds of the first leavers), so it never depends on where a fixed 5% mark happens to fall.
+    const inFlight = async () => {
+      const { rows } = await pool.query(
+        `SELECT count(*) FILTER (WHERE task_identifier = 'fanout:leaver')::int AS guards, count(*) FILTER (WHERE locked_by IS NOT NULL)::int AS locked FROM graphile_worker.jobs`);
+      return rows[0] as { guards: number; locked: number };
+    };
+    await eventually(async () => {
+      expect(disabledAt()).to.be.greaterThan(USERS * 5 * 0.05);
+      const now = await inFlight();
+      expect(now.guards, "leavers on the fast path").to.be.greaterThan(0);
+      expect(now.locked, "deliveries running as jobs").to.be.greaterThan(0);
+    }, 60_000, 20);
     const before = disabledAt();
     killed = true;
     await broker.kill9();
@@ -73,7 +89,6 @@ describe("fan-out: kill -9 in the middle of delivering 1,000 leavers to 5 apps",
     expect(before, "killed mid-delivery").to.be.lessThan(USERS * 5 * 0.9);
 
     // The database still holds the dead worker's locked jobs and leases.
-    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
     try {
       const { rows } = await pool.query(`SELECT locked_by, count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by IS NOT NULL GROUP BY locked_by`);
       const locked = rows.reduce((n, r) => n + (r.n as number), 0);
