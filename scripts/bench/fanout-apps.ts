@@ -92,6 +92,7 @@ async function serve(app: App): Promise<string> {
     if (outages.get(app)?.mode === "hang") return; // accepted, never answered
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
     const t = epoch();
     app.requests++;
     app.firstAt ||= t;
@@ -102,7 +103,7 @@ async function serve(app: App): Promise<string> {
       const url = new URL(req.url ?? "/", "http://x");
       const segments = url.pathname.replace(/^\/scim\/v2/, "").split("/").filter(Boolean).map(decodeURIComponent);
       try {
-        reply = app.handle(req.method ?? "GET", segments, url.searchParams, chunks.length ? JSON.parse(Buffer.concat(chunks).toString("utf8")) : undefined);
+        reply = app.handle(req.method ?? "GET", segments, url.searchParams, text ? JSON.parse(text) : undefined);
       } catch (e) {
         reply = { status: 400, body: err(400, (e as Error).message, "invalidSyntax") };
       }
@@ -111,7 +112,7 @@ async function serve(app: App): Promise<string> {
     // benchmark's dead letters can be told apart as the app's limits or the broker's requests. Refused
     // look-ups are not printed: the broker's matching skips filters an app cannot serve.
     if (reply.status === 400 && req.method !== "GET")
-      process.stderr.write(`[${app.name}] refused ${req.method} ${req.url}: ${Buffer.concat(chunks).toString("utf8").slice(0, 600)} → ${JSON.stringify(reply.body)}\n`);
+      process.stderr.write(`[${app.name}] refused ${req.method} ${req.url}: ${text.slice(0, 600)} → ${JSON.stringify(reply.body)}\n`);
     if (reply.body === undefined || reply.status === 204) { res.writeHead(reply.status); res.end(); return; }
     res.writeHead(reply.status, { "content-type": "application/scim+json" });
     res.end(JSON.stringify(reply.body));

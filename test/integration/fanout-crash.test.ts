@@ -4,6 +4,7 @@
 // timeout — and no account created twice.
 import { expect } from "chai";
 import pg from "pg";
+import { LEAVER_TASK } from "../../src/jobs/fanout-jobs.ts";
 import { createTestDatabase } from "../helpers/db.ts";
 import { startQuirkyApp, type QuirkyScimApp } from "../helpers/fake-apps/quirky-app.ts";
 import { startStrictApp, type StrictScimApp } from "../helpers/fake-apps/strict-app.ts";
@@ -68,33 +69,33 @@ describe("fan-out: kill -9 in the middle of delivering 1,000 leavers to 5 apps",
     });
     const disabledAt = () => apps.reduce((n, app) => n + (USERS - activeCount(app)), 0);
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    // Which work is in flight right now: leavers on the fast path leave a guarantee job, deliveries run as jobs
-    // locked by a worker. The kill waits until both are there (with the apps slowed, they are within
-    // milliseconds of the first leavers), so it never depends on where a fixed 5% mark happens to fall.
-    const inFlight = async () => {
-      const { rows } = await pool.query(
-        `SELECT count(*) FILTER (WHERE task_identifier = 'fanout:leaver')::int AS guards, count(*) FILTER (WHERE locked_by IS NOT NULL)::int AS locked FROM graphile_worker.jobs`);
-      return rows[0] as { guards: number; locked: number };
-    };
-    await eventually(async () => {
-      expect(disabledAt()).to.be.greaterThan(USERS * 5 * 0.05);
-      const now = await inFlight();
-      expect(now.guards, "leavers on the fast path").to.be.greaterThan(0);
-      expect(now.locked, "deliveries running as jobs").to.be.greaterThan(0);
-    }, 60_000, 20);
-    const before = disabledAt();
-    killed = true;
-    await broker.kill9();
-    await leavers;
-    expect(before, "killed mid-delivery").to.be.lessThan(USERS * 5 * 0.9);
-
-    // The database still holds the dead worker's locked jobs and leases.
     try {
+      // Which work is in flight right now: leavers on the fast path leave a guarantee job, deliveries run as
+      // jobs locked by a worker. The kill waits until both are there (with the apps slowed, they are within
+      // milliseconds of the first leavers), so it never depends on where a fixed 5% mark happens to fall.
+      const inFlight = async () => {
+        const { rows } = await pool.query(
+          `SELECT count(*) FILTER (WHERE task_identifier = $1)::int AS guards, count(*) FILTER (WHERE locked_by IS NOT NULL)::int AS locked FROM graphile_worker.jobs`, [LEAVER_TASK]);
+        return rows[0] as { guards: number; locked: number };
+      };
+      await eventually(async () => {
+        expect(disabledAt()).to.be.greaterThan(USERS * 5 * 0.05);
+        const now = await inFlight();
+        expect(now.guards, "leavers on the fast path").to.be.greaterThan(0);
+        expect(now.locked, "deliveries running as jobs").to.be.greaterThan(0);
+      }, 60_000, 20);
+      const before = disabledAt();
+      killed = true;
+      await broker.kill9();
+      await leavers;
+      expect(before, "killed mid-delivery").to.be.lessThan(USERS * 5 * 0.9);
+
+      // The database still holds the dead worker's locked jobs and leases.
       const { rows } = await pool.query(`SELECT locked_by, count(*)::int AS n FROM graphile_worker.jobs WHERE locked_by IS NOT NULL GROUP BY locked_by`);
       const locked = rows.reduce((n, r) => n + (r.n as number), 0);
       const deadPools = rows.map((r) => r.locked_by as string);
       // leavers the dead process was delivering itself (the leaver fast path): their guarantee jobs remain
-      const guards = (await pool.query(`SELECT count(*)::int AS n FROM graphile_worker.jobs WHERE task_identifier = 'fanout:leaver'`)).rows[0].n as number;
+      const { guards } = await inFlight();
       expect(guards, "the kill caught leavers on the fast path").to.be.greaterThan(0);
       expect(locked, "and deliveries running as jobs").to.be.greaterThan(0);
       for (const app of apps) app.delayMs = 0;
